@@ -1,0 +1,196 @@
+"""The one entry point: `lanchat server`, `lanchat client`, `lanchat discover`.
+
+It parses the command line and hands the parsed options to the subcommand's module. A bad
+argument gets argparse's usage and one line, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, List, Optional
+
+from lanchat import __version__, protocol
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+PORT = _int_in(1, 65535 - protocol.PORT_SPAN)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, every subcommand and option."""
+    parser = argparse.ArgumentParser(
+        prog="lanchat",
+        description="A chat for the people on one local network.",
+        epilog="Run 'lanchat COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"lanchat {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    server = commands.add_parser(
+        "server", help="run a chat server", description="Run a headless lanchat server."
+    )
+    server.add_argument(
+        "--bind", default="0.0.0.0", metavar="ADDR", help="address to listen on (all IPv4)"
+    )
+    server.add_argument(
+        "--port",
+        type=PORT,
+        default=protocol.DEFAULT_PORT,
+        metavar="BASE",
+        help=f"first port to try; the next {protocol.PORT_SPAN} are tried if taken "
+        "(default %(default)s)",
+    )
+    server.add_argument("--name", help="server name shown to users (default: the host name)")
+    server.add_argument(
+        "--max-clients",
+        type=_int_in(1, 100000),
+        default=50,
+        metavar="N",
+        help="connections at once, logged in or not (default %(default)s)",
+    )
+    server.add_argument(
+        "--history",
+        type=_int_in(protocol.MIN_HISTORY, 100000),
+        default=100,
+        metavar="N",
+        help="room messages a newcomer is shown (default %(default)s)",
+    )
+    server.add_argument(
+        "--login-timeout",
+        type=_positive_float,
+        default=protocol.LOGIN_TIMEOUT,
+        metavar="SECONDS",
+        help="time allowed to log in (default %(default)s)",
+    )
+    server.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=protocol.IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="silence before a client is dropped; it is pinged at half (default %(default)s)",
+    )
+    server.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=5.0,
+        metavar="FRAMES",
+        help="frames per second a client may send on average (default %(default)s)",
+    )
+    server.add_argument(
+        "--burst",
+        type=_int_in(20, 1000000),
+        default=30,
+        metavar="FRAMES",
+        help="frames a client may send at once (default %(default)s)",
+    )
+    server.add_argument(
+        "--max-backlog",
+        type=_int_in(protocol.MAX_SERVER_FRAME, 2**31),
+        default=protocol.MAX_SERVER_FRAME * 2,
+        metavar="BYTES",
+        help="unsent bytes a client may fall behind before it is dropped as slow "
+        "(default %(default)s)",
+    )
+    server.add_argument(
+        "--no-discovery", action="store_true", help="do not answer LAN discovery probes"
+    )
+    server.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="info", help="(default %(default)s)"
+    )
+    server.add_argument("--log-file", metavar="PATH", help="log here instead of to stderr")
+    server.add_argument(
+        "--log-messages",
+        action="store_true",
+        help="also log message texts (off by default: chats stay private)",
+    )
+
+    client = commands.add_parser(
+        "client",
+        help="open the chat window",
+        description="Open the chat. Without --host it finds a server on the LAN by itself.",
+    )
+    client.add_argument("--name", help="your name (default: your user name)")
+    client.add_argument("--host", help="server address; skips LAN discovery")
+    client.add_argument(
+        "--port",
+        type=PORT,
+        metavar="PORT",
+        help=f"server port (default: the first lanchat server on ports "
+        f"{protocol.DEFAULT_PORT}-{protocol.DEFAULT_PORT + protocol.PORT_SPAN})",
+    )
+    client.add_argument("--server", metavar="NAME", help="join the discovered server of this name")
+    client.add_argument(
+        "--plain",
+        action="store_true",
+        help="no full screen: print lines, send lines read from stdin "
+        "(automatic when stdin or stdout is not a terminal)",
+    )
+    client.add_argument(
+        "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"
+    )
+
+    discover = commands.add_parser(
+        "discover",
+        help="list the lanchat servers on the LAN",
+        description="List the lanchat servers that answer on the LAN.",
+    )
+    discover.add_argument("--json", action="store_true", help="one JSON object per line")
+    discover.add_argument(
+        "--host", help="ask this address (a host or a broadcast address) instead of the LAN"
+    )
+    discover.add_argument(
+        "--port", type=PORT, default=protocol.DEFAULT_PORT, metavar="PORT", help=argparse.SUPPRESS
+    )
+    discover.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long to collect answers (default %(default)s)",
+    )
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run lanchat with these arguments; return the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command == "server":
+        from lanchat import server
+
+        return server.run(args)
+    if args.command == "client":
+        from lanchat import client
+
+        return client.run(args)
+    from lanchat import discovery
+
+    return discovery.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

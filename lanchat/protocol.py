@@ -1,0 +1,644 @@
+"""The lanchat wire protocol, major version 4: framing, frames, names and text rules.
+
+Pure code: no sockets, no threads, no clock. The server and the client feed received
+bytes to a `FrameDecoder`, act on the frames it yields, and build every frame they send
+with the constructors below and `encode`. Everything the contract (PROTOCOL.md) decides
+without I/O lives here, so it can be tested alone.
+
+Errors: `ProtocolError` carries one of the contract's error codes (`ERROR_CODES`); the
+decoder and the validators raise nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import unicodedata
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Union
+
+from lanchat import __version__
+
+APP = "lanchat"
+VERSION = __version__
+MAJOR = int(VERSION.split(".")[0])
+
+DEFAULT_PORT = 42069
+PORT_SPAN = 30  # a server tries base..base+30; a client scans the same range
+
+MAX_FRAME = 65536  # bytes of one client frame, newline included
+MAX_SERVER_FRAME = 4 * 1024 * 1024
+MAX_TEXT = 2000  # code points, as sent
+MAX_NAME = 24  # code points, after NFC
+MAX_DEPTH = 32  # JSON nesting
+
+LOGIN_TIMEOUT = 30.0
+IDLE_TIMEOUT = 120.0
+MIN_HISTORY = 50  # the contract's floor for welcome.history
+
+Frame = Dict[str, Any]
+Token = Union[str, int, float]
+
+# code -> (plain English, does the server close the connection after it)
+ERROR_CODES: Dict[str, Tuple[str, bool]] = {
+    "bad_frame": ("That frame is not valid lanchat JSON.", False),
+    "too_long": ("That is too long.", False),
+    "unknown_type": ("This server does not know that frame type.", False),
+    "not_logged_in": ("Log in first.", False),
+    "invalid_name": ("That name is not allowed.", False),
+    "name_taken": ("That name is already online.", False),
+    "incompatible_version": ("This server speaks another major version.", True),
+    "auth_failed": ("Wrong or missing password.", True),
+    "server_full": ("The server is full.", True),
+    "rate_limited": ("Too many frames too fast; slow down.", False),
+    "timeout": ("Timed out.", True),
+    "bad_text": ("That text is empty once control characters are removed.", False),
+    "no_such_user": ("Nobody of that name is online.", False),
+}
+
+LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error")
+
+
+class ProtocolError(Exception):
+    """A rule of the contract was broken; `code` is the contract's error code."""
+
+    def __init__(self, code: str, message: str = "", ref: Optional[Token] = None) -> None:
+        if code not in ERROR_CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.message = message or ERROR_CODES[code][0]
+        self.ref = ref
+        super().__init__(f"{code}: {self.message}")
+
+
+# ---------------------------------------------------------------------------
+# Framing
+
+
+class FrameDecoder:
+    """Turns a byte stream, in any chunking, into frames (h11-style: feed, then pull).
+
+    `feed(data)` stores bytes; `next_frame()` returns the next complete frame, None when
+    more bytes are needed, or raises `ProtocolError` for one bad line (which is consumed,
+    so the caller may go on). A line over `max_frame` bytes raises `too_long` as soon as it
+    is seen, and the decoder holds at most `max_frame` bytes of that line: the rest of the
+    line is dropped as it arrives.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._scanned = 0  # bytes of _buffer known to hold no newline
+        self._skipping = False  # inside an over-long line whose end we have not seen
+        self._overflow = False  # an over-long line is waiting to be reported
+
+    def feed(self, data: bytes) -> None:
+        """Store received bytes; bytes of an over-long line are dropped at once."""
+        if self._skipping:
+            end = data.find(b"\n")
+            if end < 0:
+                return
+            self._skipping = False
+            data = data[end + 1 :]
+        self._buffer += data
+        self._check_overflow()
+
+    def _check_overflow(self) -> None:
+        if self._overflow:
+            return
+        end = self._buffer.find(b"\n", self._scanned)
+        if end < 0:
+            self._scanned = len(self._buffer)
+            if len(self._buffer) >= self.max_frame:  # even one newline more would not fit
+                self._overflow = True
+                self._skipping = True
+                self._buffer.clear()
+                self._scanned = 0
+        elif end + 1 > self.max_frame:
+            self._overflow = True
+            del self._buffer[: end + 1]
+            self._scanned = 0
+
+    @property
+    def buffered(self) -> int:
+        """How many bytes are waiting in the decoder."""
+        return len(self._buffer)
+
+    def next_frame(self) -> Optional[Frame]:
+        """Return the next frame, None if incomplete; raise ProtocolError for a bad line."""
+        while True:
+            if self._overflow:
+                self._overflow = False
+                self._check_overflow()
+                raise ProtocolError(
+                    "too_long", f"A frame is at most {self.max_frame} bytes, newline included."
+                )
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                return None
+            line = bytes(self._buffer[:end])
+            del self._buffer[: end + 1]
+            self._scanned = 0
+            self._check_overflow()
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if line.strip(b" \t\r"):
+                return decode_line(line)
+
+    def frames(self) -> List[Union[Frame, ProtocolError]]:
+        """Drain every complete line: frames, and the errors of bad lines, in order."""
+        out: List[Union[Frame, ProtocolError]] = []
+        while True:
+            try:
+                frame = self.next_frame()
+            except ProtocolError as error:
+                out.append(error)
+                continue
+            if frame is None:
+                return out
+            out.append(frame)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def decode_line(line: bytes) -> Frame:
+    """Decode one line (without its newline) into a frame with a string `type`."""
+    try:
+        text = line.decode("utf-8")
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except UnicodeDecodeError:
+        raise ProtocolError("bad_frame", "A frame must be UTF-8.") from None
+    except (ValueError, RecursionError):
+        raise ProtocolError("bad_frame", "A frame must be one JSON object.") from None
+    if not isinstance(value, dict):
+        raise ProtocolError("bad_frame", "A frame must be a JSON object.")
+    if not _round_trips(value, 1):
+        raise ProtocolError(
+            "bad_frame", f"A frame may not nest deeper than {MAX_DEPTH} or hold lone surrogates."
+        )
+    if not isinstance(value.get("type"), str):
+        raise ProtocolError("bad_frame", "A frame needs a string field 'type'.", _ref_of(value))
+    return value
+
+
+def _round_trips(value: Any, depth: int) -> bool:
+    """True if the value nests at most MAX_DEPTH deep and every string is valid Unicode."""
+    if isinstance(value, str):
+        return _is_scalar_text(value)
+    if isinstance(value, (dict, list)):
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            return all(_is_scalar_text(k) and _round_trips(v, depth + 1) for k, v in value.items())
+        return all(_round_trips(v, depth + 1) for v in value)
+    return True
+
+
+def _is_scalar_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a \ud800 escape
+        return False
+    return True
+
+
+def encode(frame: Frame) -> bytes:
+    """Encode one frame as compact UTF-8 JSON and a newline."""
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8") + b"\n"
+
+
+# ---------------------------------------------------------------------------
+# Field validation
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, str) or _is_number(value)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_frame_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_CHECKS = {
+    "str": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "number": _is_number,
+    "token": _is_token,
+    "names": _is_str_list,
+    "frames": _is_frame_list,
+    "object": lambda v: isinstance(v, dict),
+    "bool": lambda v: isinstance(v, bool),
+}
+
+# type -> {field: (kind, required)}. Unknown fields are ignored, as the contract says.
+Schema = Dict[str, Dict[str, Tuple[str, bool]]]
+
+CLIENT_FRAMES: Schema = {
+    "login": {
+        "name": ("str", True),
+        "version": ("str", True),
+        "auth": ("str", False),
+        # extensions (docs/protocol.md): resume after a drop
+        "last_id": ("int", False),
+        "history_id": ("str", False),
+        "resume": ("str", False),
+    },
+    "say": {"text": ("str", True), "to": ("str", False), "ref": ("token", False)},
+    "who": {},
+    "ping": {"token": ("token", False)},
+    "pong": {"token": ("token", False)},
+    "quit": {},
+}
+
+SERVER_FRAMES: Schema = {
+    "hello": {
+        "app": ("str", True),
+        "version": ("str", True),
+        "server": ("str", True),
+        "online": ("names", True),
+        "auth": ("str", True),
+        "limits": ("object", False),
+        "nonce": ("str", False),
+    },
+    "welcome": {
+        "name": ("str", True),
+        "online": ("names", True),
+        "history": ("frames", True),
+        "resume": ("str", False),
+        "history_id": ("str", False),
+        "truncated": ("bool", False),
+    },
+    "join": {"name": ("str", True), "ts": ("number", True)},
+    "leave": {"name": ("str", True), "ts": ("number", True), "reason": ("str", False)},
+    "message": {
+        "id": ("int", True),
+        "ts": ("number", True),
+        "from": ("str", True),
+        "text": ("str", True),
+        "to": ("str", False),
+        "ref": ("token", False),
+    },
+    "online": {"names": ("names", True)},
+    "ping": {"token": ("token", False)},
+    "pong": {"token": ("token", False)},
+    "error": {"code": ("str", True), "message": ("str", True), "ref": ("token", False)},
+    "shutdown": {"message": ("str", False)},
+}
+
+DISCOVERY_FRAMES: Schema = {
+    "discover": {"app": ("str", True), "version": ("str", True)},
+    "server": {
+        "app": ("str", True),
+        "version": ("str", True),
+        "server": ("str", True),
+        "port": ("int", True),
+        "users": ("int", False),
+        "max_users": ("int", False),
+    },
+}
+
+
+def _ref_of(frame: Frame) -> Optional[Token]:
+    ref = frame.get("ref")
+    return ref if _is_token(ref) else None
+
+
+def validate(frame: Frame, schema: Schema) -> Frame:
+    """Check a decoded frame against a schema; raise unknown_type or bad_frame.
+
+    A receiver that ignores unknown types (the client) catches `unknown_type` and drops
+    the frame; the server answers it.
+    """
+    fields = schema.get(frame["type"])
+    ref = _ref_of(frame)
+    if fields is None:
+        raise ProtocolError("unknown_type", f"Unknown frame type {frame['type']!r}.", ref)
+    for field, (kind, required) in fields.items():
+        if field not in frame:
+            if required:
+                raise ProtocolError("bad_frame", f"Field {field!r} is missing.", ref)
+        elif not _CHECKS[kind](frame[field]):
+            raise ProtocolError("bad_frame", f"Field {field!r} has the wrong type.", ref)
+    return frame
+
+
+# ---------------------------------------------------------------------------
+# Versions
+
+
+def major_of(version: str) -> Optional[int]:
+    """The MAJOR number of a `MAJOR.MINOR.PATCH` string, None if it has none."""
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() and head.isascii() else None
+
+
+def is_compatible(version: str) -> bool:
+    """True when a peer of this version speaks our protocol (same MAJOR)."""
+    return major_of(version) == MAJOR
+
+
+# ---------------------------------------------------------------------------
+# Names
+
+# The mixes of scripts that Unicode TS #39 calls highly restrictive.
+_ALLOWED_MIXES: Tuple[FrozenSet[str], ...] = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+# The stdlib has no Script property: a character's script is read off its Unicode name.
+# Prefixes that do not start with the script's own name come first.
+_SCRIPT_BY_PREFIX: Tuple[Tuple[str, Optional[str]], ...] = (
+    ("KATAKANA-HIRAGANA", None),  # the prolonged sound mark ー belongs to no script
+    ("HALFWIDTH KATAKANA", "KATAKANA"),
+    ("HALFWIDTH HANGUL", "HANGUL"),
+    ("FULLWIDTH LATIN", "LATIN"),
+    ("CJK", "HAN"),
+    ("IDEOGRAPHIC", "HAN"),
+    ("MODIFIER LETTER", None),
+)
+
+_NAME_PUNCTUATION = frozenset("_-.")
+
+
+def script_of(char: str) -> Optional[str]:
+    """The script of a letter, as the first word(s) of its Unicode name; None if none."""
+    name = unicodedata.name(char, "")
+    for prefix, script in _SCRIPT_BY_PREFIX:
+        if name.startswith(prefix):
+            return script
+    return name.split(" ", 1)[0] or None
+
+
+def scripts_mix_ok(scripts: Iterable[str]) -> bool:
+    """True for one script, or for a mix TS #39 calls highly restrictive."""
+    found = frozenset(scripts)
+    return len(found) <= 1 or any(found <= mix for mix in _ALLOWED_MIXES)
+
+
+def validate_name(name: str) -> str:
+    """Return the name in NFC, or raise invalid_name saying which rule it breaks."""
+    nfc = unicodedata.normalize("NFC", name)
+    if not 1 <= len(nfc) <= MAX_NAME:
+        raise ProtocolError("invalid_name", f"A name is 1 to {MAX_NAME} characters.")
+    scripts = set()
+    has_letter_or_digit = False
+    previous_category = ""
+    for char in nfc:
+        category = unicodedata.category(char)
+        if category.startswith("L"):
+            has_letter_or_digit = True
+            script = script_of(char)
+            if script:
+                scripts.add(script)
+        elif category == "Nd":
+            has_letter_or_digit = True
+        elif category.startswith("M"):
+            if not previous_category.startswith(("L", "M")):
+                raise ProtocolError("invalid_name", "A combining mark must follow a letter.")
+        elif char not in _NAME_PUNCTUATION:
+            raise ProtocolError(
+                "invalid_name",
+                f"A name may hold letters, digits, '_', '-' and '.', not {char!r}.",
+            )
+        previous_category = category
+    if not has_letter_or_digit:
+        raise ProtocolError("invalid_name", "A name needs at least one letter or digit.")
+    if not scripts_mix_ok(scripts):
+        raise ProtocolError("invalid_name", "A name may not mix letters of look-alike scripts.")
+    return nfc
+
+
+def name_key(name: str) -> str:
+    """The key two names collide on: NFKC casefold, so `Bob`, `bob`, `ｂｏｂ` are one."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+# ---------------------------------------------------------------------------
+# Text
+
+_SPACE_CONTROLS = "\t\r\n"
+_REMOVED = (
+    [chr(c) for c in range(0x20) if chr(c) not in _SPACE_CONTROLS]
+    + [chr(c) for c in range(0x7F, 0xA0)]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+_CLEAN_TABLE = {ord(c): " " for c in _SPACE_CONTROLS}
+_CLEAN_TABLE.update({ord(c): None for c in _REMOVED})
+
+
+def strip_controls(text: str) -> str:
+    """Replace tab, CR and LF by a space and drop every other control or bidi override."""
+    return text.translate(_CLEAN_TABLE)
+
+
+def clean_text(text: str) -> str:
+    """Apply the contract's text rules; raise too_long or bad_text."""
+    if len(text) > MAX_TEXT:
+        raise ProtocolError("too_long", f"A message is at most {MAX_TEXT} characters.")
+    cleaned = strip_controls(text).strip()
+    if not cleaned:
+        raise ProtocolError("bad_text", "That message is empty once cleaned.")
+    return cleaned
+
+
+# ---------------------------------------------------------------------------
+# Frame constructors: the only place frames are built.
+
+
+def limits() -> Frame:
+    """The limits a server announces in `hello`."""
+    return {
+        "max_frame": MAX_FRAME,
+        "max_server_frame": MAX_SERVER_FRAME,
+        "max_text": MAX_TEXT,
+        "max_name": MAX_NAME,
+    }
+
+
+def hello(server: str, online: Sequence[str], nonce: Optional[str] = None) -> Frame:
+    """The server's greeting; with a nonce it asks for a password proof."""
+    frame: Frame = {
+        "type": "hello",
+        "app": APP,
+        "version": VERSION,
+        "server": server,
+        "online": [] if nonce else list(online),
+        "auth": "password" if nonce else "none",
+        "limits": limits(),
+    }
+    if nonce:
+        frame["nonce"] = nonce
+    return frame
+
+
+def login(
+    name: str,
+    auth: Optional[str] = None,
+    last_id: Optional[int] = None,
+    history_id: Optional[str] = None,
+    resume: Optional[str] = None,
+) -> Frame:
+    """A client's login; the optional fields are the resume extension and a password proof."""
+    frame: Frame = {"type": "login", "name": name, "version": VERSION}
+    for field, value in (
+        ("auth", auth),
+        ("last_id", last_id),
+        ("history_id", history_id),
+        ("resume", resume),
+    ):
+        if value is not None:
+            frame[field] = value
+    return frame
+
+
+def welcome(
+    name: str,
+    online: Sequence[str],
+    history: Sequence[Frame],
+    **extensions: Any,
+) -> Frame:
+    """The server's answer to a successful login."""
+    frame: Frame = {"type": "welcome", "name": name, "online": list(online)}
+    frame["history"] = list(history)
+    frame.update({k: v for k, v in extensions.items() if v is not None})
+    return frame
+
+
+def join(name: str, ts: float) -> Frame:
+    """Somebody logged in."""
+    return {"type": "join", "name": name, "ts": ts}
+
+
+def leave(name: str, ts: float, reason: str) -> Frame:
+    """Somebody left, and why."""
+    if reason not in LEAVE_REASONS:
+        raise ValueError(f"unknown leave reason {reason!r}")
+    return {"type": "leave", "name": name, "ts": ts, "reason": reason}
+
+
+def say(text: str, to: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """A client's message to the room, or to one user with `to`."""
+    frame: Frame = {"type": "say", "text": text}
+    if to is not None:
+        frame["to"] = to
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def message(
+    id: int,
+    ts: float,
+    sender: str,
+    text: str,
+    to: Optional[str] = None,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """A relayed message; `ref` only on the sender's own copy."""
+    frame: Frame = {"type": "message", "id": id, "ts": ts, "from": sender, "text": text}
+    if to is not None:
+        frame["to"] = to
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def who() -> Frame:
+    """Ask for the online list."""
+    return {"type": "who"}
+
+
+def online(names: Sequence[str]) -> Frame:
+    """The online list."""
+    return {"type": "online", "names": list(names)}
+
+
+def ping(token: Optional[Token] = None) -> Frame:
+    """A keepalive probe."""
+    return {"type": "ping"} if token is None else {"type": "ping", "token": token}
+
+
+def pong(token: Optional[Token] = None) -> Frame:
+    """The answer to a ping, with its token."""
+    return {"type": "pong"} if token is None else {"type": "pong", "token": token}
+
+
+def quit() -> Frame:
+    """A client leaving on purpose."""
+    return {"type": "quit"}
+
+
+def error(code: str, message: str = "", ref: Optional[Token] = None, **extra: Any) -> Frame:
+    """An error frame with the contract's code and a message for a person."""
+    if code not in ERROR_CODES:
+        raise ValueError(f"unknown error code {code!r}")
+    frame: Frame = {"type": "error", "code": code, "message": message or ERROR_CODES[code][0]}
+    if ref is not None:
+        frame["ref"] = ref
+    frame.update(extra)
+    return frame
+
+
+def error_from(exc: ProtocolError, **extra: Any) -> Frame:
+    """The error frame that reports a ProtocolError."""
+    return error(exc.code, exc.message, exc.ref, **extra)
+
+
+def closes_connection(code: str) -> bool:
+    """True for error codes after which the server always closes the connection."""
+    return ERROR_CODES[code][1]
+
+
+def shutdown(text: str) -> Frame:
+    """The server is going away."""
+    return {"type": "shutdown", "message": text}
+
+
+def discover() -> Frame:
+    """A LAN discovery probe (UDP)."""
+    return {"type": "discover", "app": APP, "version": VERSION}
+
+
+def server_info(name: str, port: int, users: int, max_users: int) -> Frame:
+    """A server's answer to a discovery probe."""
+    return {
+        "type": "server",
+        "app": APP,
+        "version": VERSION,
+        "server": name,
+        "port": port,
+        "users": users,
+        "max_users": max_users,
+    }
+
+
+def password_proof(password: str, nonce: str, name: str) -> str:
+    """The login `auth` field: hex HMAC-SHA256(password; nonce bytes + name)."""
+    key = password.encode("utf-8")
+    return hmac.new(key, bytes.fromhex(nonce) + name.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -1,0 +1,171 @@
+"""lanchat's own thread pool: a fixed number of named workers and a shared work queue.
+
+Callers use `submit` (queues when every worker is busy), `try_submit` (refuses at once
+instead: the server answers `server_full` rather than leave a client waiting), the
+`busy`/`idle` counts, and `shutdown` or the context manager. Workers start on demand up to
+`max_workers` and then stay; an idle worker blocks on the queue and uses no CPU. A task
+that raises is logged and its worker lives on; its exception is kept in its `Task`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from types import TracebackType
+from typing import Any, Callable, List, Optional, Type
+
+log = logging.getLogger(__name__)
+
+_pool_numbers = itertools.count(1)
+
+
+class PoolShutDown(RuntimeError):
+    """Raised by submit after shutdown."""
+
+
+class PoolBusy(RuntimeError):
+    """Raised by try_submit when no worker is free."""
+
+
+class TaskTimeout(TimeoutError):
+    """Raised by Task.result/exception when the task is not done in time."""
+
+
+class Task:
+    """A handle on submitted work: `done()`, `result(timeout)`, `exception(timeout)`."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self._fn = fn
+        self._args = args
+        self._done = threading.Event()
+        self._result: Any = None
+        self._exception: Optional[BaseException] = None
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fn(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - a task may fail any way; keep the worker
+            self._exception = exc
+            log.exception("task %r failed", getattr(self._fn, "__qualname__", self._fn))
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        """True once the task has returned or raised."""
+        return self._done.is_set()
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        """Wait up to `timeout` seconds and return what the task raised, or None."""
+        if not self._done.wait(timeout):
+            raise TaskTimeout(f"task not done within {timeout} s")
+        return self._exception
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Wait up to `timeout` seconds and return the task's value, or raise its error."""
+        exc = self.exception(timeout)
+        if exc is not None:
+            raise exc
+        return self._result
+
+
+class ThreadPool:
+    """At most `max_workers` threads running submitted tasks, first come first served."""
+
+    def __init__(self, max_workers: int, name: str = "") -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.max_workers = max_workers
+        self.name = name or f"pool{next(_pool_numbers)}"
+        self._queue: "queue.SimpleQueue[Optional[Task]]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: List[threading.Thread] = []
+        self._busy = 0  # tasks queued or running
+        self._closed = False
+
+    @property
+    def busy(self) -> int:
+        """Workers running a task, plus tasks waiting for one."""
+        return self._busy
+
+    @property
+    def idle(self) -> int:
+        """Workers that could start a task at once (started or not yet started)."""
+        return max(0, self.max_workers - self._busy)
+
+    @property
+    def threads(self) -> int:
+        """Worker threads started so far."""
+        return len(self._threads)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
+        """Queue `fn(*args)`; it runs as soon as a worker is free."""
+        return self._submit(fn, args, refuse_when_busy=False)
+
+    def try_submit(self, fn: Callable[..., Any], *args: Any) -> Task:
+        """Run `fn(*args)` on a free worker, or raise PoolBusy at once if none is free."""
+        return self._submit(fn, args, refuse_when_busy=True)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple, refuse_when_busy: bool) -> Task:
+        task = Task(fn, args)
+        with self._lock:
+            if self._closed:
+                raise PoolShutDown(f"pool {self.name} is shut down")
+            if refuse_when_busy and self._busy >= self.max_workers:
+                raise PoolBusy(f"all {self.max_workers} workers of {self.name} are busy")
+            self._busy += 1
+            if len(self._threads) < min(self._busy, self.max_workers):
+                self._start_worker()
+            self._queue.put(task)
+        return task
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(
+            target=self._work, name=f"{self.name}-worker-{len(self._threads) + 1}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        while True:
+            task = self._queue.get()
+            if task is None:  # the wake-up that tells a worker to stop
+                return
+            try:
+                task._run()
+            finally:
+                with self._lock:
+                    self._busy -= 1
+
+    def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
+        """Refuse new tasks, let queued ones finish, stop the workers.
+
+        With `wait`, block until every worker has ended or `timeout` seconds have passed;
+        return True if all have ended.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                for _ in self._threads:
+                    self._queue.put(None)
+            threads = list(self._threads)
+        if not wait:
+            return all(not t.is_alive() for t in threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        return all(not t.is_alive() for t in threads)
+
+    def __enter__(self) -> "ThreadPool":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.shutdown(wait=True)
