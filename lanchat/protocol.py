@@ -187,7 +187,7 @@ def decode_line(line: bytes) -> Frame:
             "bad_frame", f"A frame may not nest deeper than {MAX_DEPTH} or hold lone surrogates."
         )
     if not isinstance(value.get("type"), str):
-        raise ProtocolError("bad_frame", "A frame needs a string field 'type'.", _ref_of(value))
+        raise ProtocolError("bad_frame", "A frame needs a string field 'type'.", ref_of(value))
     return value
 
 
@@ -321,7 +321,8 @@ DISCOVERY_FRAMES: Schema = {
 }
 
 
-def _ref_of(frame: Frame) -> Optional[Token]:
+def ref_of(frame: Frame) -> Optional[Token]:
+    """The frame's `ref` if it has one of a valid type (a string or a number)."""
     ref = frame.get("ref")
     return ref if _is_token(ref) else None
 
@@ -333,7 +334,7 @@ def validate(frame: Frame, schema: Schema) -> Frame:
     the frame; the server answers it.
     """
     fields = schema.get(frame["type"])
-    ref = _ref_of(frame)
+    ref = ref_of(frame)
     if fields is None:
         raise ProtocolError("unknown_type", f"Unknown frame type {frame['type']!r}.", ref)
     for field, (kind, required) in fields.items():
@@ -448,7 +449,7 @@ _REMOVED = (
     + [chr(c) for c in range(0x202A, 0x202F)]
     + [chr(c) for c in range(0x2066, 0x206A)]
 )
-_CLEAN_TABLE = {ord(c): " " for c in _SPACE_CONTROLS}
+_CLEAN_TABLE: Dict[int, Optional[str]] = {ord(c): " " for c in _SPACE_CONTROLS}
 _CLEAN_TABLE.update({ord(c): None for c in _REMOVED})
 
 

@@ -47,7 +47,7 @@ class Task:
     def _run(self) -> None:
         try:
             self._result = self._fn(*self._args)
-        except BaseException as exc:  # noqa: BLE001 - a task may fail any way; keep the worker
+        except BaseException as exc:
             self._exception = exc
             log.exception("task %r failed", getattr(self._fn, "__qualname__", self._fn))
         finally:
@@ -79,7 +79,7 @@ class ThreadPool:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = name or f"pool{next(_pool_numbers)}"
-        self._queue: "queue.SimpleQueue[Optional[Task]]" = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Optional[Task]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads: List[threading.Thread] = []
         self._busy = 0  # tasks queued or running
@@ -159,7 +159,7 @@ class ThreadPool:
             thread.join(remaining)
         return all(not t.is_alive() for t in threads)
 
-    def __enter__(self) -> "ThreadPool":
+    def __enter__(self) -> ThreadPool:
         return self
 
     def __exit__(

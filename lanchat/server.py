@@ -1,0 +1,635 @@
+"""The headless lanchat server: sockets, the thread pool and the room, wired together.
+
+Design (docs/design.md): one I/O thread runs a selector loop that accepts connections and
+writes every socket; each connection's reading and frame handling runs on a worker of the
+project's thread pool (`lanchat.threadpool`), sized from `max_clients`, so a connection
+over capacity gets `server_full` at once. Handlers hand encoded bytes to per-connection
+outboxes; the I/O thread sends them, all that is queued for one socket in one send.
+
+Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
+`serve_forever()`, `shutdown()` from another thread or a signal handler, and
+`server_close()`. `run(args)` is the `lanchat server` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import itertools
+import logging
+import os
+import select
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+
+from lanchat import protocol
+from lanchat.protocol import Frame, ProtocolError
+from lanchat.ratelimit import TokenBucket
+from lanchat.room import Member, Room
+from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
+
+log = logging.getLogger(__name__)
+
+RECV_SIZE = 65536
+LINGER_SECONDS = 1.0  # how long a closing connection's late input is read and dropped
+ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server is started with; the defaults are the contract's."""
+
+    bind: str = "0.0.0.0"
+    port: int = protocol.DEFAULT_PORT
+    port_span: int = protocol.PORT_SPAN
+    name: str = ""  # empty: the host name
+    max_clients: int = 50
+    history: int = 100
+    login_timeout: float = protocol.LOGIN_TIMEOUT
+    idle_timeout: float = protocol.IDLE_TIMEOUT
+    rate: float = 5.0
+    burst: int = 30
+    max_backlog: int = 1024 * 1024
+    flush_timeout: float = 1.0  # how long a closing connection may take to drain its outbox
+    discovery: bool = True
+    log_messages: bool = False
+
+
+class NoFreePort(OSError):
+    """Every port of the range is taken."""
+
+
+# What a closing connection asks of the I/O thread.
+_FLUSH = 1  # send what is queued, then let go of the socket
+_DROP = 2  # let go of the socket now
+
+
+class Connection(Member):
+    """One client socket and its session: outbox, decoder, rate limit, timers.
+
+    The outbox fields are guarded by the server's lock; `pending` (bytes taken from the
+    outbox but not yet accepted by the kernel) belongs to the I/O thread alone.
+    """
+
+    def __init__(self, sock: socket.socket, peer: str, config: ServerConfig) -> None:
+        super().__init__("")
+        self.sock = sock
+        self.peer = peer
+        self.decoder = protocol.FrameDecoder()
+        self.bucket = TokenBucket(config.rate, config.burst)
+        self.connected_at = self.last_heard = time.monotonic()
+        self.pinged = False
+        self.logged_in = False
+        self.outbox: List[bytes] = []
+        self.outbox_bytes = 0
+        self.pending = bytearray()
+        self.watching_writes = False
+        self.close_reason: Optional[str] = None  # set when the server decides to drop it
+        self.close_request = 0
+        self.released = threading.Event()  # the I/O thread no longer touches the socket
+
+    @property
+    def backlog(self) -> int:
+        """Bytes queued for this client that the kernel has not taken yet."""
+        return self.outbox_bytes + len(self.pending)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name or '-'} {self.peer}>"
+
+
+Handler = Callable[[Connection, Frame], Optional[str]]
+
+
+class ChatServer:
+    """A lanchat server bound to its port; `serve_forever` runs it until `shutdown`."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.name = config.name or socket.gethostname()
+        self._listener = _listen(config.bind, config.port, config.port_span)
+        self.address: Tuple[str, int] = self._listener.getsockname()[:2]
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        for sock in (self._listener, self._wake_reader, self._wake_writer):
+            sock.setblocking(False)
+        self._lock = threading.Lock()
+        self._dirty: Set[Connection] = set()  # connections with output or a close request
+        self._woken = False
+        self._connections: Set[Connection] = set()
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._loop_thread: Optional[threading.Thread] = None
+        self._pool = ThreadPool(config.max_clients, name="lanchat-conn")
+        self.room = Room(self._deliver, config.history)
+        self._handlers: Dict[str, Handler] = {
+            "login": self._on_login,
+            "say": self._on_say,
+            "who": self._on_who,
+            "ping": self._on_ping,
+            "pong": self._on_pong,
+            "quit": self._on_quit,
+        }
+
+    # -- the I/O thread ------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Accept and write until `shutdown`; then tell everyone, close all, stop the pool."""
+        self._loop_thread = threading.current_thread()
+        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
+        try:
+            while not self._stop.is_set():
+                for key, _ in self._selector.select():
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "wake":
+                        self._drain_wake()
+                    else:
+                        self._flush(key.data, [])
+                self._flush_dirty()
+        finally:
+            self._close_everything()
+            self._stopped.set()
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors, mostly: try again later
+                log.error("accept failed: %s", exc)
+                return
+            self._admit(sock, address)
+
+    def _admit(self, sock: socket.socket, address: Tuple) -> None:
+        peer = f"{address[0]}:{address[1]}"
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(sock, peer, self.config)
+        with self._lock:
+            self._connections.add(conn)
+        try:
+            self._pool.try_submit(self._serve, conn)
+        except (PoolBusy, PoolShutDown):
+            with self._lock:
+                self._connections.discard(conn)
+            log.warning("refused %s: server full (%d connections)", peer, self.config.max_clients)
+            refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(
+                protocol.error("server_full", f"The server is full ({self.config.max_clients}).")
+            )
+            try:
+                sock.send(refusal)  # small enough for an empty socket buffer
+            except OSError:
+                pass
+            sock.close()
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _flush_dirty(self) -> None:
+        with self._lock:
+            self._woken = False
+            if not self._dirty:
+                return
+            dirty, self._dirty = self._dirty, set()
+            work = []
+            for conn in dirty:
+                work.append((conn, conn.outbox))
+                conn.outbox = []
+                conn.outbox_bytes = 0
+        for conn, chunks in work:
+            self._flush(conn, chunks)
+
+    def _flush(self, conn: Connection, chunks: List[bytes]) -> None:
+        """Send what this connection has queued; honour its close request."""
+        if conn.released.is_set():
+            return
+        if conn.close_reason is not None or conn.close_request == _DROP:
+            conn.pending.clear()
+        elif chunks or conn.pending:
+            if conn.pending or len(chunks) > 1:
+                conn.pending += b"".join(chunks)
+                data: Union[bytes, bytearray] = conn.pending
+            else:
+                data = chunks[0]
+            try:
+                sent = conn.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:  # the peer is gone; its reader sees that too
+                sent = len(data)
+                self._abort(conn, "disconnect")
+            if data is conn.pending:
+                del conn.pending[:sent]
+            elif sent < len(data):
+                conn.pending += data[sent:]
+        self._watch_writes(conn, bool(conn.pending))
+        if conn.close_reason is not None and conn.close_request == 0:
+            self._wake_reader_of(conn)
+        if conn.close_request == _DROP or (conn.close_request == _FLUSH and not conn.pending):
+            self._watch_writes(conn, False)
+            conn.released.set()
+
+    def _watch_writes(self, conn: Connection, wanted: bool) -> None:
+        if wanted and not conn.watching_writes:
+            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
+        elif conn.watching_writes and not wanted:
+            self._selector.unregister(conn.sock)
+        conn.watching_writes = wanted
+
+    def _abort(self, conn: Connection, reason: str) -> None:
+        if conn.close_reason is None:
+            conn.close_reason = reason
+
+    def _wake_reader_of(self, conn: Connection) -> None:
+        """Make a connection's reader see end-of-file, so it ends the session."""
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _close_everything(self) -> None:
+        """Send `shutdown` to every connection, give them a moment to drain, close."""
+        self._selector.unregister(self._listener)
+        notice = protocol.encode(protocol.shutdown(f"{self.name} is shutting down."))
+        with self._lock:
+            connections = list(self._connections)
+        self._deliver((conn, notice) for conn in connections)
+        deadline = time.monotonic() + self.config.flush_timeout
+        while True:
+            self._flush_dirty()
+            left = deadline - time.monotonic()
+            if left <= 0 or not any(conn.pending for conn in connections):
+                break
+            for key, _ in self._selector.select(left):
+                if key.data == "wake":
+                    self._drain_wake()
+                else:
+                    self._flush(key.data, [])
+        for conn in connections:
+            if not conn.released.is_set():
+                self._watch_writes(conn, False)
+                self._wake_reader_of(conn)
+                conn.released.set()
+        if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
+            log.error("some connections did not end in time")
+
+    # -- called by handlers on pool threads -------------------------------------------
+
+    def _deliver(self, items: Iterable[Tuple[Member, bytes]]) -> None:
+        """Queue bytes for connections; a client too far behind is dropped as `slow`."""
+        limit = self.config.max_backlog
+        with self._lock:
+            for member, data in items:
+                conn = member  # every member of this server's room is a Connection
+                assert isinstance(conn, Connection)
+                if conn.close_reason is not None or conn.close_request:
+                    continue
+                backlog = conn.outbox_bytes + len(conn.pending)
+                if backlog and backlog + len(data) > limit:
+                    conn.close_reason = "slow"
+                else:
+                    conn.outbox.append(data)
+                    conn.outbox_bytes += len(data)
+                self._dirty.add(conn)
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the I/O thread (lock held); one byte in flight is enough."""
+        if not self._woken:
+            self._woken = True
+            try:
+                self._wake_writer.send(b"\0")
+            except OSError:  # full (a wake-up is pending anyway) or closed (we are done)
+                pass
+
+    def _send(self, conn: Connection, frame: Frame) -> None:
+        self._deliver([(conn, protocol.encode(frame))])
+
+    def _serve(self, conn: Connection) -> None:
+        """One connection's whole life, on a pool worker: read, handle, leave, close."""
+        log.info("connect %s", conn.peer)
+        reason = "error"
+        try:
+            self._send(conn, protocol.hello(self.name, self.room.names))
+            reason = self._read_until_done(conn)
+        except Exception:
+            log.exception("connection %s failed", conn.peer)
+        finally:
+            if conn.logged_in:
+                announce = not self._stop.is_set()
+                self.room.leave(conn, reason, announce=announce)
+                log.info("leave %s %s (%s)", conn.name, conn.peer, reason)
+            else:
+                log.info("disconnect %s before login (%s)", conn.peer, reason)
+            self._close(conn, linger=reason not in ("disconnect", "slow"))
+
+    def _read_until_done(self, conn: Connection) -> str:
+        """Read and handle frames; return the leave reason once the connection must end."""
+        waiter = _ReadWaiter(conn.sock)
+        while True:
+            if conn.close_reason is not None:
+                return conn.close_reason
+            timeout = self._check_timers(conn)
+            if isinstance(timeout, str):
+                return timeout
+            if not waiter.wait(timeout):
+                continue
+            try:
+                data = conn.sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                return conn.close_reason or "disconnect"
+            conn.last_heard = time.monotonic()
+            conn.pinged = False
+            conn.decoder.feed(data)
+            outcome = self._handle_buffered(conn)
+            if outcome is not None:
+                return outcome
+
+    def _check_timers(self, conn: Connection) -> Union[float, str]:
+        """Seconds until the next timer, or the leave reason when one has run out."""
+        now = time.monotonic()
+        if not conn.logged_in:
+            left = conn.connected_at + self.config.login_timeout - now
+            if left > 0:
+                return left
+            self._send(conn, protocol.error("timeout", "Login took too long."))
+            return "timeout"
+        quiet = now - conn.last_heard
+        if quiet >= self.config.idle_timeout:
+            self._send(conn, protocol.error("timeout", "Nothing heard from you for too long."))
+            return "timeout"
+        ping_at = self.config.idle_timeout / 2
+        if quiet >= ping_at and not conn.pinged:
+            conn.pinged = True
+            self._send(conn, protocol.ping(f"idle-{next(_ping_tokens)}"))
+        if conn.pinged:
+            return self.config.idle_timeout - quiet
+        return ping_at - quiet
+
+    def _handle_buffered(self, conn: Connection) -> Optional[str]:
+        while True:
+            try:
+                frame = conn.decoder.next_frame()
+            except ProtocolError as exc:
+                self._send(conn, protocol.error_from(exc))
+                if exc.code == "too_long" or not conn.logged_in:
+                    log.info("closing %s after %s", conn.peer, exc.code)
+                    return "error"
+                continue
+            if frame is None:
+                return None
+            outcome = self._handle(conn, frame)
+            if outcome is not None:
+                return outcome
+
+    def _handle(self, conn: Connection, frame: Frame) -> Optional[str]:
+        """Act on one frame; return a leave reason to end the connection."""
+        kind = frame["type"]
+        try:
+            wait = conn.bucket.take()
+            if wait:
+                raise ProtocolError("rate_limited", "Too many frames; wait a moment.")
+            if kind not in protocol.CLIENT_FRAMES:
+                protocol.validate(frame, protocol.CLIENT_FRAMES)  # raises unknown_type
+            if not conn.logged_in and kind not in ("login", "ping", "quit"):
+                raise ProtocolError("not_logged_in", "Log in first.")
+            if conn.logged_in and kind == "login":
+                raise ProtocolError("bad_frame", "You are logged in already.")
+            protocol.validate(frame, protocol.CLIENT_FRAMES)
+            return self._handlers[kind](conn, frame)
+        except ProtocolError as exc:
+            extra = {"retry_after": round(wait, 3)} if exc.code == "rate_limited" else {}
+            if exc.ref is None:
+                exc.ref = protocol.ref_of(frame)
+            self._send(conn, protocol.error_from(exc, **extra))
+            closes = protocol.closes_connection(exc.code) or (
+                exc.code == "bad_frame" and not conn.logged_in
+            )
+            if closes:
+                log.info("closing %s after %s", conn.peer, exc.code)
+                return "error"
+            return None
+
+    def _on_login(self, conn: Connection, frame: Frame) -> Optional[str]:
+        if not protocol.is_compatible(frame["version"]):
+            log.info("refused %s: version %s", conn.peer, frame["version"])
+            self._send(
+                conn,
+                protocol.error(
+                    "incompatible_version",
+                    f"This server speaks lanchat {protocol.VERSION}; you have {frame['version']}.",
+                    server_version=protocol.VERSION,
+                ),
+            )
+            return "error"
+        name = protocol.validate_name(frame["name"])
+        conn.rename(name)
+        self.room.join(conn)
+        conn.logged_in = True
+        log.info("login %s %s", name, conn.peer)
+        return None
+
+    def _on_say(self, conn: Connection, frame: Frame) -> Optional[str]:
+        text = protocol.clean_text(frame["text"])
+        message = self.room.say(conn, text, frame.get("to"), frame.get("ref"))
+        if self.config.log_messages:
+            log.info(
+                "message %d from %s to %s: %s",
+                message["id"],
+                conn.name,
+                message.get("to", "all"),
+                text,
+            )
+        return None
+
+    def _on_who(self, conn: Connection, frame: Frame) -> Optional[str]:
+        self._send(conn, protocol.online(self.room.names))
+        return None
+
+    def _on_ping(self, conn: Connection, frame: Frame) -> Optional[str]:
+        self._send(conn, protocol.pong(frame.get("token")))
+        return None
+
+    def _on_pong(self, conn: Connection, frame: Frame) -> Optional[str]:
+        return None  # hearing anything at all already reset the idle timer
+
+    def _on_quit(self, conn: Connection, frame: Frame) -> Optional[str]:
+        return "quit"
+
+    def _close(self, conn: Connection, linger: bool) -> None:
+        """Let the I/O thread drain and release the socket, then close it."""
+        with self._lock:
+            conn.close_request = _DROP if conn.close_reason == "slow" else _FLUSH
+            self._dirty.add(conn)
+            self._wake()
+        if not conn.released.wait(self.config.flush_timeout):
+            with self._lock:
+                conn.close_request = _DROP
+                self._dirty.add(conn)
+                self._wake()
+            conn.released.wait(self.config.flush_timeout + 5)
+        if linger:
+            _drain_input(conn.sock, self._stop)
+        conn.sock.close()
+        with self._lock:
+            self._connections.discard(conn)
+
+    # -- control -----------------------------------------------------------------------
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop `serve_forever`; from another thread, wait until it has returned."""
+        self._stop.set()
+        try:
+            self._wake_writer.send(b"\0")  # no lock: this may run in a signal handler
+        except OSError:
+            pass
+        if threading.current_thread() is self._loop_thread or self._loop_thread is None:
+            return True
+        return self._stopped.wait(timeout)
+
+    def server_close(self) -> None:
+        """Release the listening socket and the loop's resources."""
+        self._listener.close()
+        self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+    @property
+    def users(self) -> int:
+        """How many users are logged in."""
+        return len(self.room)
+
+
+_ping_tokens = itertools.count(1)
+
+
+class _ReadWaiter:
+    """Waits until one socket is readable; poll() where there is one (no FD_SETSIZE cap)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:
+            self._poll.register(sock, select.POLLIN)
+
+    def wait(self, timeout: float) -> bool:
+        if self._poll is not None:
+            return bool(self._poll.poll(max(0, int(timeout * 1000) + 1)))
+        readable, _, _ = select.select([self._sock], [], [], timeout)
+        return bool(readable)
+
+
+def _drain_input(sock: socket.socket, stopping: threading.Event) -> None:
+    """Half-close, then read and drop late input for a moment, so the peer sees our last
+    frame and a FIN instead of a reset (a close with unread input sends RST)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        waiter = _ReadWaiter(sock)
+        deadline = time.monotonic() + LINGER_SECONDS
+        while not stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            # short slices, so a server shutting down does not wait for the peer
+            if waiter.wait(min(left, 0.1)) and not sock.recv(RECV_SIZE):
+                return
+    except OSError:
+        return
+
+
+def _listen(bind: str, base: int, span: int) -> socket.socket:
+    """Listen on the first free port of base..base+span (just `base` when it is 0)."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    ports = [0] if base == 0 else list(range(base, min(base + span, 65535) + 1))
+    for port in ports:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        if os.name != "nt":  # elsewhere SO_REUSEADDR lets two servers share a port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+            sock.listen(socket.SOMAXCONN)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                continue
+            raise
+        return sock
+    raise NoFreePort(errno.EADDRINUSE, f"every port from {ports[0]} to {ports[-1]} is taken")
+
+
+# -- the `lanchat server` command ------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a server until SIGINT or SIGTERM; return the exit code."""
+    _configure_logging(args.log_level, args.log_file)
+    _raise_file_limit()
+    config = ServerConfig(
+        bind=args.bind,
+        port=args.port,
+        name=args.name or "",
+        max_clients=args.max_clients,
+        history=args.history,
+        login_timeout=args.login_timeout,
+        idle_timeout=args.idle_timeout,
+        rate=args.rate,
+        burst=args.burst,
+        max_backlog=args.max_backlog,
+        discovery=not args.no_discovery,
+        log_messages=args.log_messages,
+    )
+    try:
+        server = ChatServer(config)
+    except OSError as exc:
+        print(f"lanchat: cannot listen on {args.bind}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    host, port = server.address
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.shutdown())
+    print(
+        f"lanchat {protocol.VERSION} server {server.name!r} listening on {host}:{port}", flush=True
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    log.info("stopped")
+    return 0
+
+
+def _configure_logging(level: str, path: Optional[str]) -> None:
+    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _raise_file_limit() -> None:
+    """A thousand clients need more descriptors than the usual soft limit of 1024."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard > 0 else soft, hard))
+        except (ValueError, OSError):
+            pass
