@@ -7,6 +7,7 @@ argument gets argparse's usage and one line, and exit code 2.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from typing import Callable, List, Optional
 
@@ -36,6 +37,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _ip_address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
 PORT = _int_in(1, 65535 - protocol.PORT_SPAN)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -55,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "server", help="run a chat server", description="Run a headless lanchat server."
     )
     server.add_argument(
-        "--bind", default="0.0.0.0", metavar="ADDR", help="address to listen on (all IPv4)"
+        "--bind",
+        type=_ip_address,
+        default="0.0.0.0",
+        metavar="ADDR",
+        help="IP address to listen on (default: all IPv4 interfaces)",
     )
     server.add_argument(
         "--port",
@@ -110,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument(
         "--max-backlog",
-        type=_int_in(protocol.MAX_SERVER_FRAME, 2**31),
-        default=protocol.MAX_SERVER_FRAME * 2,
+        type=_int_in(protocol.MAX_FRAME, 2**31),
+        default=1024 * 1024,
         metavar="BYTES",
         help="unsent bytes a client may fall behind before it is dropped as slow "
         "(default %(default)s)",

@@ -442,6 +442,7 @@ class ChatServer:
         conn.rename(name)
         self.room.join(conn)
         conn.logged_in = True
+        conn.bucket = TokenBucket(self.config.rate, self.config.burst)  # a full burst to start
         log.info("login %s %s", name, conn.peer)
         return None
 

@@ -36,6 +36,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.fixture(autouse=True)
+def _close_raw_clients() -> Iterator[None]:
+    """Close the sockets of the test's RawClients, even when it failed."""
+    yield
+    from wire import close_all_clients
+
+    close_all_clients()
+
+
 @pytest.fixture
 def no_thread_leak() -> Iterator[None]:
     """Fail the test if it leaves threads running (given a moment to end)."""

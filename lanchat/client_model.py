@@ -1,0 +1,691 @@
+"""The chat client as pure state: what a person sees and what their keys and the server do.
+
+`ClientModel` holds the connection state, the login, the message list, the online list,
+the outbox and the input line. Three doors lead in, each returning a list of actions for
+the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
+
+- `handle_event(event, now)` for what the connection reports (connection.Event),
+- `handle_key(key, now)` for one key: a character, or a curses key name such as
+  "KEY_LEFT" (no curses import here: the curses layer passes `curses.keyname` strings),
+- `tick(now)` once a second or so, for keepalive pings and rate-limit retries.
+
+Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
+(`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
+
+Each `say` carries a `ref` (a client token). The message stays in the outbox, shown as
+pending, until its echo (a `message` with the same `ref`) arrives; after a reconnect the
+whole outbox is sent again once logged in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Pattern, Sequence, Set, Tuple, Union
+
+from lanchat import lineedit, protocol
+from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat.protocol import Frame
+from lanchat.termtext import safe_text
+
+log = logging.getLogger(__name__)
+
+MAX_ENTRIES = 2000  # lines kept in the message pane
+MAX_HISTORY = 200  # input lines kept for Up/Down
+PING_AFTER = 30.0  # seconds of server silence before we ping
+PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
+
+# Link states
+CONNECTING = "connecting"
+CONNECTED = "connected"
+OFFLINE = "offline"
+STOPPED = "stopped"
+
+# Login states
+LOGGED_OUT = "logged out"
+LOGGING_IN = "logging in"
+NAMING = "naming"  # the server refused the name; the input line asks for another
+LOGGED_IN = "logged in"
+
+ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
+
+HELP = (
+    "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
+    "// at the start sends a line that begins with /",
+    "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Tab complete a name,",
+    "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
+)
+
+
+# ---------------------------------------------------------------------------
+# Actions for the caller
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this frame to the server (dropped if there is no link)."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Bell:
+    """Ring the terminal bell."""
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the current link; the connection reconnects by itself."""
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    """Stop reconnecting: this server will never take us."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Exit:
+    """Leave the client with this exit code."""
+
+    code: int
+
+
+Action = Union[Send, Bell, Drop, GiveUp, Exit]
+
+
+# ---------------------------------------------------------------------------
+# What the message pane holds
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of the message pane, before layout.
+
+    kind: "message" (someone said something), "action" (/me), "system" (joins, leaves,
+    connection news), "error" (something went wrong), "info" (local help and hints).
+    """
+
+    kind: str
+    text: str
+    seq: int
+    ts: Optional[float] = None
+    sender: str = ""
+    to: Optional[str] = None  # set for private messages: the recipient
+    own: bool = False
+    mention: bool = False  # our name was said, or a private message to us
+
+
+@dataclass
+class Outgoing:
+    """A message the user sent that the server has not echoed yet."""
+
+    ref: str
+    text: str
+    to: Optional[str]
+    ts: float
+    sent: bool = False  # sent on the current link
+    retry_at: Optional[float] = None  # rate limited: send again at this time
+
+    def frame(self) -> Frame:
+        """The say frame for this message."""
+        return protocol.say(self.text, to=self.to, ref=self.ref)
+
+
+def _message_key(frame: Frame) -> Tuple[object, ...]:
+    """What tells two message frames apart when history repeats what we saw."""
+    return (frame["id"], frame["ts"], frame["from"], frame["text"])
+
+
+def suggest_name(name: str) -> str:
+    """A name to offer when `name` was refused: fixed up if invalid, else numbered."""
+    candidate = re.sub(r"\s+", "_", name.strip())
+    candidate = "".join(c for c in candidate if c.isalnum() or c in "_-.")
+    if not candidate:
+        return ""
+    match = re.search(r"(\d+)$", candidate)
+    if match:
+        stem, number = candidate[: match.start()], int(match.group(1)) + 1
+    else:
+        stem, number = candidate, 2
+    suffix = str(number)
+    candidate = stem[: protocol.MAX_NAME - len(suffix)] + suffix
+    try:
+        return protocol.validate_name(candidate)
+    except protocol.ProtocolError:
+        return ""
+
+
+def _mention_pattern(name: str) -> Optional[Pattern[str]]:
+    if not name:
+        return None
+    # \b-like edges for names that start or end with a word character of ASCII; CJK names
+    # sit inside running text without spaces, so there no edge is required.
+    before = r"(?<![\w])" if name[0].isascii() else ""
+    after = r"(?![\w])" if name[-1].isascii() else ""
+    return re.compile(before + re.escape(name) + after, re.IGNORECASE)
+
+
+class ClientModel:
+    """All of the chat client's state; see the module docstring for the three doors."""
+
+    def __init__(
+        self,
+        name: str,
+        host: str = "",
+        port: int = 0,
+        ref_prefix: Optional[str] = None,
+    ) -> None:
+        self.name = name  # the name we log in with (the server's spelling once in)
+        self.address = (host, port)
+        self.server_name = ""
+        self.server_version = ""
+        self.link = CONNECTING
+        self.login = LOGGED_OUT
+        self.link_note = ""  # why we are offline or stopped, for the status bar
+        self.max_text = protocol.MAX_TEXT
+        self.entries: List[Entry] = []
+        self.online: List[str] = []
+        self.outbox: List[Outgoing] = []
+        self.input = ""
+        self.cursor = 0
+        self.history: List[str] = []
+        self.scroll = 0  # rows scrolled up from the bottom of the message pane
+        self.page = 10  # rows the message pane showed last; set by the view's caller
+        self.max_scroll = 0
+        self.name_problem = ""  # why the server refused our name, while NAMING
+        self.has_logged_in = False
+        self._history_pos = 0
+        self._draft = ""
+        self._saved_input = ""  # the message being typed while we ask for a name
+        self._seq = 0
+        self._refs = 0
+        self._ref_prefix = ref_prefix if ref_prefix is not None else os.urandom(4).hex()
+        self._seen: Set[Tuple[object, ...]] = set()
+        self._want_who = False
+        self._last_heard = 0.0
+        self._ping_sent: Optional[float] = None
+        self._pings = 0
+        self._mention: Optional[Pattern[str]] = _mention_pattern(name)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _add(self, kind: str, text: str, **fields: object) -> Entry:
+        self._seq += 1
+        entry = Entry(kind, text, self._seq, **fields)  # type: ignore[arg-type]
+        self.entries.append(entry)
+        if len(self.entries) > MAX_ENTRIES:
+            del self.entries[: len(self.entries) - MAX_ENTRIES]
+        return entry
+
+    def _is_me(self, name: str) -> bool:
+        return protocol.name_key(name) == protocol.name_key(self.name)
+
+    def _set_name(self, name: str) -> None:
+        self.name = name
+        self._mention = _mention_pattern(name)
+
+    @property
+    def online_count(self) -> int:
+        """How many users are online (known once logged in)."""
+        return len(self.online)
+
+    @property
+    def pending(self) -> List[Outgoing]:
+        """Messages typed but not yet echoed by the server."""
+        return list(self.outbox)
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest entry ever added (plain mode prints the ones after)."""
+        return self._seq
+
+    def set_viewport(self, page: int, max_scroll: int) -> None:
+        """Tell the model how tall the message pane is and how far it can scroll."""
+        self.page = max(1, page)
+        self.max_scroll = max(0, max_scroll)
+        self.scroll = min(self.scroll, self.max_scroll)
+
+    # ------------------------------------------------------------------ events
+
+    def handle_event(self, event: Event, now: float) -> List[Action]:
+        """React to what the connection reports."""
+        if isinstance(event, Connected):
+            return self._on_connected(event, now)
+        if isinstance(event, Received):
+            self._last_heard = now
+            self._ping_sent = None  # anything at all proves the link lives
+            return self._on_frame(event.frame, now)
+        if isinstance(event, Disconnected):
+            return self._on_disconnected(event, now)
+        if isinstance(event, Stopped):
+            if event.reason != "closed":
+                self.link = STOPPED
+                self.link_note = safe_text(event.reason)
+                self._add("error", self.link_note, ts=now)
+            return []
+        return []
+
+    def _on_connected(self, event: Connected, now: float) -> List[Action]:
+        hello = event.hello
+        self.link = CONNECTED
+        self.link_note = ""
+        self.address = event.address
+        self.server_name = safe_text(hello["server"])
+        self.server_version = safe_text(hello["version"])
+        limits = hello.get("limits")
+        if isinstance(limits, dict) and isinstance(limits.get("max_text"), int):
+            self.max_text = max(1, min(limits["max_text"], protocol.MAX_TEXT))
+        self._last_heard = now
+        self._ping_sent = None
+        for outgoing in self.outbox:
+            outgoing.sent = False
+        if hello["auth"] != "none":
+            reason = "this server asks for a password, which this client cannot send yet"
+            self.link = STOPPED
+            self.link_note = reason
+            self._add("error", reason, ts=now)
+            return [GiveUp(reason)]
+        if self.login == NAMING:
+            return []  # the user is still choosing a name; login goes when they do
+        self.login = LOGGING_IN
+        return [Send(protocol.login(self.name))]
+
+    def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
+        was_up = self.link == CONNECTED
+        self.link = OFFLINE
+        self.link_note = safe_text(event.reason)
+        if self.login != NAMING:
+            self.login = LOGGED_OUT
+        for outgoing in self.outbox:
+            outgoing.sent = False
+        if was_up:
+            self._add("system", f"{self.link_note}; reconnecting", ts=now)
+        return []
+
+    # ------------------------------------------------------------------ frames
+
+    def _on_frame(self, frame: Frame, now: float) -> List[Action]:
+        handler = getattr(self, "_frame_" + frame["type"], None)
+        if handler is None:
+            return []
+        actions: List[Action] = handler(frame, now)
+        return actions
+
+    def _frame_welcome(self, frame: Frame, now: float) -> List[Action]:
+        first = not self.has_logged_in
+        self.login = LOGGED_IN
+        self.has_logged_in = True
+        self.name_problem = ""
+        self._set_name(safe_text(frame["name"]) or self.name)
+        self.online = sorted((safe_text(n) for n in frame["online"]), key=str.casefold)
+        for item in frame["history"]:
+            try:
+                protocol.validate(item, protocol.SERVER_FRAMES)
+            except protocol.ProtocolError:
+                continue
+            if item["type"] == "message":
+                self._take_message(item, now, quiet=True)
+        where = self.server_name or "the server"
+        if first:
+            self._add("system", f"you are {self.name} on {where}; /help lists commands", ts=now)
+        else:
+            self._add("system", f"back online as {self.name}", ts=now)
+        actions: List[Action] = []
+        for outgoing in self.outbox:
+            outgoing.sent = True
+            outgoing.retry_at = None
+            actions.append(Send(outgoing.frame()))
+        return actions
+
+    def _frame_error(self, frame: Frame, now: float) -> List[Action]:
+        code = frame["code"]
+        text = safe_text(frame["message"])
+        ref = frame.get("ref")
+        outgoing = self._outgoing(ref)
+        if code in ("name_taken", "invalid_name") and self.login != LOGGED_IN:
+            return self._ask_for_name(text, now)
+        if outgoing is not None:
+            if code == "rate_limited":
+                retry = frame.get("retry_after")
+                wait = float(retry) if isinstance(retry, (int, float)) and retry > 0 else 1.0
+                outgoing.retry_at = now + min(wait, 60.0)
+                return []
+            self.outbox.remove(outgoing)
+            target = f" to {outgoing.to}" if outgoing.to else ""
+            self._add("error", f"not sent{target}: {text} ({outgoing.text[:40]})", ts=now)
+            return []
+        if code in ("incompatible_version", "auth_failed"):
+            self.link = STOPPED
+            self.link_note = text
+            self._add("error", f"the server refused us: {text}", ts=now)
+            return [GiveUp(text)]
+        self._add("error", f"server: {text}", ts=now)
+        return []
+
+    def _ask_for_name(self, problem: str, now: float) -> List[Action]:
+        refused = self.name
+        self.name_problem = f"{refused}: {problem}"
+        if self.login != NAMING:
+            self._saved_input = self.input
+        self.login = NAMING
+        self.input = suggest_name(refused)
+        self.cursor = len(self.input)
+        self._add("error", f"{problem} Type another name and press Enter.", ts=now)
+        return [Bell()]
+
+    def _frame_join(self, frame: Frame, now: float) -> List[Action]:
+        name = safe_text(frame["name"])
+        if not any(protocol.name_key(n) == protocol.name_key(name) for n in self.online):
+            self.online = sorted([*self.online, name], key=str.casefold)
+        self._add("system", f"{name} joined", ts=frame["ts"])
+        return []
+
+    def _frame_leave(self, frame: Frame, now: float) -> List[Action]:
+        name = safe_text(frame["name"])
+        key = protocol.name_key(name)
+        self.online = [n for n in self.online if protocol.name_key(n) != key]
+        reason = frame.get("reason")
+        why = {
+            "timeout": " (timed out)",
+            "disconnect": " (connection lost)",
+            "slow": " (too slow)",
+            "error": " (error)",
+        }.get(reason if isinstance(reason, str) else "", "")
+        self._add("system", f"{name} left{why}", ts=frame["ts"])
+        return []
+
+    def _frame_message(self, frame: Frame, now: float) -> List[Action]:
+        outgoing = self._outgoing(frame.get("ref"))
+        if outgoing is not None:
+            self.outbox.remove(outgoing)
+        entry = self._take_message(frame, now, quiet=False)
+        if entry is not None and entry.mention:
+            return [Bell()]
+        return []
+
+    def _take_message(self, frame: Frame, now: float, quiet: bool) -> Optional[Entry]:
+        key = _message_key(frame)
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        sender = safe_text(frame["from"])
+        text = safe_text(frame["text"])
+        to = frame.get("to")
+        to_text = safe_text(to) if isinstance(to, str) else None
+        own = self._is_me(sender)
+        kind = "message"
+        if text.startswith(ME_PREFIX) and len(text) > len(ME_PREFIX):
+            kind, text = "action", text[len(ME_PREFIX) :]
+        mention = not own and not quiet and (to_text is not None or self._mentions_me(text))
+        return self._add(
+            kind, text, ts=frame["ts"], sender=sender, to=to_text, own=own, mention=mention
+        )
+
+    def _mentions_me(self, text: str) -> bool:
+        return self._mention is not None and self._mention.search(text) is not None
+
+    def _frame_online(self, frame: Frame, now: float) -> List[Action]:
+        self.online = sorted((safe_text(n) for n in frame["names"]), key=str.casefold)
+        if self._want_who:
+            self._want_who = False
+            self._add("info", f"online ({len(self.online)}): {', '.join(self.online)}", ts=now)
+        return []
+
+    def _frame_ping(self, frame: Frame, now: float) -> List[Action]:
+        return [Send(protocol.pong(frame.get("token")))]
+
+    def _frame_shutdown(self, frame: Frame, now: float) -> List[Action]:
+        message = frame.get("message")
+        note = f": {safe_text(message)}" if isinstance(message, str) and message else ""
+        self._add("system", f"the server is shutting down{note}", ts=now)
+        return []
+
+    def _outgoing(self, ref: object) -> Optional[Outgoing]:
+        if ref is None:
+            return None
+        for outgoing in self.outbox:
+            if outgoing.ref == ref:
+                return outgoing
+        return None
+
+    # ------------------------------------------------------------------ clock
+
+    def tick(self, now: float) -> List[Action]:
+        """Keepalive and rate-limit retries; call about once a second."""
+        actions: List[Action] = []
+        if self.link != CONNECTED:
+            return actions
+        if self.login == LOGGED_IN:
+            for outgoing in self.outbox:
+                if outgoing.retry_at is not None and outgoing.retry_at <= now:
+                    outgoing.retry_at = None
+                    outgoing.sent = True
+                    actions.append(Send(outgoing.frame()))
+        if self._ping_sent is not None:
+            if now - self._ping_sent > PING_TIMEOUT:
+                self._ping_sent = None
+                actions.append(Drop())
+        elif now - self._last_heard > PING_AFTER:
+            self._pings += 1
+            self._ping_sent = now
+            actions.append(Send(protocol.ping(f"k{self._pings}")))
+        return actions
+
+    # ------------------------------------------------------------------ keys
+
+    _EDITS = {
+        "KEY_LEFT": lineedit.left,
+        "\x02": lineedit.left,  # Ctrl-B
+        "KEY_RIGHT": lineedit.right,
+        "\x06": lineedit.right,  # Ctrl-F
+        "KEY_HOME": lineedit.home,
+        "\x01": lineedit.home,  # Ctrl-A
+        "KEY_END": lineedit.end,
+        "\x05": lineedit.end,  # Ctrl-E
+        "KEY_BACKSPACE": lineedit.backspace,
+        "\x7f": lineedit.backspace,
+        "\x08": lineedit.backspace,
+        "KEY_DC": lineedit.delete,
+        "\x15": lineedit.kill_to_start,  # Ctrl-U
+        "\x0b": lineedit.kill_to_end,  # Ctrl-K
+        "\x17": lineedit.delete_word_back,  # Ctrl-W
+        "kLFT5": lineedit.word_left,  # Ctrl-Left
+        "kRIT5": lineedit.word_right,  # Ctrl-Right
+    }
+
+    def handle_key(self, key: str, now: float) -> List[Action]:
+        """React to one key: a typed character (or several, pasted) or a curses key name."""
+        edit = self._EDITS.get(key)
+        if edit is not None:
+            self.cursor, self.input = edit(self.cursor, self.input)
+            return []
+        if key in ("\n", "\r", "KEY_ENTER"):
+            line, self.input, self.cursor = self.input, "", 0
+            return self.submit(line, now)
+        if key in ("\x03",):  # Ctrl-C (raw mode, or passed on by the loop)
+            return self.quit()
+        if key == "\x04":  # Ctrl-D: leave on an empty line, else delete forward
+            if not self.input:
+                return self.quit()
+            self.cursor, self.input = lineedit.delete(self.cursor, self.input)
+            return []
+        if key in ("KEY_UP", "\x10"):
+            self._recall(-1)
+        elif key in ("KEY_DOWN", "\x0e"):
+            self._recall(+1)
+        elif key == "KEY_PPAGE":
+            self.scroll = min(self.max_scroll, self.scroll + max(1, self.page - 1))
+        elif key == "KEY_NPAGE":
+            self.scroll = max(0, self.scroll - max(1, self.page - 1))
+        elif key == "\x1b":  # Esc: back to the newest lines
+            self.scroll = 0
+        elif key == "\t":
+            self._complete()
+        elif key and not key.startswith("KEY_") and all(c.isprintable() for c in key):
+            limit = protocol.MAX_NAME if self.login == NAMING else self.max_text + 1
+            self.cursor, self.input = lineedit.insert(self.cursor, self.input, key, limit)
+        return []
+
+    def _recall(self, step: int) -> None:
+        if self.login == NAMING or not self.history:
+            return
+        if self._history_pos == len(self.history):
+            self._draft = self.input
+        position = min(len(self.history), max(0, self._history_pos + step))
+        if position == self._history_pos:
+            return
+        self._history_pos = position
+        self.input = self.history[position] if position < len(self.history) else self._draft
+        self.cursor = len(self.input)
+
+    def _complete(self) -> None:
+        """Tab: complete the word before the cursor to the one online name it starts."""
+        start, _ = lineedit.word_left(self.cursor, self.input)
+        word = self.input[start : self.cursor]
+        if not word or self.login == NAMING:
+            return
+        matches = [n for n in self.online if n.casefold().startswith(word.casefold())]
+        if len(matches) != 1:
+            return
+        completion = matches[0] + (": " if start == 0 else " ")
+        self.input = self.input[:start] + completion + self.input[self.cursor :]
+        self.cursor = start + len(completion)
+
+    # ------------------------------------------------------------------ lines
+
+    def submit(self, line: str, now: float) -> List[Action]:
+        """Act on one finished input line: a name, a command or a message."""
+        if self.login == NAMING:
+            return self._submit_name(line, now)
+        if not line.strip():
+            return []
+        if not self.history or self.history[-1] != line:
+            self.history.append(line)
+            del self.history[:-MAX_HISTORY]
+        self._history_pos = len(self.history)
+        self._draft = ""
+        self.scroll = 0
+        if line.startswith("//"):
+            return self._say(line[1:], None, now)
+        if line.startswith("/"):
+            return self._command(line, now)
+        return self._say(line, None, now)
+
+    def _submit_name(self, line: str, now: float) -> List[Action]:
+        name = line.strip()
+        if name in ("/quit", "/q"):
+            return self.quit()
+        try:
+            name = protocol.validate_name(name)
+        except protocol.ProtocolError as exc:
+            self.input, self.cursor = line, len(line)
+            self._add("error", f"{exc.message} Try another name.", ts=now)
+            return []
+        self._set_name(name)
+        self.login = LOGGING_IN if self.link == CONNECTED else LOGGED_OUT
+        self.input, self._saved_input = self._saved_input, ""
+        self.cursor = len(self.input)
+        if self.link == CONNECTED:
+            return [Send(protocol.login(name))]
+        return []
+
+    def _command(self, line: str, now: float) -> List[Action]:
+        word, _, rest = line.partition(" ")
+        command = word.lower()
+        rest = rest.strip()
+        if command in ("/quit", "/q", "/exit"):
+            return self.quit()
+        if command in ("/msg", "/m"):
+            target, _, text = rest.partition(" ")
+            if not target or not text.strip():
+                self._add("info", "usage: /msg NAME text", ts=now)
+                return []
+            return self._say(text, target, now)
+        if command == "/me":
+            if not rest:
+                self._add("info", "usage: /me action, e.g. /me waves", ts=now)
+                return []
+            return self._say(ME_PREFIX + rest, None, now)
+        if command == "/who":
+            if self.login == LOGGED_IN:
+                self._want_who = True
+                return [Send(protocol.who())]
+            self._add("info", "not online right now; the list shows who was there", ts=now)
+            return []
+        if command in ("/help", "/?"):
+            for text in HELP:
+                self._add("info", text, ts=now)
+            return []
+        if command == "/clear":
+            self.entries.clear()
+            self.scroll = 0
+            return []
+        self._add(
+            "info",
+            f"unknown command {safe_text(word)}; /help lists them, // sends a line starting with /",
+            ts=now,
+        )
+        return []
+
+    def _say(self, text: str, to: Optional[str], now: float) -> List[Action]:
+        text = text.strip()
+        if not protocol.strip_controls(text).strip():
+            return []
+        if len(text) > self.max_text:
+            self._add("error", f"too long: a message is at most {self.max_text} characters", ts=now)
+            self.input, self.cursor = text, len(text)
+            return []
+        self._refs += 1
+        outgoing = Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now)
+        self.outbox.append(outgoing)
+        if self.login == LOGGED_IN and self.link == CONNECTED:
+            outgoing.sent = True
+            return [Send(outgoing.frame())]
+        return []
+
+    def quit(self) -> List[Action]:
+        """The user chose to leave: say goodbye to the server and exit 0."""
+        return [Send(protocol.quit()), Exit(0)]
+
+
+# ---------------------------------------------------------------------------
+# Picking one of several servers
+
+
+@dataclass
+class ServerPicker:
+    """A list of found servers and the highlighted one; Enter picks, Esc or q cancels.
+
+    `servers` holds (label, joinable) pairs; incompatible servers are listed, never picked.
+    """
+
+    servers: Sequence[Tuple[str, bool]]
+    selected: int = 0
+    done: Optional[bool] = None  # True: picked `selected`; False: cancelled
+    _keys: Dict[str, int] = field(
+        default_factory=lambda: {"KEY_UP": -1, "k": -1, "KEY_DOWN": 1, "j": 1}
+    )
+
+    def __post_init__(self) -> None:
+        joinable = [i for i, (_, ok) in enumerate(self.servers) if ok]
+        self.selected = joinable[0] if joinable else 0
+
+    def handle_key(self, key: str) -> None:
+        """Move, pick or cancel."""
+        step = self._keys.get(key)
+        if step is not None:
+            position = self.selected
+            while 0 <= position + step < len(self.servers):
+                position += step
+                if self.servers[position][1]:
+                    self.selected = position
+                    break
+        elif key in ("\n", "\r", "KEY_ENTER"):
+            if self.servers and self.servers[self.selected][1]:
+                self.done = True
+        elif key in ("\x1b", "q", "\x03", "\x04"):
+            self.done = False

@@ -1,0 +1,143 @@
+"""A raw protocol client for tests: real sockets, every wait bounded by a timeout."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+Frame = Dict[str, Any]
+TIMEOUT = 5.0
+_open_clients: List["RawClient"] = []
+
+
+class RawClient:
+    """Speaks lanchat JSON lines over one TCP connection, with no help from lanchat's code."""
+
+    def __init__(self, address: Tuple[str, int], timeout: float = TIMEOUT) -> None:
+        self.sock = socket.create_connection(address, timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+        self._buffer = b""
+        _open_clients.append(self)
+
+    def send(self, frame: Frame) -> None:
+        self.send_raw(json.dumps(frame).encode() + b"\n")
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, timeout: Optional[float] = None) -> Frame:
+        """The next frame; fails the test if none arrives in time."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no frame within the timeout; buffered {self._buffer!r}")
+            readable, _, _ = select.select([self.sock], [], [], left)
+            if not readable:
+                continue
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError(f"connection closed; buffered {self._buffer!r}")
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        frame = json.loads(line)
+        assert isinstance(frame, dict)
+        return frame
+
+    def expect(self, kind: str, timeout: Optional[float] = None, **fields: Any) -> Frame:
+        """The next frame, which must be of this type (and have these field values)."""
+        frame = self.recv(timeout)
+        assert frame["type"] == kind, frame
+        for key, value in fields.items():
+            assert frame.get(key) == value, (key, frame)
+        return frame
+
+    def expect_error(self, code: str, timeout: Optional[float] = None) -> Frame:
+        return self.expect("error", timeout, code=code)
+
+    def recv_until(self, kind: str, timeout: Optional[float] = None) -> List[Frame]:
+        """Frames up to and including the first of this type."""
+        frames = []
+        while True:
+            frames.append(self.recv(timeout))
+            if frames[-1]["type"] == kind:
+                return frames
+
+    def expect_closed(self, timeout: Optional[float] = None) -> List[Frame]:
+        """Read until the server closes; return the frames that came first."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("the server did not close the connection")
+            readable, _, _ = select.select([self.sock], [], [], left)
+            if not readable:
+                continue
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                lines = [line for line in self._buffer.split(b"\n") if line.strip()]
+                self._buffer = b""
+                return [json.loads(line) for line in lines]
+            self._buffer += data
+
+    def nothing_pending(self, wait: float = 0.2) -> bool:
+        """True if no complete frame arrives within `wait` seconds."""
+        if b"\n" in self._buffer:
+            return False
+        readable, _, _ = select.select([self.sock], [], [], wait)
+        if readable:
+            self._buffer += self.sock.recv(65536)
+        return b"\n" not in self._buffer
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def close_all_clients() -> None:
+    """Close every RawClient a test opened (an autouse fixture calls this)."""
+    while _open_clients:
+        _open_clients.pop().close()
+
+
+def login(address: Tuple[str, int], name: str, timeout: float = TIMEOUT) -> Tuple[RawClient, Frame]:
+    """Connect and log in; return the client and its welcome."""
+    client = RawClient(address, timeout)
+    client.expect("hello")
+    client.send({"type": "login", "name": name, "version": "4.0.0"})
+    return client, client.expect("welcome", name=name)
+
+
+def start_pyz_server(
+    pyz: str, *args: str, timeout: float = 20.0
+) -> Tuple["subprocess.Popen[str]", Tuple[str, int]]:
+    """Start `lanchat.pyz server`, wait for its `listening on` line, return it and its address."""
+    proc = subprocess.Popen(
+        [sys.executable, pyz, "server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        if not readable:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if "listening on " in line:
+            host, port = line.rsplit("listening on ", 1)[1].strip().rsplit(":", 1)
+            return proc, (host, int(port))
+    proc.kill()
+    _, err = proc.communicate(timeout=5)
+    raise AssertionError(f"server did not start: {err}")
