@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from lanchat import protocol
+from lanchat.discovery import Responder
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.ratelimit import TokenBucket
 from lanchat.room import Member, Room
@@ -125,7 +126,10 @@ class ChatServer:
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
-        self._pool = ThreadPool(config.max_clients, name="lanchat-conn")
+        self._responder = self._open_responder() if config.discovery else None
+        # One worker per connection, plus one for the discovery responder.
+        workers = config.max_clients + (1 if self._responder else 0)
+        self._pool = ThreadPool(workers, name="lanchat-conn")
         self.room = Room(self._deliver, config.history)
         self._handlers: Dict[str, Handler] = {
             "login": self._on_login,
@@ -136,11 +140,27 @@ class ChatServer:
             "quit": self._on_quit,
         }
 
+    def _open_responder(self) -> Optional[Responder]:
+        """The LAN discovery responder on the base port, or None where it cannot be had."""
+        if ":" in self.config.bind:  # discovery is IPv4 broadcast
+            return None
+        port = self.config.port or self.address[1]
+        try:
+            return Responder(self.config.bind, port, self._describe)
+        except OSError as exc:
+            log.warning("LAN discovery is off: cannot listen on UDP port %d: %s", port, exc)
+            return None
+
+    def _describe(self) -> Frame:
+        return protocol.server_info(self.name, self.address[1], self.users, self.config.max_clients)
+
     # -- the I/O thread ------------------------------------------------------------
 
     def serve_forever(self) -> None:
         """Accept and write until `shutdown`; then tell everyone, close all, stop the pool."""
         self._loop_thread = threading.current_thread()
+        if self._responder:
+            self._pool.submit(self._responder.serve)
         self._selector.register(self._listener, selectors.EVENT_READ, "accept")
         self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
         try:
@@ -282,6 +302,8 @@ class ChatServer:
                 self._watch_writes(conn, False)
                 self._wake_reader_of(conn)
                 conn.released.set()
+        if self._responder:
+            self._responder.close()
         if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
             log.error("some connections did not end in time")
 
@@ -506,6 +528,8 @@ class ChatServer:
 
     def server_close(self) -> None:
         """Release the listening socket and the loop's resources."""
+        if self._responder:
+            self._responder.close()
         self._listener.close()
         self._selector.close()
         self._wake_reader.close()

@@ -581,3 +581,18 @@ def test_connect_login_and_leave_are_logged_with_the_peer(
     assert f"login alice {peer}" in caplog.text
     assert f"leave alice {peer} (quit)" in caplog.text
     assert "secret words" not in caplog.text, "message texts are not logged by default"
+
+
+def test_discovery_answers_with_the_real_port_and_users_and_does_not_cost_capacity(
+    make_server: MakeServer,
+) -> None:
+    from lanchat import discovery
+
+    server = make_server(discovery=True, max_clients=1)
+    login(server.address, "alice")
+    found = discovery.discover_lan(timeout=1.0, port=server.address[1], targets=["127.0.0.1"])
+    assert [(s.name, s.port, s.users, s.max_users) for s in found] == [
+        ("test", server.address[1], 1, 1)
+    ]
+    refused = RawClient(server.address)
+    assert refused.expect_closed()[-1]["code"] == "server_full"
