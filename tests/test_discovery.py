@@ -486,6 +486,27 @@ def test_scan_reads_a_hello_that_arrives_in_pieces(tcp_services):
     assert found.users == 10000
 
 
+def test_find_servers_prefers_the_lan_answers(responders, tcp_services):
+    address, ports, _ = tcp_services(hello_line(unique("scanned")))
+    name = unique("answered")
+    responders(address, ports[0], describe(name, ports[0]))
+    found = discovery.find_servers(0.3, ports[0], targets=[address], fallback_host=address)
+    assert [s.name for s in found] == [name]
+
+
+def test_find_servers_falls_back_to_the_port_range_of_this_machine(tcp_services):
+    name = unique("scanned")
+    address, ports, _ = tcp_services(None, hello_line(name))
+    found = discovery.find_servers(0.2, ports[0], targets=[address], fallback_host=address)
+    assert [(s.name, s.port) for s in found] == [(name, ports[1])]
+
+
+def test_find_servers_finds_nothing_without_raising():
+    address = own_address()
+    port = free_udp_port(address)
+    assert discovery.find_servers(0.2, port, targets=[address], fallback_host=address) == []
+
+
 # ---------------------------------------------------------------------------
 # run(): `lanchat discover`
 
