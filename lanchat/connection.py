@@ -142,6 +142,15 @@ class Link:
         except OSError:
             pass
 
+    def finish(self) -> None:
+        """Send nothing more: what was sent (a quit) still goes out, then a FIN."""
+        with self._send_lock:
+            self._closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
     def close(self) -> None:
         """Close the socket; a reader blocked in recv wakes up with EOF."""
         with self._send_lock:
@@ -294,15 +303,24 @@ class Connection:
         if link is not None:
             link._shutdown()
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Stop reconnecting, close the link and wait for the reader thread."""
+    def close(self, timeout: float = 1.0) -> None:
+        """Stop reconnecting, close the link and wait for the reader thread.
+
+        The link is first half-closed and the server given `timeout` seconds to close its
+        end, so a quit frame sent just before is read rather than lost to a reset.
+        """
         self._stop.set()
         with self._lock:
-            link, self._link = self._link, None
+            link = self._link
+        thread = self._thread
+        own = thread is threading.current_thread()
         if link is not None:
+            link.finish()
+            if thread is not None and not own:
+                thread.join(timeout)
             link.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        if thread is not None and not own:
+            thread.join(timeout)
 
     @property
     def stopped(self) -> bool:

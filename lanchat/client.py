@@ -1,0 +1,209 @@
+"""`lanchat client`: find the server, then chat in the curses window or in plain lines.
+
+`run(args)` decides, in order: the name (--name, else the OS user name), the mode (plain
+with --plain or when stdin or stdout is not a terminal, or when curses cannot drive this
+terminal), the server (--host and --port: that one; --host: a scan of that host's port
+range; neither: LAN discovery, then this machine's port range; --server NAME picks among
+the found by name; several left: a picker in the window, or a list and exit 1 in plain
+mode), then makes the first connection here, so that "nothing there" and "incompatible
+server" are one line on stderr and exit 1 before any window opens.
+
+Logging goes to --log-file or nowhere: never to stderr while curses owns the screen.
+curses is imported only on the way to the curses front end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from typing import List, Optional, Tuple
+
+from lanchat import discovery, protocol
+from lanchat.client_model import ClientModel, ServerPicker
+from lanchat.connection import Incompatible, Link, LinkError, Unreachable, open_link
+from lanchat.discovery import ServerInfo
+
+log = logging.getLogger(__name__)
+
+
+class Failure(Exception):
+    """The client cannot start; the message is the one line the user reads."""
+
+
+def _setup_logging(path: Optional[str]) -> None:
+    root = logging.getLogger()
+    if path:
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s")
+        )
+        root.setLevel(logging.DEBUG)
+    else:
+        # Without a handler Python's last resort prints warnings to stderr: over the window.
+        handler = logging.NullHandler()
+    root.addHandler(handler)
+
+
+def default_name() -> str:
+    """The OS user name, the default chat name; "user" if there is none."""
+    try:
+        return getpass.getuser() or "user"
+    except (KeyError, OSError, ImportError):  # no user entry, no pwd module
+        return "user"
+
+
+def _program() -> str:
+    """How the user started us, for hints: 'python3 lanchat.pyz' or 'lanchat'."""
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return f"python3 {argv0}" if argv0.endswith(".pyz") else "lanchat"
+
+
+def _none_found() -> str:
+    return f"no server found; start one with '{_program()} server' or pass --host (and --port)"
+
+
+def _label(server: ServerInfo) -> str:
+    users = "" if server.users is None else f", {server.users} online"
+    if not server.compatible:
+        return (
+            f"{server.name} ({server.address}) - incompatible: version "
+            f"{protocol.strip_controls(server.version)}"
+        )
+    return f"{server.name} ({server.address}{users})"
+
+
+def _incompatible(server: ServerInfo) -> str:
+    return (
+        f"the server at {server.address} speaks lanchat "
+        f"{protocol.strip_controls(server.version)}; this client is {protocol.VERSION} "
+        "(the major versions must match)"
+    )
+
+
+def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
+    """The servers the user may mean, compatible ones first; Failure if there is none."""
+    if args.host:
+        try:
+            servers = discovery.scan_host(args.host)
+        except OSError as exc:
+            raise Failure(f"cannot reach {args.host}: {exc}") from None
+        where = f"on {args.host} ports {protocol.DEFAULT_PORT}-"
+        where += str(protocol.DEFAULT_PORT + protocol.PORT_SPAN)
+        if not servers:
+            raise Failure(
+                f"no server found {where}; start one with '{_program()} server' or pass --port"
+            )
+    else:
+        servers = discovery.find_servers()
+        if not servers:
+            raise Failure(_none_found())
+    if args.server:
+        named = discovery.by_name(servers, args.server)
+        if not named:
+            found = ", ".join(protocol.strip_controls(s.name) for s in servers)
+            raise Failure(f"no server called {args.server!r} found (found: {found})")
+        servers = named
+    compatible = [s for s in servers if s.compatible]
+    if not compatible:
+        raise Failure(_incompatible(servers[0]))
+    return [*compatible, *(s for s in servers if not s.compatible)]
+
+
+def first_link(host: str, port: int) -> Link:
+    """Connect and read the hello; Failure with one line if that is not a chat to join."""
+    try:
+        link = open_link(host, port)
+    except Unreachable as exc:
+        raise Failure(
+            f"{exc}; start a server with '{_program()} server' or check --host and --port"
+        ) from None
+    except (Incompatible, LinkError) as exc:
+        raise Failure(str(exc)) from None
+    if link.hello["auth"] != "none":
+        link.close()
+        raise Failure(
+            f"the server at {host}:{port} needs a password, which this client cannot send yet"
+        )
+    return link
+
+
+def _curses_problem() -> Optional[str]:
+    """Why the window cannot open here (no curses, unknown TERM), or None."""
+    try:
+        from lanchat import client_curses
+    except ImportError:  # Windows CPython has no _curses
+        return "this Python has no curses"
+    return client_curses.check_terminal()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`lanchat client`: return the exit code (0 when the user chose to leave)."""
+    _setup_logging(args.log_file)
+    name = args.name or default_name()
+    plain = bool(args.plain) or not (sys.stdin.isatty() and sys.stdout.isatty())
+    if not plain:
+        problem = _curses_problem()
+        if problem:
+            print(f"lanchat: {problem}; using plain mode", file=sys.stderr)
+            plain = True
+    try:
+        target, servers = _choose(args)
+        if target is None and plain:
+            listed = "\n".join("  " + _label(s) for s in servers)
+            raise Failure(f"several servers found; pass --server NAME or --host:\n{listed}")
+        link = first_link(*target) if target is not None else None
+    except Failure as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 1
+    if plain:
+        return _run_plain(name, target, link)
+    return _run_curses(name, target, link, servers)
+
+
+def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[ServerInfo]]:
+    """(host, port) to join, or None and the list to pick from."""
+    if args.host and args.port:
+        return (args.host, args.port), []
+    servers = find_candidates(args)
+    joinable = [s for s in servers if s.compatible]
+    if len(joinable) == 1:
+        return (joinable[0].host, joinable[0].port), servers
+    return None, servers
+
+
+def _run_plain(name: str, target: Optional[Tuple[str, int]], link: Optional[Link]) -> int:
+    from lanchat import client_plain
+
+    assert target is not None
+    model = ClientModel(name, *target)
+    stdout = sys.stdout
+    reconfigure = getattr(stdout, "reconfigure", None)
+    if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
+        reconfigure(errors="replace")
+    return client_plain.run(model, target[0], target[1], link, sys.stdin.buffer, stdout)
+
+
+def _run_curses(
+    name: str, target: Optional[Tuple[str, int]], link: Optional[Link], servers: List[ServerInfo]
+) -> int:
+    from lanchat import client_curses
+
+    model: Optional[ClientModel] = None
+    try:
+        with client_curses.Terminal() as terminal:
+            if target is None:
+                picker = ServerPicker([(_label(s), s.compatible) for s in servers])
+                if not terminal.pick(picker):
+                    return 0
+                chosen = servers[picker.selected]
+                target = (chosen.host, chosen.port)
+            model = ClientModel(name, *target)
+            return terminal.chat(model, target[0], target[1], link)
+    finally:
+        if link is not None:
+            link.close()  # harmless if the connection closed it already
+        if model is not None and model.outbox:
+            print(f"lanchat: {len(model.outbox)} message(s) were not sent", file=sys.stderr)

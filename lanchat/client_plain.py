@@ -1,0 +1,175 @@
+"""Plain mode: the chat as lines of text, for scripts, bots and screen readers.
+
+It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`)
+and sends each line read from stdin, commands included (/msg, /me, /who, /quit). At the
+end of stdin it waits until everything typed was echoed by the server (at most
+`DRAIN_TIMEOUT` seconds), says goodbye and exits: 0 when all was delivered, else 1. No
+curses here, so plain mode runs on any Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import BinaryIO, Dict, List, Optional, TextIO, Union
+
+from lanchat import protocol
+from lanchat.client_model import (
+    NAMING,
+    Action,
+    ClientModel,
+    Drop,
+    Entry,
+    Exit,
+    GiveUp,
+    Send,
+)
+from lanchat.client_view import clock
+from lanchat.connection import Connection, Event, Link
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 10.0  # after stdin ends, how long to wait for the echoes of what it sent
+TICK = 1.0
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+
+
+@dataclass(frozen=True)
+class _InputEnd:
+    pass
+
+
+class _Terminated(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+Item = Union[Event, _Line, _InputEnd]
+
+
+def format_entry(entry: Entry) -> str:
+    """One pane entry as one line of plain text."""
+    stamp = clock(entry.ts) + " " if entry.ts is not None else ""
+    if entry.kind in ("message", "action"):
+        sender = entry.sender
+        if entry.to is not None:
+            sender = f"{sender} -> {entry.to} (private)"
+        if entry.kind == "action":
+            return f"{stamp}* {sender} {entry.text}"
+        return f"{stamp}{sender}: {entry.text}"
+    if entry.kind == "system":
+        return f"{stamp}-- {entry.text}"
+    if entry.kind == "error":
+        return f"{stamp}!! {entry.text}"
+    return entry.text
+
+
+def _read_lines(stream: BinaryIO, post: queue.Queue[Item]) -> None:
+    """Post each stdin line (undecodable bytes replaced), then the end of input."""
+    try:
+        for raw in stream:
+            post.put(_Line(raw.decode("utf-8", "replace").rstrip("\r\n")))
+    except (OSError, ValueError) as exc:
+        log.info("stdin ended: %s", exc)
+    post.put(_InputEnd())
+
+
+def run(
+    model: ClientModel,
+    host: str,
+    port: int,
+    link: Optional[Link],
+    stdin: BinaryIO,
+    stdout: TextIO,
+) -> int:
+    """Chat in plain lines until stdin ends, the user quits or the server refuses us."""
+    items: queue.Queue[Item] = queue.Queue()
+    connection = Connection(host, port, items.put)
+    old_handlers: Dict[int, object] = {}
+
+    def terminate(signum: int, frame: Optional[FrameType]) -> None:
+        raise _Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            old_handlers[signum] = signal.signal(signum, terminate)
+    reader = threading.Thread(
+        target=_read_lines, args=(stdin, items), name="lanchat-stdin", daemon=True
+    )
+    connection.start(link)
+    reader.start()
+    try:
+        return _loop(model, connection, items, stdout)
+    except KeyboardInterrupt:  # Ctrl-C: the user chose to leave
+        connection.send(protocol.quit())
+        return 0
+    except _Terminated as exc:
+        connection.send(protocol.quit())
+        return 128 + exc.signum
+    finally:
+        connection.close()
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def _loop(
+    model: ClientModel, connection: Connection, items: queue.Queue[Item], stdout: TextIO
+) -> int:
+    printed = model.last_seq
+    drain_until: Optional[float] = None
+    next_tick = time.monotonic() + TICK
+    while True:
+        try:
+            item: Optional[Item] = items.get(timeout=max(0.0, next_tick - time.monotonic()))
+        except queue.Empty:
+            item = None
+        now = time.time()
+        actions: List[Action] = []
+        if isinstance(item, _Line):
+            actions += model.submit(item.text, now)
+        elif isinstance(item, _InputEnd):
+            drain_until = time.monotonic() + DRAIN_TIMEOUT
+        elif item is not None:
+            actions += model.handle_event(item, now)
+        if time.monotonic() >= next_tick:
+            next_tick = time.monotonic() + TICK
+            actions += model.tick(now)
+        for entry in model.entries:
+            if entry.seq > printed:
+                stdout.write(format_entry(entry) + "\n")
+        printed = model.last_seq
+        stdout.flush()
+        for action in actions:
+            if isinstance(action, Send):
+                connection.send(action.frame)
+            elif isinstance(action, Drop):
+                connection.drop()
+            elif isinstance(action, GiveUp):
+                return 1
+            elif isinstance(action, Exit):
+                return action.code
+        if model.login == NAMING:  # nobody here to ask for another name
+            stdout.write("!! pass another --name\n")
+            stdout.flush()
+            connection.send(protocol.quit())
+            return 1
+        if drain_until is not None:
+            if not model.outbox and model.has_logged_in:
+                connection.send(protocol.quit())
+                return 0
+            if time.monotonic() > drain_until:
+                stdout.write(f"!! {len(model.outbox)} message(s) not sent\n")
+                stdout.flush()
+                connection.send(protocol.quit())
+                return 1
