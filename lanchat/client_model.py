@@ -146,6 +146,11 @@ def suggest_name(name: str) -> str:
     candidate = "".join(c for c in candidate if c.isalnum() or c in "_-.")
     if not candidate:
         return ""
+    if candidate != name:  # the name itself broke the rules: offer it fixed up first
+        try:
+            return protocol.validate_name(candidate)
+        except protocol.ProtocolError:
+            pass
     match = re.search(r"(\d+)$", candidate)
     if match:
         stem, number = candidate[: match.start()], int(match.group(1)) + 1

@@ -133,6 +133,11 @@ def wrap(segments: Sequence[Segment], width: int, indent: int = 0) -> List[Row]:
     for cell in _cells(segments):
         if cell[2] > width:
             cell = ("?", cell[1], 1)
+        if used + cell[2] > width and cell[0] == " ":
+            rows.append(_merge(row, width))  # break at this very space, and drop it
+            row = [(" ", "", 1)] * indent
+            start, used = indent, indent
+            continue
         if used + cell[2] > width:
             carry: List[Tuple[str, str, int]] = []
             spaces = [i for i in range(start, len(row)) if row[i][0] == " "]
@@ -220,10 +225,12 @@ def message_rows(model: ClientModel, width: int, height: int) -> Tuple[List[Row]
         newest_first.extend(reversed(wrap(segments, width, indent)))
         if len(newest_first) >= wanted:
             break
-    max_scroll = max(0, len(newest_first) - height)
+    # Scrolled by n, the pane's last row is the mark and the row above it is the one n rows
+    # up from the newest; the top is reached when the oldest row shows in the first row.
+    max_scroll = max(0, len(newest_first) - height + 1) if len(newest_first) > height else 0
     scroll = min(model.scroll, max_scroll)
     if scroll > 0:
-        shown = newest_first[scroll + 1 : scroll + height]  # the last row is the mark
+        shown = newest_first[scroll : scroll + height - 1]
         rows = list(reversed(shown))
         rows += [_row("", width)] * (height - 1 - len(rows))
         rows.append(_row(MORE_BELOW, width, "more"))

@@ -1,0 +1,477 @@
+"""The client model without a terminal: events, frames and keys in, actions out."""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from lanchat import protocol
+from lanchat.client_model import (
+    CONNECTED,
+    LOGGED_IN,
+    LOGGING_IN,
+    NAMING,
+    OFFLINE,
+    PING_AFTER,
+    PING_TIMEOUT,
+    STOPPED,
+    Action,
+    Bell,
+    ClientModel,
+    Drop,
+    Exit,
+    GiveUp,
+    Send,
+    ServerPicker,
+    suggest_name,
+)
+from lanchat.connection import Connected, Disconnected, Received, Stopped
+from lanchat.protocol import Frame
+
+NOW = 1764000000.0
+ADDRESS = ("127.0.0.1", 42069)
+
+
+def connected(model: ClientModel, auth_nonce: str = "") -> List[Action]:
+    hello = protocol.hello("lab", ["alice"], nonce=auth_nonce or None)
+    return model.handle_event(Connected(hello, ADDRESS), NOW)
+
+
+def receive(model: ClientModel, frame: Frame, now: float = NOW) -> List[Action]:
+    return model.handle_event(Received(frame), now)
+
+
+def logged_in(name: str = "bob", online: Sequence[str] = ("alice", "bob")) -> ClientModel:
+    model = ClientModel(name, *ADDRESS, ref_prefix="t")
+    assert connected(model) == [Send(protocol.login(name))]
+    assert receive(model, protocol.welcome(name, list(online), [])) == []
+    return model
+
+
+def type_keys(model: ClientModel, *keys: str) -> List[Action]:
+    actions: List[Action] = []
+    for key in keys:
+        actions += model.handle_key(key, NOW)
+    return actions
+
+
+def type_line(model: ClientModel, text: str) -> List[Action]:
+    return type_keys(model, *text, "\n")
+
+
+def frames(actions: Sequence[Action]) -> List[Frame]:
+    return [a.frame for a in actions if isinstance(a, Send)]
+
+
+def kinds(model: ClientModel) -> List[str]:
+    return [e.kind for e in model.entries]
+
+
+# --------------------------------------------------------------------------- login
+
+
+def test_connected_sends_login_with_our_name() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    assert connected(model) == [Send(protocol.login("bob"))]
+    assert (model.link, model.login) == (CONNECTED, LOGGING_IN)
+    assert model.server_name == "lab"
+
+
+def test_welcome_logs_in_and_takes_the_online_list() -> None:
+    model = logged_in(online=("carol", "Bob", "alice"))
+    assert model.login == LOGGED_IN
+    assert model.online == ["alice", "Bob", "carol"]
+    assert model.entries[-1].kind == "system"
+    assert "you are bob on lab" in model.entries[-1].text
+
+
+def test_welcome_history_is_shown_without_ringing() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    history = [protocol.message(1, NOW, "alice", "earlier, bob")]
+    assert receive(model, protocol.welcome("bob", ["alice", "bob"], history)) == []
+    said = [e for e in model.entries if e.kind == "message"]
+    assert [(e.sender, e.text, e.mention) for e in said] == [("alice", "earlier, bob", False)]
+
+
+def test_name_taken_asks_for_another_name_on_the_spot() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    actions = receive(model, protocol.error("name_taken", "'bob' is online already."))
+    assert actions == [Bell()]
+    assert model.login == NAMING
+    assert model.input == "bob2", "a free-looking name is offered"
+    assert "Type another name" in model.entries[-1].text
+    actions = type_keys(model, "\x15", *"robert", "\n")
+    assert frames(actions) == [protocol.login("robert")]
+    assert model.name == "robert"
+    receive(model, protocol.welcome("robert", ["robert"], []))
+    assert model.login == LOGGED_IN
+
+
+def test_a_message_typed_before_the_name_prompt_is_kept() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    type_keys(model, *"half a thought")
+    receive(model, protocol.error("name_taken"))
+    type_keys(model, "\n")
+    assert model.input == "half a thought"
+
+
+def test_an_invalid_name_is_refused_locally_before_sending() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    receive(model, protocol.error("name_taken"))
+    actions = type_keys(model, "\x15", *"no spaces", "\n")
+    assert frames(actions) == []
+    assert model.login == NAMING
+    assert model.entries[-1].kind == "error"
+
+
+def test_quit_works_at_the_name_prompt() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    receive(model, protocol.error("invalid_name"))
+    assert type_keys(model, "\x15", *"/quit", "\n") == [Send(protocol.quit()), Exit(0)]
+
+
+def test_suggested_names() -> None:
+    assert suggest_name("bob") == "bob2"
+    assert suggest_name("bob9") == "bob10"
+    assert suggest_name("John Smith") == "John_Smith"
+    assert suggest_name("x" * 24) == "x" * 23 + "2"
+    assert suggest_name("!!!") == ""
+
+
+def test_a_password_server_is_given_up_on() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    actions = connected(model, auth_nonce="00" * 16)
+    assert len(actions) == 1 and isinstance(actions[0], GiveUp)
+    assert model.link == STOPPED
+
+
+# --------------------------------------------------------------------------- chatting
+
+
+def test_a_line_is_sent_with_a_ref_and_pending_until_its_echo() -> None:
+    model = logged_in()
+    actions = type_line(model, "hello all")
+    assert frames(actions) == [protocol.say("hello all", ref="t-1")]
+    assert [o.text for o in model.outbox] == ["hello all"]
+    receive(model, protocol.message(5, NOW, "bob", "hello all", ref="t-1"))
+    assert model.outbox == []
+    assert model.entries[-1].own and model.entries[-1].text == "hello all"
+
+
+def test_someone_elses_message_is_an_entry_with_their_name() -> None:
+    model = logged_in()
+    assert receive(model, protocol.message(5, NOW, "alice", "hi there")) == []
+    entry = model.entries[-1]
+    assert (entry.kind, entry.sender, entry.text, entry.own) == (
+        "message",
+        "alice",
+        "hi there",
+        False,
+    )
+
+
+def test_typing_offline_waits_in_the_outbox_and_goes_after_login() -> None:
+    model = logged_in()
+    model.handle_event(Disconnected("the server closed the connection", 0.5), NOW)
+    assert model.link == OFFLINE
+    assert model.entries[-1].kind == "system"
+    assert frames(type_line(model, "are you there?")) == []
+    assert [o.sent for o in model.outbox] == [False]
+    assert connected(model) == [Send(protocol.login("bob"))]
+    actions = receive(model, protocol.welcome("bob", ["bob"], []))
+    assert frames(actions) == [protocol.say("are you there?", ref="t-1")]
+    assert "back online" in model.entries[-1].text
+
+
+def test_a_message_sent_but_not_echoed_is_sent_again_after_reconnecting() -> None:
+    model = logged_in()
+    type_line(model, "lost?")
+    model.handle_event(Disconnected("connection lost", 0.5), NOW)
+    connected(model)
+    actions = receive(model, protocol.welcome("bob", ["bob"], []))
+    assert frames(actions) == [protocol.say("lost?", ref="t-1")]
+
+
+def test_history_after_a_reconnect_does_not_repeat_what_was_seen() -> None:
+    model = logged_in()
+    seen = protocol.message(1, NOW, "alice", "once")
+    receive(model, seen)
+    model.handle_event(Disconnected("connection lost", 0.5), NOW)
+    connected(model)
+    newer = protocol.message(2, NOW + 1, "alice", "missed")
+    receive(model, protocol.welcome("bob", ["alice", "bob"], [seen, newer]))
+    texts = [e.text for e in model.entries if e.kind == "message"]
+    assert texts == ["once", "missed"]
+
+
+def test_msg_sends_a_private_message() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/msg alice psst")) == [
+        protocol.say("psst", to="alice", ref="t-1")
+    ]
+    receive(model, protocol.message(3, NOW, "bob", "psst", to="alice", ref="t-1"))
+    entry = model.entries[-1]
+    assert (entry.to, entry.own) == ("alice", True)
+
+
+def test_msg_without_text_is_a_local_hint() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/msg alice")) == []
+    assert model.entries[-1].text == "usage: /msg NAME text"
+
+
+def test_a_private_message_to_us_is_highlighted_and_rings() -> None:
+    model = logged_in()
+    actions = receive(model, protocol.message(3, NOW, "alice", "psst", to="bob"))
+    assert actions == [Bell()]
+    assert model.entries[-1].mention and model.entries[-1].to == "bob"
+
+
+def test_our_name_mentioned_is_highlighted_and_rings() -> None:
+    model = logged_in()
+    assert receive(model, protocol.message(3, NOW, "alice", "hey BOB, look")) == [Bell()]
+    assert model.entries[-1].mention
+    assert receive(model, protocol.message(4, NOW, "alice", "a bobcat")) == []
+    assert not model.entries[-1].mention
+
+
+def test_a_mention_inside_cjk_text_counts() -> None:
+    model = logged_in("李雷", ("李雷", "alice"))
+    assert receive(model, protocol.message(3, NOW, "alice", "你好李雷")) == [Bell()]
+
+
+def test_me_is_sent_as_text_and_shown_as_an_action() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/me waves")) == [protocol.say("/me waves", ref="t-1")]
+    receive(model, protocol.message(3, NOW, "alice", "/me waves back"))
+    entry = model.entries[-1]
+    assert (entry.kind, entry.sender, entry.text) == ("action", "alice", "waves back")
+
+
+def test_double_slash_sends_a_literal_slash() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "//etc is a folder")) == [
+        protocol.say("/etc is a folder", ref="t-1")
+    ]
+
+
+def test_an_unknown_command_gets_a_local_hint() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/dance now")) == []
+    assert "unknown command /dance" in model.entries[-1].text
+    assert "//" in model.entries[-1].text
+
+
+def test_who_asks_the_server_and_lists_the_answer() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/who")) == [protocol.who()]
+    receive(model, protocol.online(["bob", "alice", "carol"]))
+    assert model.online == ["alice", "bob", "carol"]
+    assert model.entries[-1].text == "online (3): alice, bob, carol"
+
+
+def test_help_and_clear_are_local() -> None:
+    model = logged_in()
+    assert frames(type_line(model, "/help")) == []
+    assert any("/msg NAME text" in e.text for e in model.entries)
+    assert frames(type_line(model, "/clear")) == []
+    assert model.entries == []
+
+
+def test_join_and_leave_change_the_online_list_quietly() -> None:
+    model = logged_in()
+    assert receive(model, protocol.join("carol", NOW)) == []
+    assert model.online == ["alice", "bob", "carol"]
+    assert model.entries[-1].text == "carol joined"
+    receive(model, protocol.leave("alice", NOW, "timeout"))
+    assert model.online == ["bob", "carol"]
+    assert model.entries[-1].text == "alice left (timed out)"
+    assert model.entries[-1].kind == "system"
+
+
+def test_nothing_received_keeps_a_control_character() -> None:
+    model = logged_in()
+    receive(model, protocol.message(3, NOW, "eve\x1b[2J", "red\x1b[31m\x07 \u202eevil\r\nx"))
+    receive(model, protocol.join("mal\x9bory", NOW))
+    for entry in model.entries:
+        for text in (entry.text, entry.sender):
+            assert all(c.isprintable() or c == " " for c in text), repr(text)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_no_such_user_takes_the_message_out_of_the_outbox() -> None:
+    model = logged_in()
+    type_line(model, "/msg zed hello")
+    receive(model, protocol.error("no_such_user", "Nobody of that name is online.", ref="t-1"))
+    assert model.outbox == []
+    assert model.entries[-1].kind == "error"
+    assert "not sent to zed" in model.entries[-1].text
+
+
+def test_rate_limited_message_is_sent_again_later() -> None:
+    model = logged_in()
+    type_line(model, "spam")
+    receive(model, protocol.error("rate_limited", ref="t-1", retry_after=2.0))
+    assert len(model.outbox) == 1
+    assert frames(model.tick(NOW + 1)) == []
+    assert frames(model.tick(NOW + 2.5)) == [protocol.say("spam", ref="t-1")]
+
+
+def test_an_incompatible_server_stops_the_reconnecting() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    model.handle_event(Stopped("the server at x speaks lanchat 5.0.0; this client is 4.0.0"), NOW)
+    assert model.link == STOPPED
+    assert "5.0.0" in model.link_note
+
+
+def test_auth_failed_gives_up() -> None:
+    model = ClientModel("bob", *ADDRESS)
+    connected(model)
+    actions = receive(model, protocol.error("auth_failed"))
+    assert any(isinstance(a, GiveUp) for a in actions)
+
+
+def test_a_shutdown_is_a_system_line() -> None:
+    model = logged_in()
+    receive(model, protocol.shutdown("lab is shutting down."))
+    assert "shutting down" in model.entries[-1].text
+
+
+# --------------------------------------------------------------------------- keepalive
+
+
+def test_ping_is_answered_with_its_token() -> None:
+    model = logged_in()
+    assert receive(model, protocol.ping("abc")) == [Send(protocol.pong("abc"))]
+
+
+def test_a_quiet_server_is_pinged_and_dropped_if_it_does_not_answer() -> None:
+    model = logged_in()
+    assert model.tick(NOW + 1) == []
+    actions = model.tick(NOW + PING_AFTER + 1)
+    assert [f["type"] for f in frames(actions)] == ["ping"]
+    assert model.tick(NOW + PING_AFTER + 2) == []
+    assert model.tick(NOW + PING_AFTER + PING_TIMEOUT + 2) == [Drop()]
+
+
+def test_any_frame_counts_as_an_answer_to_a_ping() -> None:
+    model = logged_in()
+    model.tick(NOW + PING_AFTER + 1)
+    receive(model, protocol.pong("k1"), now=NOW + PING_AFTER + 2)
+    assert model.tick(NOW + PING_AFTER + PING_TIMEOUT + 2) == []
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def test_leaving_keys() -> None:
+    quit_actions = [Send(protocol.quit()), Exit(0)]
+    assert type_line(logged_in(), "/quit") == quit_actions
+    assert type_keys(logged_in(), "\x04") == quit_actions, "Ctrl-D on an empty line"
+    assert type_keys(logged_in(), "\x03") == quit_actions, "Ctrl-C"
+    model = logged_in()
+    assert type_keys(model, "a", "b", "KEY_HOME", "\x04") == [], "Ctrl-D deletes on a line"
+    assert model.input == "b"
+
+
+def test_editing_keys_change_the_input_line() -> None:
+    model = logged_in()
+    type_keys(model, *"hello world", "KEY_LEFT", "KEY_LEFT", "KEY_BACKSPACE", "KEY_DC")
+    assert (model.input, model.cursor) == ("hello wod", 8)
+    type_keys(model, "KEY_HOME", "X", "KEY_END", "!")
+    assert model.input == "Xhello wod!"
+    type_keys(model, "\x17")
+    assert model.input == "Xhello "
+    type_keys(model, "\x15")
+    assert (model.input, model.cursor) == ("", 0)
+
+
+def test_unicode_of_any_script_is_typed_as_is() -> None:
+    model = logged_in()
+    text = "你好 😀 Ελλάδα हिन्दी"
+    assert frames(type_line(model, text)) == [protocol.say(text, ref="t-1")]
+
+
+def test_up_and_down_recall_sent_lines_and_keep_the_draft() -> None:
+    model = logged_in()
+    type_line(model, "first")
+    type_line(model, "second")
+    type_keys(model, *"draft")
+    type_keys(model, "KEY_UP")
+    assert model.input == "second"
+    type_keys(model, "KEY_UP", "KEY_UP")
+    assert model.input == "first"
+    type_keys(model, "KEY_DOWN", "KEY_DOWN")
+    assert model.input == "draft"
+
+
+def test_page_keys_scroll_within_the_viewport() -> None:
+    model = logged_in()
+    model.set_viewport(page=10, max_scroll=25)
+    type_keys(model, "KEY_PPAGE")
+    assert model.scroll == 9
+    type_keys(model, "KEY_PPAGE", "KEY_PPAGE", "KEY_PPAGE")
+    assert model.scroll == 25
+    type_keys(model, "KEY_NPAGE")
+    assert model.scroll == 16
+    type_keys(model, "\x1b")
+    assert model.scroll == 0
+
+
+def test_sending_scrolls_back_to_the_newest_line() -> None:
+    model = logged_in()
+    model.set_viewport(page=10, max_scroll=25)
+    type_keys(model, "KEY_PPAGE")
+    type_line(model, "hi")
+    assert model.scroll == 0
+
+
+def test_tab_completes_an_online_name() -> None:
+    model = logged_in(online=("alice", "albert", "bob"))
+    type_keys(model, *"ali", "\t")
+    assert model.input == "alice: "
+    type_keys(model, *"ask al", "\t")
+    assert model.input == "alice: ask al", "two names start with al: nothing happens"
+
+
+def test_a_line_can_never_grow_past_the_text_limit() -> None:
+    model = logged_in()
+    model.handle_key("x" * (protocol.MAX_TEXT + 50), NOW)
+    assert len(model.input) == protocol.MAX_TEXT + 1
+    assert frames(type_keys(model, "\n")) == []
+    assert "too long" in model.entries[-1].text
+    assert len(model.input) == protocol.MAX_TEXT + 1, "the text is given back to shorten"
+
+
+def test_control_keys_are_not_typed() -> None:
+    model = logged_in()
+    type_keys(model, "\x00", "\x1f", "KEY_F(1)", "\x1b", "a")
+    assert model.input == "a"
+
+
+# --------------------------------------------------------------------------- picker
+
+
+def test_picker_moves_over_incompatible_servers_only() -> None:
+    picker = ServerPicker([("old", False), ("a", True), ("x", False), ("b", True)])
+    assert picker.selected == 1
+    picker.handle_key("KEY_DOWN")
+    assert picker.selected == 3
+    picker.handle_key("KEY_DOWN")
+    assert picker.selected == 3
+    picker.handle_key("KEY_UP")
+    assert picker.selected == 1
+    picker.handle_key("\n")
+    assert picker.done is True
+
+
+def test_picker_can_be_left() -> None:
+    picker = ServerPicker([("a", True)])
+    picker.handle_key("q")
+    assert picker.done is False
