@@ -128,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="unsent bytes a client may fall behind before it is dropped as slow "
         "(default %(default)s)",
     )
+    history = server.add_mutually_exclusive_group()
+    history.add_argument(
+        "--history-db",
+        metavar="PATH",
+        help="SQLite file that keeps the room's messages ({port} is replaced by the port; "
+        "default: $XDG_DATA_HOME/lanchat/history-{port}.sqlite3)",
+    )
+    history.add_argument("--no-history", action="store_true", help="keep messages in memory only")
+    server.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="require the password in this file (first line); or set LANCHAT_PASSWORD",
+    )
     server.add_argument(
         "--no-discovery", action="store_true", help="do not answer LAN discovery probes"
     )

@@ -1,35 +1,52 @@
-"""The chat room: who is online, the recent history, and fan-out of every frame.
+"""The chat room: who is online, the history, and fan-out of every frame.
 
-The room knows members only as `Member`s (a name and a way to queue bytes); it opens no
+The room knows members only as `Member`s (a name, a key, a resume token); it opens no
 socket. Every frame it fans out is encoded once, and the same bytes go to each receiver.
 One lock orders everything: a newcomer's `welcome` and every later frame reach each member
-in the order the room decided them.
+in the order the room decided them, and a room message is stored before anybody is sent it.
 """
 
 from __future__ import annotations
 
 import collections
+import hmac
+import json
+import secrets
 import threading
 import time
-from typing import Callable, Deque, Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from lanchat import protocol
+from lanchat.history import RESUME_CAP, History
 from lanchat.protocol import Frame, ProtocolError, Token
 
 # Hands (member, bytes) pairs to the I/O layer in one call, so it can batch them.
 Deliver = Callable[[Iterable[Tuple["Member", bytes]]], None]
 
+REF_WINDOW = 1000  # refs remembered per user (room and private messages)
+
 
 class Member:
-    """A logged-in user as the room sees one: a name (as chosen) and its key."""
+    """A user as the room sees one: the name as chosen, its key, and its resume token."""
 
     def __init__(self, name: str) -> None:
         self.rename(name)
+        self.resume_token = ""
 
     def rename(self, name: str) -> None:
         """Take a (validated) name; the key is what names collide on."""
         self.name = name
         self.key = protocol.name_key(name)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a returning client tells the room in its login (all optional)."""
+
+    token: Optional[str] = None  # takes the name over from a stale connection
+    last_id: Optional[int] = None  # the last message it saw ...
+    history_id: Optional[str] = None  # ... in this history
 
 
 class Room:
@@ -39,14 +56,19 @@ class Room:
     """
 
     def __init__(
-        self, deliver: Deliver, history_size: int = 100, clock: Callable[[], float] = time.time
+        self,
+        deliver: Deliver,
+        history: History,
+        welcome_size: int = 100,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._deliver = deliver
+        self._history = history
+        self._welcome_size = welcome_size
         self._clock = clock
         self._lock = threading.Lock()
         self._members: Dict[str, Member] = {}  # by name key, in join order
-        self._history: Deque[Frame] = collections.deque(maxlen=history_size)
-        self._last_id = 0
+        self._refs: Dict[str, collections.OrderedDict[str, Frame]] = {}  # by sender key
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -60,17 +82,40 @@ class Room:
     def __len__(self) -> int:
         return len(self._members)
 
-    def join(self, member: Member) -> None:
-        """Add a member: welcome it, tell everybody else; raise name_taken if the name is in use."""
+    def join(self, member: Member, resume: Resume = Resume()) -> Optional[Member]:
+        """Add a member, welcome it and tell everybody else.
+
+        A name in use raises name_taken, unless the login presents that member's resume
+        token: then the newcomer takes the name over silently and the stale member it
+        replaces is returned, for the caller to close without a leave.
+        """
         with self._lock:
-            if member.key in self._members:
+            stale = self._members.get(member.key)
+            if stale is not None and not _same_secret(resume.token, stale.resume_token):
                 raise ProtocolError("name_taken", f"{member.name!r} is online already.")
-            others = list(self._members.values())
-            self._members[member.key] = member
+            self._members[member.key] = member  # a takeover keeps the old place in the list
+            member.resume_token = secrets.token_hex(16)
             names = [m.name for m in self._members.values()]
-            welcome = protocol.encode(_welcome_within_limit(member.name, names, self._history))
-            joined = protocol.encode(protocol.join(member.name, self._now()))
-            self._deliver([(member, welcome)] + [(m, joined) for m in others])
+            history, cut = self._history_for(resume)
+            welcome = _welcome_within_limit(
+                member.name,
+                names,
+                history,
+                cut,
+                resume=member.resume_token,
+                history_id=self._history.history_id,
+            )
+            deliveries = [(member, protocol.encode(welcome))]
+            if stale is None:
+                joined = protocol.encode(protocol.join(member.name, self._now()))
+                deliveries += [(m, joined) for m in self._members.values() if m is not member]
+            self._deliver(deliveries)
+            return stale
+
+    def _history_for(self, resume: Resume) -> Tuple[List[Frame], bool]:
+        if resume.last_id is not None and resume.history_id == self._history.history_id:
+            return self._history.after(resume.last_id, RESUME_CAP)
+        return self._history.recent(self._welcome_size), False
 
     def leave(self, member: Member, reason: str, announce: bool = True) -> bool:
         """Remove a member and, with `announce`, tell the others; False if it was not in."""
@@ -86,8 +131,17 @@ class Room:
     def say(
         self, sender: Member, text: str, to: Optional[str] = None, ref: Optional[Token] = None
     ) -> Frame:
-        """Relay a message (text already cleaned) to the room or to one user; return it."""
+        """Relay a message (text already cleaned) to the room or to one user; return it.
+
+        A ref this sender already used for the same text is a resend: it is not relayed
+        again, and the sender alone gets the original back with its ref.
+        """
         with self._lock:
+            original = self._resent(sender, text, ref)
+            if original is not None:
+                echo = _with_ref(original, ref)
+                self._deliver([(sender, protocol.encode(echo))])
+                return original
             receivers: Sequence[Member]
             if to is not None:
                 recipient = self._members.get(protocol.name_key(to))
@@ -97,28 +151,50 @@ class Room:
                 receivers = [] if recipient is sender else [recipient]
             else:
                 receivers = [m for m in self._members.values() if m is not sender]
-            self._last_id += 1
-            fields = (self._last_id, self._now(), sender.name, text, to)
-            frame = protocol.message(*fields)
+            frame = protocol.message(self._history.next_id(), self._now(), sender.name, text, to)
             if to is None:
-                self._history.append(frame)
+                self._history.add(frame, sender.key, ref)  # stored before anybody sees it
             data = protocol.encode(frame)
-            own = data if ref is None else protocol.encode(protocol.message(*fields, ref=ref))
+            own = data
+            if ref is not None:
+                self._remember(sender, ref, frame)
+                own = protocol.encode(_with_ref(frame, ref))
             self._deliver([(sender, own)] + [(m, data) for m in receivers])
             return frame
 
-    def broadcast(self, frame: Frame) -> None:
-        """Send one frame to every member (the server's shutdown notice)."""
-        with self._lock:
-            data = protocol.encode(frame)
-            self._deliver([(m, data) for m in self._members.values()])
+    def _resent(self, sender: Member, text: str, ref: Optional[Token]) -> Optional[Frame]:
+        if ref is None:
+            return None
+        refs = self._refs.get(sender.key)
+        original = refs.get(json.dumps(ref)) if refs is not None else None
+        if original is None:
+            original = self._history.find_ref(sender.key, ref)  # from before a restart
+        return original if original is not None and original["text"] == text else None
+
+    def _remember(self, sender: Member, ref: Token, frame: Frame) -> None:
+        refs = self._refs.setdefault(sender.key, collections.OrderedDict())
+        refs[json.dumps(ref)] = frame
+        if len(refs) > REF_WINDOW:
+            refs.popitem(last=False)
 
 
-def _welcome_within_limit(name: str, online: List[str], history: Iterable[Frame]) -> Frame:
+def _same_secret(given: Optional[str], expected: str) -> bool:
+    return bool(given) and bool(expected) and hmac.compare_digest(str(given), expected)
+
+
+def _with_ref(frame: Frame, ref: Optional[Token]) -> Frame:
+    return protocol.message(
+        frame["id"], frame["ts"], frame["from"], frame["text"], frame.get("to"), ref
+    )
+
+
+def _welcome_within_limit(
+    name: str, online: List[str], history: List[Frame], cut: bool, **extensions: object
+) -> Frame:
     """The welcome frame, with the oldest history dropped until it fits max_server_frame."""
-    kept = list(history)
     while True:
-        frame = protocol.welcome(name, online, kept)
-        if not kept or len(protocol.encode(frame)) <= protocol.MAX_SERVER_FRAME:
+        frame = protocol.welcome(name, online, history, truncated=cut or None, **extensions)
+        if not history or len(protocol.encode(frame)) <= protocol.MAX_SERVER_FRAME:
             return frame
-        kept = kept[len(kept) // 10 + 1 :]
+        history = history[len(history) // 10 + 1 :]
+        cut = True

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import errno
+import hmac
 import itertools
 import logging
 import os
+import secrets
 import select
 import selectors
 import signal
@@ -26,19 +28,26 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from lanchat import protocol
 from lanchat.discovery import Responder
+from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.history import default_path as history_default_path
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.ratelimit import TokenBucket
-from lanchat.room import Member, Room
+from lanchat.room import Member, Resume, Room
 from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
 
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
-LINGER_SECONDS = 1.0  # how long a closing connection's late input is read and dropped
+# A closing connection's late input is read and dropped until it pauses this long ...
+LINGER_QUIET_SECONDS = 1.0
+LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
+
+AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered
 ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
 
 
@@ -60,6 +69,8 @@ class ServerConfig:
     flush_timeout: float = 1.0  # how long a closing connection may take to drain its outbox
     discovery: bool = True
     log_messages: bool = False
+    history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
+    password: Optional[str] = None
 
 
 class NoFreePort(OSError):
@@ -87,6 +98,7 @@ class Connection(Member):
         self.connected_at = self.last_heard = time.monotonic()
         self.pinged = False
         self.logged_in = False
+        self.nonce = secrets.token_hex(16) if config.password else None
         self.outbox: List[bytes] = []
         self.outbox_bytes = 0
         self.pending = bytearray()
@@ -115,6 +127,11 @@ class ChatServer:
         self.name = config.name or socket.gethostname()
         self._listener = _listen(config.bind, config.port, config.port_span)
         self.address: Tuple[str, int] = self._listener.getsockname()[:2]
+        try:
+            self._history = self._open_history()
+        except HistoryError:
+            self._listener.close()
+            raise
         self._selector = selectors.DefaultSelector()
         self._wake_reader, self._wake_writer = socket.socketpair()
         for sock in (self._listener, self._wake_reader, self._wake_writer):
@@ -130,7 +147,7 @@ class ChatServer:
         # One worker per connection, plus one for the discovery responder.
         workers = config.max_clients + (1 if self._responder else 0)
         self._pool = ThreadPool(workers, name="lanchat-conn")
-        self.room = Room(self._deliver, config.history)
+        self.room = Room(self._deliver, self._history, config.history)
         self._handlers: Dict[str, Handler] = {
             "login": self._on_login,
             "say": self._on_say,
@@ -139,6 +156,14 @@ class ChatServer:
             "pong": self._on_pong,
             "quit": self._on_quit,
         }
+
+    def _open_history(self) -> History:
+        if self.config.history_db is None:
+            return MemoryHistory(self.config.history)
+        path = Path(self.config.history_db.replace("{port}", str(self.address[1])))
+        history = SqliteHistory(path)
+        log.info("history in %s (last id %d)", path, history.last_id)
+        return history
 
     def _open_responder(self) -> Optional[Responder]:
         """The LAN discovery responder on the base port, or None where it cannot be had."""
@@ -327,6 +352,14 @@ class ChatServer:
                 self._dirty.add(conn)
             self._wake()
 
+    def _drop(self, conn: Connection, reason: str) -> None:
+        """End a connection from outside its reader: the I/O thread wakes the reader."""
+        with self._lock:
+            if conn.close_reason is None:
+                conn.close_reason = reason
+            self._dirty.add(conn)
+            self._wake()
+
     def _wake(self) -> None:
         """Wake the I/O thread (lock held); one byte in flight is enough."""
         if not self._woken:
@@ -344,15 +377,15 @@ class ChatServer:
         log.info("connect %s", conn.peer)
         reason = "error"
         try:
-            self._send(conn, protocol.hello(self.name, self.room.names))
+            self._send(conn, protocol.hello(self.name, self.room.names, conn.nonce))
             reason = self._read_until_done(conn)
         except Exception:
             log.exception("connection %s failed", conn.peer)
         finally:
             if conn.logged_in:
                 announce = not self._stop.is_set()
-                self.room.leave(conn, reason, announce=announce)
-                log.info("leave %s %s (%s)", conn.name, conn.peer, reason)
+                if self.room.leave(conn, reason, announce=announce):
+                    log.info("leave %s %s (%s)", conn.name, conn.peer, reason)
             else:
                 log.info("disconnect %s before login (%s)", conn.peer, reason)
             self._close(conn, linger=reason not in ("disconnect", "slow"))
@@ -460,13 +493,32 @@ class ChatServer:
                 ),
             )
             return "error"
+        if conn.nonce is not None and not self._proof_is_right(conn, frame):
+            return "error"
         name = protocol.validate_name(frame["name"])
         conn.rename(name)
-        self.room.join(conn)
+        resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
+        stale = self.room.join(conn, resume)
         conn.logged_in = True
         conn.bucket = TokenBucket(self.config.rate, self.config.burst)  # a full burst to start
-        log.info("login %s %s", name, conn.peer)
+        if stale is not None:
+            assert isinstance(stale, Connection)
+            log.info("login %s %s takes over from %s", name, conn.peer, stale.peer)
+            self._drop(stale, "replaced")
+        else:
+            log.info("login %s %s", name, conn.peer)
         return None
+
+    def _proof_is_right(self, conn: Connection, frame: Frame) -> bool:
+        """Check the login's password proof; a wrong one is logged, slowed down and refused."""
+        assert self.config.password is not None and conn.nonce is not None
+        expected = protocol.password_proof(self.config.password, conn.nonce, frame["name"])
+        if hmac.compare_digest(str(frame.get("auth", "")), expected):
+            return True
+        log.warning("auth failed from %s", conn.peer)
+        self._stop.wait(AUTH_FAILURE_DELAY)  # slows guessing; a shutdown cuts it short
+        self._send(conn, protocol.error("auth_failed", "Wrong or missing password."))
+        return False
 
     def _on_say(self, conn: Connection, frame: Frame) -> Optional[str]:
         text = protocol.clean_text(frame["text"])
@@ -530,6 +582,7 @@ class ChatServer:
         """Release the listening socket and the loop's resources."""
         if self._responder:
             self._responder.close()
+        self._history.close()
         self._listener.close()
         self._selector.close()
         self._wake_reader.close()
@@ -561,19 +614,24 @@ class _ReadWaiter:
 
 
 def _drain_input(sock: socket.socket, stopping: threading.Event) -> None:
-    """Half-close, then read and drop late input for a moment, so the peer sees our last
-    frame and a FIN instead of a reset (a close with unread input sends RST)."""
+    """Half-close, then read and drop late input until the peer closes or pauses, so it
+    sees our last frame and a FIN instead of a reset (a close with unread input sends RST).
+    """
     try:
         sock.shutdown(socket.SHUT_WR)
         waiter = _ReadWaiter(sock)
-        deadline = time.monotonic() + LINGER_SECONDS
+        give_up = time.monotonic() + LINGER_MAX_SECONDS
+        quiet_until = time.monotonic() + LINGER_QUIET_SECONDS
         while not stopping.is_set():
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = min(give_up, quiet_until) - now
             if left <= 0:
                 return
             # short slices, so a server shutting down does not wait for the peer
-            if waiter.wait(min(left, 0.1)) and not sock.recv(RECV_SIZE):
-                return
+            if waiter.wait(min(left, 0.1)):
+                if not sock.recv(RECV_SIZE):
+                    return
+                quiet_until = time.monotonic() + LINGER_QUIET_SECONDS
     except OSError:
         return
 
@@ -605,6 +663,11 @@ def run(args: argparse.Namespace) -> int:
     """Run a server until SIGINT or SIGTERM; return the exit code."""
     _configure_logging(args.log_level, args.log_file)
     _raise_file_limit()
+    try:
+        password = read_password(args.password_file)
+    except OSError as exc:
+        print(f"lanchat: cannot read the password file: {exc}", file=sys.stderr)
+        return 1
     config = ServerConfig(
         bind=args.bind,
         port=args.port,
@@ -618,9 +681,14 @@ def run(args: argparse.Namespace) -> int:
         max_backlog=args.max_backlog,
         discovery=not args.no_discovery,
         log_messages=args.log_messages,
+        history_db=None if args.no_history else (args.history_db or history_default_path()),
+        password=password,
     )
     try:
         server = ChatServer(config)
+    except HistoryError as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"lanchat: cannot listen on {args.bind}: {exc.strerror or exc}", file=sys.stderr)
         return 1
@@ -636,6 +704,14 @@ def run(args: argparse.Namespace) -> int:
         server.server_close()
     log.info("stopped")
     return 0
+
+
+def read_password(path: Optional[str]) -> Optional[str]:
+    """The password from a file's first line, else from LANCHAT_PASSWORD; None if neither."""
+    if path:
+        with open(path, encoding="utf-8") as file:
+            return file.readline().rstrip("\r\n") or None
+    return os.environ.get("LANCHAT_PASSWORD") or None
 
 
 def _configure_logging(level: str, path: Optional[str]) -> None:

@@ -8,12 +8,27 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
+from lanchat.server import ChatServer, ServerConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = Path(os.environ.get("LANCHAT_PYZ", ROOT / "dist" / "lanchat.pyz"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Servers started by tests keep their history files in a temporary folder, never in
+    the user's data directory (where a file of an earlier run could share a port number)."""
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    yield
+    if old is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = old
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +72,30 @@ def no_thread_leak() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not extra, f"threads left running: {[t.name for t in extra]}"
+
+
+MakeServer = Callable[..., ChatServer]
+
+
+@pytest.fixture
+def make_server(no_thread_leak: None) -> Iterator[MakeServer]:
+    """Start in-process servers on free ports; shut them down and join them afterwards."""
+    running: List[tuple] = []
+
+    def start(**options: Any) -> ChatServer:
+        options.setdefault("discovery", False)
+        server = ChatServer(ServerConfig(bind="127.0.0.1", port=0, name="test", **options))
+        thread = threading.Thread(target=server.serve_forever, name="test-server")
+        thread.start()
+        running.append((server, thread))
+        return server
+
+    try:
+        yield start
+    finally:
+        for server, thread in running:
+            try:
+                assert server.shutdown(timeout=10), "serve_forever did not return"
+                thread.join(10)
+            finally:
+                server.server_close()

@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import socket
-import threading
 import time
-from typing import Any, Callable, Iterator, List
+from typing import Any
 
 import pytest
+from conftest import MakeServer
 from wire import RawClient, login
 
 from lanchat.server import ChatServer, NoFreePort, ServerConfig
-
-MakeServer = Callable[..., ChatServer]
-
-
-@pytest.fixture
-def make_server(no_thread_leak: None) -> Iterator[MakeServer]:
-    """Start in-process servers on free ports; shut them down and join them afterwards."""
-    running: List[tuple] = []
-
-    def start(**options: Any) -> ChatServer:
-        options.setdefault("discovery", False)
-        server = ChatServer(ServerConfig(bind="127.0.0.1", port=0, name="test", **options))
-        thread = threading.Thread(target=server.serve_forever, name="test-server")
-        thread.start()
-        running.append((server, thread))
-        return server
-
-    try:
-        yield start
-    finally:
-        for server, thread in running:
-            try:
-                assert server.shutdown(timeout=10), "serve_forever did not return"
-                thread.join(10)
-            finally:
-                server.server_close()
 
 
 @pytest.fixture
@@ -319,7 +292,7 @@ def test_answering_pings_keeps_a_client_online(make_server: MakeServer) -> None:
 
 def test_server_full_at_capacity_and_free_again_after_a_leave(make_server: MakeServer) -> None:
     server = make_server(max_clients=2)
-    first, _ = login(server.address, "first")
+    login(server.address, "first")
     second = RawClient(server.address)
     second.expect("hello")
     third = RawClient(server.address)
@@ -569,7 +542,7 @@ def test_connect_login_and_leave_are_logged_with_the_peer(
 ) -> None:
     caplog.set_level("INFO", logger="lanchat.server")
     alice, _ = login(server.address, "alice")
-    peer = "%s:%d" % alice.sock.getsockname()
+    peer = "{}:{}".format(*alice.sock.getsockname())
     say(alice, "secret words")
     alice.expect("message")
     alice.send({"type": "quit"})

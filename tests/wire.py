@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 Frame = Dict[str, Any]
 TIMEOUT = 5.0
-_open_clients: List["RawClient"] = []
+_open_clients: List[RawClient] = []
 
 
 class RawClient:
@@ -117,14 +117,15 @@ def login(address: Tuple[str, int], name: str, timeout: float = TIMEOUT) -> Tupl
 
 
 def start_pyz_server(
-    pyz: str, *args: str, timeout: float = 20.0
-) -> Tuple["subprocess.Popen[str]", Tuple[str, int]]:
+    pyz: str, *args: str, timeout: float = 20.0, env: Optional[Dict[str, str]] = None
+) -> Tuple[subprocess.Popen[str], Tuple[str, int]]:
     """Start `lanchat.pyz server`, wait for its `listening on` line, return it and its address."""
     proc = subprocess.Popen(
         [sys.executable, pyz, "server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout

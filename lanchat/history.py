@@ -1,0 +1,214 @@
+"""Where room messages are kept: in memory, or durably in an SQLite file.
+
+The room asks a history for the next message id, stores each room message before anybody
+is sent it (`add`), and reads it back for a newcomer (`recent`) or for a client that
+resumes after a drop (`after`). Both kinds tell themselves apart from any other history by
+a random `history_id`, so a client never trusts ids from a wiped or different history.
+
+`SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
+message survives a crash of the server process; a power cut may lose the last ones). It
+holds an exclusive lock on its file for as long as it is open, so two servers never share
+one. Every failure to open is a `HistoryError` with a sentence for a person.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Deque, List, Optional, Tuple, Union
+
+from lanchat import protocol
+from lanchat.protocol import Frame, Token
+
+SCHEMA_VERSION = 1
+RESUME_CAP = 1000  # room messages a resuming client gets at the most
+ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
+
+# Each entry takes the schema from version N to N+1, in one transaction.
+MIGRATIONS: Tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        sender TEXT NOT NULL,
+        text TEXT NOT NULL,
+        sender_key TEXT NOT NULL,
+        ref TEXT
+    );
+    CREATE INDEX messages_by_ref ON messages (sender_key, ref) WHERE ref IS NOT NULL;
+    """,
+)
+
+
+class HistoryError(Exception):
+    """The history cannot be used; the message says why, for a person."""
+
+
+def default_path() -> str:
+    """Where a server keeps its history: one file per listening port ({port} is filled in)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(data_home, "lanchat", "history-{port}.sqlite3")
+
+
+def _ref_text(ref: Optional[Token]) -> Optional[str]:
+    """A ref as stored: JSON, so that 1 and "1" stay different."""
+    return None if ref is None else json.dumps(ref)
+
+
+class MemoryHistory:
+    """Room messages in memory only: gone when the server stops."""
+
+    def __init__(self, keep: int = RESUME_CAP) -> None:
+        self.history_id = uuid.uuid4().hex
+        self.last_id = 0
+        self._messages: Deque[Frame] = collections.deque(maxlen=max(keep, RESUME_CAP))
+
+    def next_id(self) -> int:
+        """A message id greater than every id handed out before."""
+        self.last_id += 1
+        return self.last_id
+
+    def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
+        """Keep a room message (its frame as relayed to the room, without `ref`)."""
+        self._messages.append(frame)
+
+    def recent(self, count: int) -> List[Frame]:
+        """The last `count` room messages, oldest first."""
+        return list(self._messages)[-count:] if count else []
+
+    def after(self, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
+        """Room messages newer than `last_id` (the newest `cap`), and whether some were cut."""
+        newer = [m for m in self._messages if m["id"] > last_id]
+        cut = len(newer) > cap or (bool(self._messages) and self._messages[0]["id"] > last_id + 1)
+        return newer[-cap:], cut
+
+    def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
+        """Memory keeps no refs beyond the room's own window (see Room)."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SqliteHistory:
+    """Room messages in an SQLite file, committed before they are relayed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # timeout=0: a file held by another server is an error now, not a wait
+            self._db = sqlite3.connect(
+                str(self.path), timeout=0, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"cannot open the history file {self.path}: {exc}") from None
+        try:
+            self._open()
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc):
+                raise HistoryError(
+                    f"the history file {self.path} is in use by another lanchat server"
+                ) from None
+            raise HistoryError(f"cannot use the history file {self.path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise HistoryError(
+                f"{self.path} is not a lanchat history file, or it is damaged ({exc}); "
+                "move it away or choose another with --history-db"
+            ) from None
+        except HistoryError:
+            self._db.close()
+            raise
+
+    def _open(self) -> None:
+        db = self._db
+        db.execute("PRAGMA locking_mode = EXCLUSIVE")
+        db.execute("BEGIN EXCLUSIVE")  # the lock is taken now and kept until close
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        db.execute("COMMIT")
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"the history file {self.path} is from a newer lanchat (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade lanchat or choose another file"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            db.executescript(
+                f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+            )
+        if self._meta("history_id") is None:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('history_id', ?)", (uuid.uuid4().hex,)
+            )
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        self.history_id = self._meta("history_id") or ""
+        reserved = int(self._meta("reserved_id") or 0)
+        newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        self.last_id = max(reserved, newest)
+        self._reserved = self.last_id
+
+    def _meta(self, key: str) -> Optional[str]:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def next_id(self) -> int:
+        """A message id greater than every id handed out before, across restarts too."""
+        self.last_id += 1
+        if self.last_id > self._reserved:
+            self._reserved = self.last_id + ID_BLOCK
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('reserved_id', ?)",
+                (str(self._reserved),),
+            )
+        return self.last_id
+
+    def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
+        """Store and commit a room message before it is relayed."""
+        self._db.execute(
+            "INSERT INTO messages (id, ts, sender, text, sender_key, ref)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (frame["id"], frame["ts"], frame["from"], frame["text"], sender_key, _ref_text(ref)),
+        )
+
+    def _frames(self, rows: List[tuple]) -> List[Frame]:
+        return [protocol.message(*row) for row in rows]
+
+    def recent(self, count: int) -> List[Frame]:
+        """The last `count` room messages, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, ts, sender, text FROM messages ORDER BY id DESC LIMIT ?", (count,)
+        ).fetchall()
+        return self._frames(rows[::-1])
+
+    def after(self, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
+        """Room messages newer than `last_id` (the newest `cap`), and whether some were cut."""
+        rows = self._db.execute(
+            "SELECT id, ts, sender, text FROM messages WHERE id > ? ORDER BY id DESC LIMIT ?",
+            (last_id, cap + 1),
+        ).fetchall()
+        return self._frames(rows[:cap][::-1]), len(rows) > cap
+
+    def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
+        """The room message this user already sent with this ref, if stored."""
+        row = self._db.execute(
+            "SELECT id, ts, sender, text FROM messages WHERE sender_key = ? AND ref = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (sender_key, _ref_text(ref)),
+        ).fetchone()
+        return None if row is None else self._frames([row])[0]
+
+    def close(self) -> None:
+        """Release the file (and its lock)."""
+        self._db.close()
+
+
+History = Union[MemoryHistory, SqliteHistory]
