@@ -183,7 +183,7 @@ def _run_plain(name: str, target: Optional[Tuple[str, int]], link: Optional[Link
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
         reconfigure(errors="replace")
-    return client_plain.run(model, target[0], target[1], link, sys.stdin.buffer, stdout)
+    return client_plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
 
 
 def _run_curses(

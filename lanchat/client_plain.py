@@ -10,13 +10,14 @@ curses here, so plain mode runs on any Python.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import BinaryIO, Dict, List, Optional, TextIO, Union
+from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
 from lanchat.client_model import (
@@ -74,13 +75,27 @@ def format_entry(entry: Entry) -> str:
     return entry.text
 
 
-def _read_lines(stream: BinaryIO, post: queue.Queue[Item]) -> None:
-    """Post each stdin line (undecodable bytes replaced), then the end of input."""
-    try:
-        for raw in stream:
-            post.put(_Line(raw.decode("utf-8", "replace").rstrip("\r\n")))
-    except (OSError, ValueError) as exc:
-        log.info("stdin ended: %s", exc)
+def _read_lines(fd: int, post: queue.Queue[Item]) -> None:
+    """Post each line read from fd (undecodable bytes replaced), then the end of input.
+
+    It reads the raw fd, not sys.stdin: a daemon thread blocked inside a buffered reader
+    makes the interpreter abort at exit ("could not acquire lock ... at shutdown").
+    """
+    pending = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError as exc:
+            log.info("stdin ended: %s", exc)
+            data = b""
+        if not data:
+            break
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for raw in lines:
+            post.put(_Line(raw.decode("utf-8", "replace").rstrip("\r")))
+    if pending:
+        post.put(_Line(pending.decode("utf-8", "replace").rstrip("\r")))
     post.put(_InputEnd())
 
 
@@ -89,7 +104,7 @@ def run(
     host: str,
     port: int,
     link: Optional[Link],
-    stdin: BinaryIO,
+    stdin_fd: int,
     stdout: TextIO,
 ) -> int:
     """Chat in plain lines until stdin ends, the user quits or the server refuses us."""
@@ -105,7 +120,7 @@ def run(
         if signum is not None:
             old_handlers[signum] = signal.signal(signum, terminate)
     reader = threading.Thread(
-        target=_read_lines, args=(stdin, items), name="lanchat-stdin", daemon=True
+        target=_read_lines, args=(stdin_fd, items), name="lanchat-stdin", daemon=True
     )
     connection.start(link)
     reader.start()

@@ -1,0 +1,424 @@
+"""The built pyz client in a real pseudo-terminal, read with pyte, against the pyz server.
+
+Each client runs as a person runs it, in a terminal of fixed size; the test types keys
+(their sequences taken from terminfo, as the terminal would send them) and polls the
+screen until the expected text shows, with a deadline. Nothing here sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import curses
+import os
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import ptyprocess
+import pyte
+import pytest
+from conftest import free_port
+from wire import login, start_pyz_server
+
+pytestmark = pytest.mark.pyz
+
+TERM = "xterm-256color"
+WAIT = 15.0  # seconds any one expected screen may take
+Address = Tuple[str, int]
+
+
+def _terminfo_keys() -> Dict[str, bytes]:
+    """The bytes the terminal sends for each key, from terminfo (keypad mode on)."""
+    with open(os.devnull, "w") as devnull:
+        curses.setupterm(TERM, devnull.fileno())
+    names = {
+        "up": "kcuu1",
+        "down": "kcud1",
+        "left": "kcub1",
+        "right": "kcuf1",
+        "home": "khome",
+        "end": "kend",
+        "ppage": "kpp",
+        "npage": "knp",
+        "delete": "kdch1",
+        "backspace": "kbs",
+    }
+    keys = {}
+    for key, capability in names.items():
+        sequence = curses.tigetstr(capability)
+        assert sequence, f"terminfo {TERM} has no {capability}"
+        keys[key] = sequence
+    return keys
+
+
+KEYS = _terminfo_keys()
+ENTER = b"\r"
+CTRL_C, CTRL_D, CTRL_U = b"\x03", b"\x04", b"\x15"
+
+
+def client_env(**extra: str) -> Dict[str, str]:
+    """The environment of a client in a UTF-8 xterm, with no NO_COLOR unless asked."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "LC_ALL", "COLUMNS", "LINES")
+    }
+    env.update(TERM=TERM, LANG="C.UTF-8")
+    env.update(extra)
+    return env
+
+
+class PtyClient:
+    """One `lanchat.pyz client` in a pseudo-terminal, its screen kept by pyte."""
+
+    def __init__(
+        self,
+        pyz: Path,
+        address: Address,
+        name: str,
+        rows: int = 24,
+        cols: int = 80,
+        env: Optional[Dict[str, str]] = None,
+        extra: Tuple[str, ...] = (),
+    ) -> None:
+        host, port = address
+        argv = [sys.executable, str(pyz), "client", "--name", name, "--host", host]
+        argv += ["--port", str(port), *extra]
+        self.screen = pyte.Screen(cols, rows)
+        self._stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        self.output = bytearray()
+        self.proc = ptyprocess.PtyProcess.spawn(
+            argv, dimensions=(rows, cols), env=env or client_env()
+        )
+        self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self.proc.read(65536)
+            except EOFError:
+                return
+            with self._lock:
+                self.output += data
+                self._stream.feed(data)
+
+    def lines(self) -> List[str]:
+        """The screen, one string per row."""
+        with self._lock:
+            return list(self.screen.display)
+
+    def text(self) -> str:
+        """The screen as one string, rows joined by newlines."""
+        return "\n".join(self.lines())
+
+    def wait_for(
+        self, expected: Union[str, Callable[[List[str]], bool]], timeout: float = WAIT
+    ) -> List[str]:
+        """Poll the screen until the text shows (or the test holds); fail with the screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.lines()
+            if (expected in "\n".join(lines)) if isinstance(expected, str) else expected(lines):
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"screen never showed {expected!r}; it shows:\n" + "\n".join(lines)
+                )
+            time.sleep(0.02)
+
+    def type(self, data: Union[str, bytes]) -> None:
+        """Send what a person types (str as UTF-8)."""
+        self.proc.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def line(self, text: str) -> None:
+        """Type a line and Enter."""
+        self.type(text)
+        self.type(ENTER)
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Resize the terminal, as a window manager does (the child gets SIGWINCH)."""
+        with self._lock:
+            self.screen.resize(rows, cols)
+        self.proc.setwinsize(rows, cols)
+
+    def wait_exit(self, timeout: float = WAIT) -> int:
+        """The exit code (128 + n for signal n); fail if it does not end in time."""
+        deadline = time.monotonic() + timeout
+        while self.proc.isalive():
+            if time.monotonic() > deadline:
+                raise AssertionError("the client did not exit:\n" + self.text())
+            time.sleep(0.02)
+        self._reader.join(5)
+        if self.proc.signalstatus is not None:
+            return 128 + int(self.proc.signalstatus)
+        return int(self.proc.exitstatus or 0)
+
+    def terminal_restored(self) -> bool:
+        """True if the tty is back in cooked mode with echo and curses left its screen."""
+        lflag = termios.tcgetattr(self.proc.fd)[3]
+        rmcup = curses.tigetstr("rmcup") or b""
+        with self._lock:
+            left_screen = rmcup in self.output
+        return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and left_screen
+
+    def close(self) -> None:
+        """Kill the client if it still runs."""
+        if self.proc.isalive():
+            self.proc.terminate(force=True)
+        self._reader.join(5)
+        self.proc.close(force=True)
+
+
+@pytest.fixture
+def server(pyz: Path) -> Iterator[Tuple[subprocess.Popen[str], Address]]:
+    """The pyz server on a free port of 127.0.0.1."""
+    proc, address = _start_server(pyz, free_port())
+    try:
+        yield proc, address
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def _start_server(pyz: Path, port: int) -> Tuple[subprocess.Popen[str], Address]:
+    return start_pyz_server(
+        str(pyz),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-discovery",
+        "--log-level",
+        "warning",
+        "--name",
+        "testlab",
+    )
+
+
+@pytest.fixture
+def clients(pyz: Path) -> Iterator[Callable[..., PtyClient]]:
+    """Start PtyClients; every one is killed at the end of the test."""
+    started: List[PtyClient] = []
+
+    def start(address: Address, name: str, **kwargs: object) -> PtyClient:
+        client = PtyClient(pyz, address, name, **kwargs)  # type: ignore[arg-type]
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        client.close()
+
+
+def status(lines: List[str]) -> str:
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- chatting
+
+
+def test_two_users_chat_and_see_names_and_the_online_list_change(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    alice = clients(address, "alice")
+    alice.wait_for(lambda lines: "1 online" in status(lines) and "connected" in status(lines))
+    assert "testlab (127.0.0.1:" in status(alice.lines())
+    assert "you: alice" in status(alice.lines())
+    bob = clients(address, "bob")
+    bob.wait_for("you are bob on testlab")
+    alice.wait_for("bob joined")
+    alice.wait_for(lambda lines: "2 online" in status(lines) and "online (2)" in lines[1])
+    alice.line("hello bob, how are you?")
+    bob.wait_for("alice: hello bob, how are you?")
+    bob.line("fine, thanks alice")
+    alice.wait_for("bob: fine, thanks alice")
+    alice.line("/msg bob just between us")
+    bob.wait_for("[private] alice: just between us")
+    alice.wait_for("[private] alice -> bob: just between us")
+    sidebar = [line.rsplit("|", 1)[-1].strip() for line in alice.lines()[1:5]]
+    assert sidebar[:3] == ["online (2)", "alice", "bob"], sidebar
+    capture = "\n".join(["--- alice ---", alice.text(), "--- bob ---", bob.text()])
+    bob.line("/quit")
+    assert bob.wait_exit() == 0
+    alice.wait_for("bob left")
+    alice.wait_for(lambda lines: "1 online" in status(lines) and "online (1)" in lines[1])
+    Path(os.environ.get("LANCHAT_CAPTURE", os.devnull)).write_text(capture, encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("how", "keys"),
+    [("/quit", b"/quit\r"), ("Ctrl-C", CTRL_C), ("Ctrl-D", CTRL_D)],
+)
+def test_leaving_exits_0_sends_quit_and_restores_the_terminal(
+    server: tuple, clients: Callable[..., PtyClient], how: str, keys: bytes
+) -> None:
+    _, address = server
+    watcher, _ = login(address, "watcher")
+    client = clients(address, "leaver")
+    client.wait_for("you are leaver")
+    watcher.expect("join", name="leaver")
+    client.type(keys)
+    assert client.wait_exit() == 0, how
+    assert client.terminal_restored(), how
+    watcher.expect("leave", name="leaver", reason="quit")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_leaves_cleanly_and_restores_the_terminal(
+    server: tuple, clients: Callable[..., PtyClient], signum: int
+) -> None:
+    _, address = server
+    watcher, _ = login(address, "watcher")
+    client = clients(address, "signalled")
+    client.wait_for("you are signalled")
+    watcher.expect("join", name="signalled")
+    client.proc.kill(signum)
+    assert client.wait_exit() == 128 + signum
+    assert client.terminal_restored()
+    watcher.expect("leave", name="signalled", reason="quit")
+
+
+def test_a_taken_name_is_replaced_in_the_window(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    holder, _ = login(address, "bob")
+    client = clients(address, "bob")
+    lines = client.wait_for("name: bob2")
+    assert "online already" in "\n".join(lines)
+    assert "choose a name" in status(lines)
+    client.type(CTRL_U)
+    client.line("robert")
+    client.wait_for(lambda lines: "you: robert" in status(lines) and "connected" in status(lines))
+    holder.expect("join", name="robert")
+
+
+def test_cjk_and_emoji_typed_arrive_intact(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    reader, _ = login(address, "reader")
+    client = clients(address, "李雷")
+    client.wait_for("you are 李雷")
+    reader.expect("join", name="李雷")
+    text = "你好，世界 😀 Ελλάδα हिन्दी"
+    client.line(text)
+    message = reader.expect("message")
+    assert message["text"] == text
+    assert message["from"] == "李雷"
+    client.wait_for("李雷: 你好，世界")
+
+
+def test_editing_keys_from_terminfo_edit_the_line(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    reader, _ = login(address, "reader")
+    client = clients(address, "editor")
+    client.wait_for("you are editor")
+    reader.expect("join")
+    client.type("wrld")
+    client.type(KEYS["left"] * 3)
+    client.type("o")
+    client.type(KEYS["home"])
+    client.type("hello ")
+    client.type(KEYS["end"])
+    client.type("!!")
+    client.type(KEYS["backspace"])
+    client.type(ENTER)
+    assert reader.expect("message")["text"] == "hello world!"
+    client.type(KEYS["up"])
+    client.wait_for("> hello world!")
+
+
+def test_a_resize_redraws_the_window(server: tuple, clients: Callable[..., PtyClient]) -> None:
+    _, address = server
+    client = clients(address, "stretch", rows=24, cols=80)
+    client.wait_for("you are stretch")
+    client.resize(30, 110)
+    lines = client.wait_for(lambda lines: lines[29].startswith(">") and "|online (1)" in lines[1])
+    assert "you: stretch" in lines[0]
+    client.resize(5, 19)
+    client.wait_for("lanchat needs 20x6")
+    client.resize(12, 40)
+    lines = client.wait_for(lambda lines: lines[11].startswith(">") and "stretch" in lines[0])
+    assert not any("online (1)" in line for line in lines[1:]), "narrow: no side list"
+    client.line("still here")
+    client.wait_for("stretch: still here")
+
+
+def test_server_restart_reconnects_and_sends_what_was_typed_meanwhile(
+    pyz: Path, clients: Callable[..., PtyClient]
+) -> None:
+    proc, address = _start_server(pyz, free_port())
+    try:
+        client = clients(address, "patient")
+        client.wait_for("you are patient")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+        client.wait_for(lambda lines: "offline" in status(lines))
+        client.line("typed while away")
+        client.wait_for("patient: typed while away (pending)")
+        proc, again = _start_server(pyz, address[1])
+        assert again == address, "the server came back on another port"
+        client.wait_for("back online as patient")
+        client.wait_for(lambda lines: "pending" not in "\n".join(lines))
+        _reader, welcome = login(address, "reader")
+        said = [m["text"] for m in welcome["history"] if m["from"] == "patient"]
+        assert said == ["typed while away"]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+# --------------------------------------------------------------------------- terminals
+
+
+def test_no_color_draws_names_without_colour(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+
+    def name_colours(client: PtyClient) -> set:
+        with client._lock:
+            for y, line in enumerate(client.screen.display):
+                if "alice: hi" in line:
+                    x = line.index("alice")
+                    return {client.screen.buffer[y][x + i].fg for i in range(5)}
+        raise AssertionError("no line from alice")
+
+    coloured = clients(address, "seer")
+    plain = clients(address, "mono", env=client_env(NO_COLOR="1"))
+    coloured.wait_for("you are seer")
+    plain.wait_for("you are mono")
+    sender, _ = login(address, "alice")
+    sender.send({"type": "say", "text": "hi"})
+    coloured.wait_for("alice: hi")
+    plain.wait_for("alice: hi")
+    assert name_colours(coloured) != {"default"}
+    assert name_colours(plain) == {"default"}
+
+
+def test_an_unknown_terminal_falls_back_to_plain_mode(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    client = clients(address, "oddterm", env=client_env(TERM="no-such-terminal-xyz"))
+    client.wait_for("you are oddterm")
+    assert "is unknown here; using plain mode" in client.output.decode()
+    client.line("/quit")
+    assert client.wait_exit() == 0
+
+
+def test_nothing_there_is_one_line_and_exit_1(clients: Callable[..., PtyClient]) -> None:
+    client = clients(("127.0.0.1", free_port()), "nobody")
+    assert client.wait_exit() == 1
+    lines = client.output.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("lanchat: cannot connect to 127.0.0.1:")
+    assert "lanchat.pyz server" in lines[0]
