@@ -202,6 +202,10 @@ def _run_curses(
                 target = (chosen.host, chosen.port)
             model = ClientModel(name, *target)
             return terminal.chat(model, target[0], target[1], link)
+    except client_curses.Terminated as exc:  # SIGTERM or SIGHUP before the chat began
+        return 128 + exc.signum
+    except KeyboardInterrupt:  # Ctrl-C in the picker
+        return 0
     finally:
         if link is not None:
             link.close()  # harmless if the connection closed it already

@@ -322,6 +322,9 @@ class Terminal:
         connection.start(link)
         try:
             return self._chat_loop(model, connection, selector)
+        except KeyboardInterrupt:  # a second Ctrl-C while leaving: leave all the same
+            connection.send(protocol.quit())
+            return 0
         except Terminated as exc:
             log.info("leaving on signal %d", exc.signum)
             connection.send(protocol.quit())
@@ -355,9 +358,9 @@ class Terminal:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + TICK
                     actions += model.tick(now)
+                code = self._perform(actions, connection)
             except KeyboardInterrupt:  # Ctrl-C: the same as /quit
-                actions += model.handle_key("\x03", time.time())
-            code = self._perform(actions, connection)
+                code = self._perform(model.handle_key("\x03", time.time()), connection)
             if code is not None:
                 return code
 

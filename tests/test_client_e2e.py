@@ -21,8 +21,10 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 import ptyprocess
 import pyte
 import pytest
-from conftest import free_port
+from conftest import ROOT, free_port
 from wire import login, start_pyz_server
+
+from lanchat import protocol
 
 pytestmark = pytest.mark.pyz
 
@@ -46,6 +48,7 @@ def _terminfo_keys() -> Dict[str, bytes]:
         "npage": "knp",
         "delete": "kdch1",
         "backspace": "kbs",
+        "ctrl_left": "kLFT5",
     }
     keys = {}
     for key, capability in names.items():
@@ -75,17 +78,11 @@ class PtyClient:
 
     def __init__(
         self,
-        pyz: Path,
-        address: Address,
-        name: str,
+        argv: List[str],
         rows: int = 24,
         cols: int = 80,
         env: Optional[Dict[str, str]] = None,
-        extra: Tuple[str, ...] = (),
     ) -> None:
-        host, port = address
-        argv = [sys.executable, str(pyz), "client", "--name", name, "--host", host]
-        argv += ["--port", str(port), *extra]
         self.screen = pyte.Screen(cols, rows)
         self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
@@ -204,8 +201,11 @@ def clients(pyz: Path) -> Iterator[Callable[..., PtyClient]]:
     """Start PtyClients; every one is killed at the end of the test."""
     started: List[PtyClient] = []
 
-    def start(address: Address, name: str, **kwargs: object) -> PtyClient:
-        client = PtyClient(pyz, address, name, **kwargs)  # type: ignore[arg-type]
+    def start(address: Address, name: str, *extra: str, **kwargs: object) -> PtyClient:
+        host, port = address
+        argv = [sys.executable, str(pyz), "client", "--name", name, "--host", host]
+        argv += ["--port", str(port), *extra]
+        client = PtyClient(argv, **kwargs)  # type: ignore[arg-type]
         started.append(client)
         return client
 
@@ -330,10 +330,12 @@ def test_editing_keys_from_terminfo_edit_the_line(
     client.type(KEYS["end"])
     client.type("!!")
     client.type(KEYS["backspace"])
+    client.type(KEYS["ctrl_left"])
+    client.type("big ")
     client.type(ENTER)
-    assert reader.expect("message")["text"] == "hello world!"
+    assert reader.expect("message")["text"] == "hello big world!"
     client.type(KEYS["up"])
-    client.wait_for("> hello world!")
+    client.wait_for("> hello big world!")
 
 
 def test_a_resize_redraws_the_window(server: tuple, clients: Callable[..., PtyClient]) -> None:
@@ -379,7 +381,7 @@ def test_server_restart_reconnects_and_sends_what_was_typed_meanwhile(
 # --------------------------------------------------------------------------- terminals
 
 
-def test_no_color_draws_names_without_colour(
+def test_no_color_and_colourless_terminals_draw_names_without_colour(
     server: tuple, clients: Callable[..., PtyClient]
 ) -> None:
     _, address = server
@@ -393,15 +395,17 @@ def test_no_color_draws_names_without_colour(
         raise AssertionError("no line from alice")
 
     coloured = clients(address, "seer")
-    plain = clients(address, "mono", env=client_env(NO_COLOR="1"))
-    coloured.wait_for("you are seer")
-    plain.wait_for("you are mono")
+    no_color = clients(address, "mono", env=client_env(NO_COLOR="1"))
+    vt100 = clients(address, "vt", env=client_env(TERM="vt100"))
+    for client, name in ((coloured, "seer"), (no_color, "mono"), (vt100, "vt")):
+        client.wait_for(f"you are {name}")
     sender, _ = login(address, "alice")
-    sender.send({"type": "say", "text": "hi"})
-    coloured.wait_for("alice: hi")
-    plain.wait_for("alice: hi")
+    sender.send(protocol.say("hi"))
+    for client in (coloured, no_color, vt100):
+        client.wait_for("alice: hi")
     assert name_colours(coloured) != {"default"}
-    assert name_colours(plain) == {"default"}
+    assert name_colours(no_color) == {"default"}
+    assert name_colours(vt100) == {"default"}, "a terminal without colours"
 
 
 def test_an_unknown_terminal_falls_back_to_plain_mode(
@@ -422,3 +426,108 @@ def test_nothing_there_is_one_line_and_exit_1(clients: Callable[..., PtyClient])
     assert len(lines) == 1, lines
     assert lines[0].startswith("lanchat: cannot connect to 127.0.0.1:")
     assert "lanchat.pyz server" in lines[0]
+
+
+@pytest.fixture
+def scripts() -> Iterator[Callable[..., PtyClient]]:
+    """Run Python code of the source tree in a pty (to stub what must not leave this host)."""
+    started: List[PtyClient] = []
+
+    def start(code: str, **kwargs: object) -> PtyClient:
+        env = client_env(PYTHONPATH=str(ROOT))
+        client = PtyClient([sys.executable, "-c", code], env=env, **kwargs)  # type: ignore[arg-type]
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        client.close()
+
+
+def test_a_crash_inside_the_window_still_restores_the_terminal(
+    scripts: Callable[..., PtyClient],
+) -> None:
+    client = scripts(
+        "from lanchat.client_curses import Terminal\n"
+        "with Terminal() as terminal:\n"
+        "    terminal.screen.addstr(0, 0, 'drawn')\n"
+        "    terminal.screen.refresh()\n"
+        "    raise RuntimeError('boom')\n"
+    )
+    assert client.wait_exit() == 1
+    assert client.terminal_restored()
+    assert b"RuntimeError: boom" in client.output
+
+
+def test_several_servers_are_offered_in_a_picker(
+    pyz: Path, scripts: Callable[..., PtyClient]
+) -> None:
+    first, first_address = _start_server(pyz, free_port())
+    second, second_address = start_pyz_server(
+        str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
+        "--log-level", "warning", "--name", "otherlab",
+    )  # fmt: skip
+    try:
+        found = [
+            ("testlab", first_address[1], protocol.VERSION),
+            ("ancient", 9, "3.9.9"),
+            ("otherlab", second_address[1], protocol.VERSION),
+        ]
+        client = scripts(
+            "import sys\n"
+            "from lanchat import discovery\n"
+            "found = [discovery.ServerInfo(name=n, host='127.0.0.1', port=p, version=v)\n"
+            f"         for n, p, v in {found!r}]\n"
+            "discovery.scan_host = lambda *args, **kwargs: found  # no probe leaves the test\n"
+            "from lanchat.__main__ import main\n"
+            "sys.exit(main(['client', '--name', 'picky', '--host', '127.0.0.1']))\n"
+        )
+        lines = client.wait_for("several servers found")
+        assert lines[1].startswith("> testlab (127.0.0.1:")
+        assert lines[2].startswith("  otherlab (127.0.0.1:")
+        assert lines[3].startswith("  ancient (127.0.0.1:9) - incompatible: version 3.9.9")
+        client.type(KEYS["down"] * 2)  # the incompatible one cannot be chosen
+        client.wait_for(lambda lines: lines[2].startswith("> otherlab"))
+        client.type(ENTER)
+        client.wait_for(lambda lines: "otherlab" in status(lines) and "connected" in status(lines))
+        client.line("/quit")
+        assert client.wait_exit() == 0
+    finally:
+        for proc in (first, second):
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_page_up_scrolls_back_with_a_more_below_mark(
+    server: tuple, clients: Callable[..., PtyClient]
+) -> None:
+    _, address = server
+    talker, _ = login(address, "talker")
+    client = clients(address, "reader", rows=12, cols=60)
+    client.wait_for("you are reader")
+    talker.expect("join")
+    for number in range(1, 31):
+        talker.send(protocol.say(f"line {number:02}"))
+        talker.expect("message")
+    client.wait_for("talker: line 30")
+    client.type(KEYS["ppage"])
+    lines = client.wait_for("more below")
+    assert "line 30" not in "\n".join(lines)
+    client.type(KEYS["npage"])
+    lines = client.wait_for(lambda lines: "more below" not in "\n".join(lines))
+    assert "talker: line 30" in "\n".join(lines)
+
+
+def test_a_private_message_rings_the_bell(server: tuple, clients: Callable[..., PtyClient]) -> None:
+    _, address = server
+    sender, _ = login(address, "sender")
+    client = clients(address, "hearer")
+    client.wait_for("you are hearer")
+    sender.expect("join")
+    bells = client.output.count(b"\x07")
+    sender.send(protocol.say("psst", to="hearer"))
+    client.wait_for("[private] sender: psst")
+    deadline = time.monotonic() + WAIT
+    while client.output.count(b"\x07") == bells:
+        assert time.monotonic() < deadline, "no bell"
+        time.sleep(0.02)
