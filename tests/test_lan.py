@@ -99,8 +99,14 @@ class Process:
                 pytest.fail(f"{self.argv} ended without {pattern!r}:\n" + "\n".join(self.lines))
             self.lines.append(line)
 
+    def write(self, text: str) -> None:
+        """Type a line (or more) on its stdin."""
+        assert self.popen.stdin is not None
+        self.popen.stdin.write(text)
+        self.popen.stdin.flush()
+
     def stop(self) -> None:
-        """End it (TERM, then KILL), each wait bounded."""
+        """End it (TERM, then KILL), each wait bounded; keep all it printed in `lines`."""
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
@@ -113,13 +119,20 @@ class Process:
         self._reader.join(timeout=5)
         if self.popen.stdout:
             self.popen.stdout.close()
+        while not self._queue.empty():
+            line = self._queue.get_nowait()
+            if line is not None:
+                self.lines.append(line)
 
 
 class Lan:
     """A switch namespace with a bridge per subnet, and host namespaces plugged into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Path) -> None:
         self.tag = f"{PREFIX}{os.getpid()}-{next(_counter)}"
+        # Whatever a program keeps on disk goes to this test's folder, not the user's.
+        kinds = ("DATA", "STATE", "CONFIG", "CACHE")
+        self.env = {**os.environ, **{f"XDG_{k}_HOME": str(home / k.lower()) for k in kinds}}
         self.switch = f"{self.tag}-sw"
         self.namespaces: List[str] = []
         self.subnets: List[int] = []
@@ -169,23 +182,34 @@ class Lan:
         return ["ip", "netns", "exec", host, *argv]
 
     def spawn(self, host: str, *argv: str, env: Optional[Dict[str, str]] = None) -> Process:
-        process = Process(self.command(host, *argv), env=env)
+        process = Process(self.command(host, *argv), env=env or self.env)
         self.processes.append(process)
         return process
 
-    def run(self, host: str, *argv: str, env: Optional[Dict[str, str]] = None):
+    def run(self, host: str, *argv: str, stdin: str = "", env: Optional[Dict[str, str]] = None):
         return subprocess.run(
-            self.command(host, *argv), capture_output=True, text=True, timeout=WAIT, env=env
+            self.command(host, *argv),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            env=env or self.env,
         )
 
     def server(self, host: str, *args: str) -> Process:
         """`lanchat.pyz server` on this host, once it says it is listening."""
-        process = self.spawn(host, *pyz_command("server", *args))
+        # No history file: two hosts' servers on port 42069 would share one on this disk.
+        process = self.spawn(host, *pyz_command("server", "--no-history", *args))
         process.wait_for(r"listening on \S+:\d+")
         return process
 
     def discover(self, host: str, *args: str):
+        """`lanchat.pyz discover` on this host, run to its end."""
         return self.run(host, *pyz_command("discover", *args))
+
+    def client(self, host: str, name: str, *args: str, stdin: str = ""):
+        """`lanchat.pyz client --plain` on this host, typing `stdin`, run to its end."""
+        return self.run(host, *pyz_command("client", "--plain", "--name", name, *args), stdin=stdin)
 
     def close(self) -> None:
         for process in self.processes:
@@ -210,7 +234,7 @@ def _remove_stale_namespaces() -> None:
 
 
 @pytest.fixture
-def lan(pyz: Path) -> Iterator[Lan]:
+def lan(pyz: Path, tmp_path: Path) -> Iterator[Lan]:
     """A LAN of namespaces for one test; skipped with the reason where it cannot be made."""
     if not sys.platform.startswith("linux"):
         pytest.skip("network namespaces are Linux only")
@@ -219,7 +243,7 @@ def lan(pyz: Path) -> Iterator[Lan]:
     if shutil.which("ip") is None:
         pytest.skip("the 'ip' command (iproute2) is not installed")
     _remove_stale_namespaces()
-    net = Lan()
+    net = Lan(tmp_path)
     try:
         try:
             net.start()
@@ -242,42 +266,6 @@ def json_lines(text: str) -> List[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-# A minimal chat client in plain Python: it finds the server with lanchat's own discovery
-# (no --host), logs in, says its text, and prints each event as one JSON line.
-CHAT_CLIENT = r"""
-import json, socket, sys
-from lanchat import discovery, protocol
-name, text, expect_from = sys.argv[1:4]
-servers = discovery.find_servers()
-print(json.dumps({"found": [s.to_json() for s in servers]}), flush=True)
-(server,) = [s for s in servers if s.compatible]
-sock = socket.create_connection((server.host, server.port), timeout=15)
-decoder = protocol.FrameDecoder(protocol.MAX_SERVER_FRAME)
-def frames():
-    while True:
-        for frame in decoder.frames():
-            yield frame
-        data = sock.recv(65536)
-        if not data:
-            return
-        decoder.feed(data)
-stream = frames()
-assert next(stream)["type"] == "hello"
-sock.sendall(protocol.encode(protocol.login(name)))
-for frame in stream:
-    if frame["type"] == "welcome":
-        print(json.dumps({"welcome": frame["online"]}), flush=True)
-        break
-if text:
-    sock.sendall(protocol.encode(protocol.say(text)))
-for frame in stream:
-    if frame["type"] == "message" and frame["from"] == expect_from:
-        print(json.dumps({"message": frame["from"], "text": frame["text"]}), flush=True)
-        break
-sock.sendall(protocol.encode(protocol.quit()))
-sock.close()
-"""
-
 # A responder of a future major version, as a lanchat 5 server would answer.
 FUTURE_RESPONDER = r"""
 import json, socket, sys
@@ -298,9 +286,9 @@ while True:
 """
 
 
-def source_env() -> Dict[str, str]:
+def source_env(lan: Lan) -> Dict[str, str]:
     """The environment for a helper script that imports lanchat from this checkout."""
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+    return {**lan.env, "PYTHONPATH": str(ROOT)}
 
 
 # ---------------------------------------------------------------------------
@@ -313,7 +301,7 @@ def test_broadcast_addresses_of_a_host_are_its_own_subnets(lan):
     except LanUnavailable as exc:
         pytest.skip(f"cannot build the test LAN: {exc}")
     script = "from lanchat import discovery; print(' '.join(discovery.broadcast_addresses()))"
-    done = lan.run(host, sys.executable, "-c", script, env=source_env())
+    done = lan.run(host, sys.executable, "-c", script, env=source_env(lan))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["10.77.0.255", "10.77.1.255"]
 
@@ -321,21 +309,29 @@ def test_broadcast_addresses_of_a_host_are_its_own_subnets(lan):
 def test_client_on_another_host_finds_the_server_and_chats(lan):
     server_host, client_host = make_hosts(lan, "a", "b")
     lan.server(server_host, "--name", "alpha")
-    # carol sits on the server's host, bob on another: both find it with no --host.
-    carol = lan.spawn(
-        server_host, sys.executable, "-c", CHAT_CLIENT, "carol", "", "bob", env=source_env()
-    )
-    carol.wait_for(r'"welcome"')
-    bob = lan.spawn(
-        client_host, sys.executable, "-c", CHAT_CLIENT, "bob", "hello from b", "bob",
-        env=source_env(),
-    )  # fmt: skip
-    found = json.loads(bob.wait_for(r'"found"'))["found"]
-    assert [(s["name"], s["host"], s["port"]) for s in found] == [
-        ("alpha", lan.address(server_host), protocol.DEFAULT_PORT)
-    ]
-    assert json.loads(bob.wait_for(r'"message"')) == {"message": "bob", "text": "hello from b"}
-    assert json.loads(carol.wait_for(r'"message"')) == {"message": "bob", "text": "hello from b"}
+    # carol sits on the server's host, bob on another: neither is told where the server is.
+    carol = lan.spawn(server_host, *pyz_command("client", "--plain", "--name", "carol"))
+    carol.wait_for(r"-- you are carol on alpha")
+    bob = lan.client(client_host, "bob", stdin="hello from b\n")
+    assert bob.returncode == 0, bob.stderr
+    assert "you are bob on alpha" in bob.stdout
+    assert re.search(r"^\d\d:\d\d bob: hello from b$", bob.stdout, re.M)
+    carol.wait_for(r"^\d\d:\d\d bob: hello from b$")
+    carol.write("hello from a\n")
+    carol.wait_for(r"^\d\d:\d\d carol: hello from a$")
+
+
+def test_client_with_several_servers_lists_them_or_joins_the_one_named(lan):
+    alpha_host, bravo_host, client_host = make_hosts(lan, "a", "b", "c")
+    lan.server(alpha_host, "--name", "alpha")
+    lan.server(bravo_host, "--name", "bravo")
+    unsure = lan.client(client_host, "dan")
+    assert unsure.returncode == 1  # plain mode cannot ask: it lists and says how to choose
+    assert "--server NAME" in unsure.stderr
+    assert "alpha (10.77.0.1:42069" in unsure.stderr and "bravo (10.77.0.2:42069" in unsure.stderr
+    chosen = lan.client(client_host, "dan", "--server", "bravo", stdin="hi bravo\n")
+    assert chosen.returncode == 0, chosen.stderr
+    assert "you are dan on bravo" in chosen.stdout
 
 
 def test_discover_lists_the_servers_of_two_hosts(lan):
@@ -389,20 +385,22 @@ def test_port_range_scan_finds_servers_that_do_not_answer_discovery(lan):
 
 def test_a_server_of_another_major_version_is_listed_as_incompatible(lan):
     server_host, future_host, client_host = make_hosts(lan, "a", "f", "c")
-    lan.server(server_host, "--name", "alpha")
     future = lan.spawn(future_host, sys.executable, "-c", FUTURE_RESPONDER, "42069")
     future.wait_for("ready")
+    alone = lan.client(client_host, "bob", stdin="hi\n")
+    assert alone.returncode == 1  # never joined
+    assert "speaks lanchat 5.0.0" in alone.stderr
+    lan.server(server_host, "--name", "alpha")
     plain = lan.discover(client_host)
     assert plain.returncode == 0, plain.stderr
     assert [line.split()[::5] for line in plain.stdout.splitlines()] == [
         ["alpha", "compatible"],  # compatible ones first
         ["future", "incompatible"],
     ]
-    # The chat client joins the one compatible server, never the incompatible one.
-    bob = lan.spawn(
-        client_host, sys.executable, "-c", CHAT_CLIENT, "bob", "hi", "bob", env=source_env()
-    )
-    assert json.loads(bob.wait_for(r'"message"')) == {"message": "bob", "text": "hi"}
+    # The one compatible server is joined at once; the incompatible one is not a choice.
+    bob = lan.client(client_host, "bob", stdin="hi\n")
+    assert bob.returncode == 0, bob.stderr
+    assert "you are bob on alpha" in bob.stdout
 
 
 def test_no_server_at_all_gives_the_clear_message(lan):
@@ -412,3 +410,8 @@ def test_no_server_at_all_gives_the_clear_message(lan):
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == f"lanchat: {discovery.no_server_message()}\n"
+    alone = lan.client(client_host, "bob", stdin="hi\n")
+    assert alone.returncode == 1
+    assert alone.stdout == ""
+    assert alone.stderr.count("\n") == 1
+    assert alone.stderr.startswith("lanchat: no server found")
