@@ -45,13 +45,12 @@ class Task:
         self._exception: Optional[BaseException] = None
 
     def _run(self) -> None:
+        """Run the task and keep its outcome; the worker marks it done (see `_work`)."""
         try:
             self._result = self._fn(*self._args)
         except BaseException as exc:
             self._exception = exc
             log.exception("task %r failed", getattr(self._fn, "__qualname__", self._fn))
-        finally:
-            self._done.set()
 
     def done(self) -> bool:
         """True once the task has returned or raised."""
@@ -138,6 +137,8 @@ class ThreadPool:
             finally:
                 with self._lock:
                     self._busy -= 1
+                # Only now: whoever a finished task wakes may count on this worker being free.
+                task._done.set()
 
     def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
         """Refuse new tasks, let queued ones finish, stop the workers.
