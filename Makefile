@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+# Where `make pyz` writes the zipapp; another path: `make pyz PYZ=/tmp/x/lanchat.pyz`.
 PYZ := dist/lanchat.pyz
 SOURCES := $(wildcard lanchat/*.py)
 # Fixed so that two builds of the same sources give the same bytes.
@@ -29,13 +30,13 @@ $(READY): requirements-dev.txt
 # Staged in a fresh temporary folder and moved into place at once, so two builds may run
 # side by side.
 $(PYZ): $(READY) $(SOURCES)
-	@mkdir -p dist build
+	@mkdir -p "$(dir $(PYZ))" build
 	@stage=$$(mktemp -d build/stage.XXXXXX) && \
 	  cp -r lanchat "$$stage/" && rm -rf "$$stage/lanchat/__pycache__" && \
 	  $(BIN)/shiv --site-packages "$$stage" --reproducible -e lanchat.__main__:main \
 	    -p '/usr/bin/env python3' -o "$$stage/lanchat.pyz" >/dev/null && \
-	  mv "$$stage/lanchat.pyz" $(PYZ) && rm -rf "$$stage"
-	@echo "built $(PYZ) ($$(wc -c < $(PYZ)) bytes)"
+	  mv "$$stage/lanchat.pyz" "$(PYZ)" && rm -rf "$$stage"
+	@echo "built $(PYZ) ($$(wc -c < "$(PYZ)") bytes)"
 
 lint: $(READY)
 	$(BIN)/ruff check lanchat tests bench
