@@ -150,9 +150,15 @@ def test_busy_and_idle_counts(pool: ThreadPool) -> None:
     assert (pool.busy, pool.idle, pool.threads) == (4, 0, 4)
     queued = pool.submit(str, "queued")
     assert (pool.busy, pool.idle) == (5, 0)
-    for release in releases:
+    releases[0].set()
+    assert queued.result(timeout=WAIT) == "queued"  # ran on the worker that was freed
+    assert (pool.busy, pool.idle, pool.threads) == (3, 1, 4)
+    for release in releases[1:]:
         release.set()
-    assert queued.result(timeout=WAIT) == "queued"
+    # Every blocker is done once a barrier of all four workers can be passed.
+    barrier = threading.Barrier(4, timeout=WAIT)
+    for task in [pool.submit(barrier.wait) for _ in range(4)]:
+        task.result(timeout=WAIT)
     assert (pool.busy, pool.idle, pool.threads) == (0, 4, 4)
 
 
