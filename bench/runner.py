@@ -1,0 +1,357 @@
+"""One bench scenario end to end: start the server from the pyz, load it, measure, stop it.
+
+`run(scenario, options)` returns the scenario's figures as a flat dict (the JSON result
+and the table both come from it). Each scenario gets a fresh server, so its peak RSS
+(VmHWM) and thread count belong to that scenario alone. The server only ever listens on
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from bench import procstat
+from bench.loadgen import LoadGen
+
+HOST = "127.0.0.1"
+SERVER_DEFAULT_RATE = 5.0  # lanchat server defaults, passed explicitly so results say so
+SERVER_DEFAULT_BURST = 30
+LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+# Figures only a traffic scenario has; an idle row carries them as null.
+TRAFFIC_KEYS = (
+    "sent",
+    "rejected",
+    "unsent",
+    "duplicates",
+    "sent_msg_s",
+    "deliveries_s",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "latency_max_ms",
+    "send_lag_max_ms",
+    "late_sends",
+    "read_lag_p99_ms",
+    "read_lag_max_ms",
+    "events_per_poll",
+    "user_stamped_recvs",
+    "latency_clock",
+    "gen_us_per_delivery",
+)
+
+
+class BenchError(RuntimeError):
+    """The bench could not run a scenario (the server did not start, nobody logged in)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to run: clients, offered room messages per second (0: idle) and for how long."""
+
+    name: str
+    clients: int
+    rate: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run scenarios: which server, which ports, which limits."""
+
+    pyz: Path
+    python: str
+    base_port: Optional[int] = None  # None: a port the OS says is free
+    login_concurrency: int = 100
+    drain_quiet: float = 3.0  # traffic ends when no delivery came for this long...
+    drain_max: float = 60.0  # ...or this long after the last send
+    verify: bool = False
+    duration: Optional[float] = None  # overrides every scenario's duration
+    server_args: Tuple[str, ...] = ()  # appended to the server's command line
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    """The lanchat server from the pyz as a child process, its output in a log file."""
+
+    def __init__(self, argv: List[str], workdir: Path) -> None:
+        self.argv = argv
+        self.log_path = workdir / "server.log"
+        self.proc: Optional[subprocess.Popen] = None
+        self.port = 0
+
+    @property
+    def pid(self) -> int:
+        """The server's process id (the pyz runs in-process: no wrapper)."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> int:
+        """Start it and return the port it printed in its `listening on` line."""
+        # A file, not a pipe: a pipe nobody drains would stall a chatty server.
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = LISTENING.search(self.log_path.read_bytes())
+            if found:
+                self.port = int(found.group(1))
+                return self.port
+            if self.proc.poll() is not None:
+                raise BenchError(
+                    f"the server exited with {self.proc.returncode} before listening:\n"
+                    + self.log_tail()
+                )
+            time.sleep(0.02)
+        self.stop()
+        raise BenchError(f"no 'listening on' line within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout` s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server printed."""
+        try:
+            text = self.log_path.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def server_argv(
+    options: Options, clients: int, rate: float, burst: int, port: int, workdir: Path
+) -> List[str]:
+    """The command line that starts the server for a scenario."""
+    # The default durable history, but in the scenario's own temporary folder: never the
+    # user's data folder, and every scenario starts with an empty room.
+    history = [] if "--no-history" in options.server_args else ["--history-db"]
+    if history:
+        history.append(str(workdir / "history.sqlite3"))
+    return [
+        options.python,
+        str(options.pyz),
+        "server",
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--max-clients",
+        str(clients + 50),
+        "--rate",
+        f"{rate:g}",
+        "--burst",
+        str(burst),
+        "--log-level",
+        "warning",
+        "--no-discovery",
+        *history,
+        *options.server_args,
+    ]
+
+
+def server_rate_for(scenario: Scenario) -> float:
+    """The server's per-client rate limit: its default unless one sender would come near it."""
+    per_sender = scenario.rate / scenario.clients
+    return max(SERVER_DEFAULT_RATE, math.ceil(per_sender * 4))
+
+
+def run(scenario: Scenario, options: Options) -> Dict[str, Any]:
+    """Run one scenario on a fresh server and return its figures."""
+    duration = options.duration or scenario.duration
+    server_rate = server_rate_for(scenario)
+    port = options.base_port or free_port()
+    with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as workdir:
+        argv = server_argv(
+            options, scenario.clients, server_rate, SERVER_DEFAULT_BURST, port, Path(workdir)
+        )
+        server = ServerProcess(argv, Path(workdir))
+        try:
+            server.start()
+            return _measure(scenario, options, duration, server, server_rate)
+        finally:
+            server.stop()
+
+
+def _measure(
+    scenario: Scenario,
+    options: Options,
+    duration: float,
+    server: ServerProcess,
+    server_rate: float,
+) -> Dict[str, Any]:
+    pid = server.pid
+    watch = procstat.Watch(pid)
+    notes: List[str] = []
+    # Generous for thousands: each login fans a join out to everyone already online.
+    login_timeout = max(30.0, scenario.clients / 20)
+    gen = LoadGen(
+        HOST,
+        server.port,
+        scenario.clients,
+        login_concurrency=options.login_concurrency,
+        verify=options.verify,
+    )
+    with gen:
+        login_cpu0 = procstat.cpu_seconds(pid)
+        login = gen.login(login_timeout)
+        settle_start = time.monotonic()
+        settled = gen.settle(login_timeout)
+        settle_s = time.monotonic() - settle_start
+        server_login_cpu = procstat.cpu_seconds(pid) - login_cpu0
+        watch.poll()
+        if not settled:
+            notes.append("not every join frame arrived before traffic started")
+        if login.logged_in == 0:
+            raise BenchError(f"no client could log in:\n{server.log_tail()}")
+        if login.failed:
+            notes.append(f"{login.failed} clients failed to log in: {dict(gen.drops)}")
+
+        server_clock = procstat.CpuClock()
+        server_clock.start(procstat.cpu_seconds(pid))
+        machine0 = procstat.system_times()
+        gen_cpu0 = procstat.own_cpu_seconds()
+        result: Dict[str, Any] = {
+            "scenario": scenario.name,
+            "clients": scenario.clients,
+            "server_argv": server.argv[1:],
+            "logged_in": login.logged_in,
+            "login_failed": login.failed,
+            "login_s": round(login.seconds, 3),
+            "settle_s": round(settle_s, 3),
+            "login_server_cpu_s": round(server_login_cpu, 3),
+            "login_gen_cpu_s": round(login.cpu_s, 3),
+            "duration_s": duration,
+            "offered_msg_s": scenario.rate,
+            "server_rate": server_rate,
+            "server_burst": SERVER_DEFAULT_BURST,
+        }
+        if scenario.rate > 0:
+            report = gen.traffic(
+                scenario.rate,
+                duration,
+                drain_quiet=options.drain_quiet,
+                drain_max=options.drain_max,
+                tick=watch.poll,
+            )
+            server_clock.stop(procstat.cpu_seconds(pid))
+            result.update(
+                receivers=report.receivers,
+                sent=report.sent,
+                rejected=report.rejected,
+                unsent=report.unsent,
+                expected=report.expected,
+                received=report.received,
+                lost=report.lost,
+                duplicates=report.duplicates,
+                sent_msg_s=round(report.sent_per_s, 2),
+                deliveries_s=round(report.deliveries_per_s, 1),
+                latency_p50_ms=round(report.latency_p50_ms, 3),
+                latency_p99_ms=round(report.latency_p99_ms, 3),
+                latency_max_ms=round(report.latency_max_ms, 3),
+                send_lag_max_ms=round(report.send_lag_max_ms, 3),
+                late_sends=report.late_sends,
+                read_lag_p99_ms=round(report.read_lag_p99_ms, 3),
+                read_lag_max_ms=round(report.read_lag_max_ms, 3),
+                events_per_poll=round(report.events_per_poll, 1),
+                user_stamped_recvs=report.user_stamped,
+                latency_clock="kernel receive stamp" if not report.user_stamped else "mixed",
+                gen_us_per_delivery=(
+                    round(1e6 * report.gen_cpu_s / report.received, 2) if report.received else None
+                ),
+                gen_cpu_s=round(report.gen_cpu_s, 3),
+                gen_cpu_pct=round(report.gen_cpu_percent, 1),
+            )
+            # CPU seconds per delivery x 1000 deliveries x 1000 ms.
+            result["server_cpu_ms_per_1000"] = (
+                round(1e6 * server_clock.cpu_s / report.received, 3) if report.received else None
+            )
+            if report.rejected:
+                notes.append(f"{report.rejected} messages were rate limited (not expected)")
+        else:
+            gen_start = time.monotonic()
+            gen.idle(duration, tick=watch.poll)
+            server_clock.stop(procstat.cpu_seconds(pid))
+            gen_wall = time.monotonic() - gen_start
+            gen_cpu = procstat.own_cpu_seconds() - gen_cpu0
+            result.update(dict.fromkeys(TRAFFIC_KEYS))  # same keys in every row
+            result.update(
+                receivers=gen.online,
+                expected=0,
+                received=0,
+                lost=0,
+                gen_cpu_s=round(gen_cpu, 3),
+                gen_cpu_pct=round(100 * gen_cpu / gen_wall, 1),
+                server_cpu_ms_per_1000=None,
+            )
+        machine1 = procstat.system_times()
+        gen_cpu = procstat.own_cpu_seconds() - gen_cpu0
+        watch.poll()
+        # Whatever else ran on the machine meanwhile (other jobs, the kernel's own threads).
+        window = server_clock.wall_s or 1.0
+        others = (machine1.busy_s - machine0.busy_s) - server_clock.cpu_s - gen_cpu
+        result.update(
+            other_cpu_pct=round(max(0.0, 100 * others / window), 1),
+            steal_pct=round(100 * (machine1.steal_s - machine0.steal_s) / window, 1),
+            loadavg=os.getloadavg()[0],
+            server_cpu_s=round(server_clock.cpu_s, 3),
+            server_cpu_pct=round(server_clock.percent, 2),
+            server_peak_rss_mib=round(watch.peak_rss_bytes / 2**20, 1),
+            server_threads_peak=watch.peak_threads,
+            disconnects=dict(gen.drops),
+            errors=dict(gen.errors),
+            pings_answered=gen.pings,
+            foreign_messages=gen.foreign_messages,
+            bad_lines=gen.bad_lines,
+            verify_mismatches=gen.verify_mismatches if options.verify else None,
+        )
+    # The generator is the bottleneck when it has no CPU left, sends late or reads late.
+    send_lag = result["send_lag_max_ms"] or 0
+    read_lag = result["read_lag_p99_ms"] or 0
+    saturated = result["gen_cpu_pct"] >= 90 or send_lag > 50 or read_lag > 20
+    result["gen_saturated"] = saturated
+    if saturated:
+        why = "its CPU is used up" if result["gen_cpu_pct"] >= 90 else "it lacks CPU time"
+        notes.append(
+            f"GENERATOR BEHIND ({why}: {result['gen_cpu_pct']:.0f}% CPU, sent up to "
+            f"{send_lag:.0f} ms late, read p99 {read_lag:.0f} ms late): this row shows the "
+            "generator's or the machine's limit as much as the server's"
+        )
+    busy = result["gen_cpu_pct"] + result["server_cpu_pct"] + result["other_cpu_pct"]
+    cores = os.cpu_count() or 1
+    if busy + result["steal_pct"] >= 90 * cores:
+        notes.append(
+            f"machine CPU-bound: server {result['server_cpu_pct']:.0f}% + generator "
+            f"{result['gen_cpu_pct']:.0f}% + other processes {result['other_cpu_pct']:.0f}% "
+            f"+ steal {result['steal_pct']:.0f}% of {cores} cores"
+        )
+    if gen.online < login.logged_in:
+        notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
+    tail = [line for line in server.log_tail().splitlines() if "listening on" not in line]
+    if tail:
+        result["server_log_tail"] = tail
+    result["notes"] = notes
+    return result
