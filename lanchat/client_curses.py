@@ -146,6 +146,9 @@ class Terminal:
     def __enter__(self) -> Terminal:
         # Handlers first: a SIGTERM during initscr must still end in a restored terminal,
         # and ncurses' own SIGTERM handler would exit without running our `finally`.
+        # Ctrl-C must leave even when we were started with SIGINT ignored (as a shell
+        # starts background jobs), so the handler is ours, not the inherited one.
+        self._install(signal.SIGINT, signal.default_int_handler)
         self._install(signal.SIGTERM, self._on_terminate)
         if hasattr(signal, "SIGHUP"):
             self._install(signal.SIGHUP, self._on_terminate)

@@ -268,6 +268,23 @@ def test_leaving_exits_0_sends_quit_and_restores_the_terminal(
     watcher.expect("leave", name="leaver", reason="quit")
 
 
+def test_ctrl_c_leaves_even_if_started_with_sigint_ignored(
+    pyz: Path, server: tuple, scripts: Callable[..., PtyClient]
+) -> None:
+    _, (host, port) = server
+    client = scripts(  # as a shell starts a background job: SIGINT ignored
+        "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        f"argv = [sys.executable, {str(pyz)!r}, 'client', '--name', 'ignorer',\n"
+        f"        '--host', {host!r}, '--port', '{port}']\n"
+        "os.execv(sys.executable, argv)\n"
+    )
+    client.wait_for("you are ignorer")
+    client.type(CTRL_C)
+    assert client.wait_exit() == 0
+    assert client.terminal_restored()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_leaves_cleanly_and_restores_the_terminal(
     server: tuple, clients: Callable[..., PtyClient], signum: int
