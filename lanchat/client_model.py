@@ -244,6 +244,11 @@ class ClientModel:
         return list(self.outbox)
 
     @property
+    def awaiting_answers(self) -> bool:
+        """True while something we sent (a message, /who) still waits for the server."""
+        return bool(self.outbox) or self._want_who
+
+    @property
     def last_seq(self) -> int:
         """The seq of the newest entry ever added (plain mode prints the ones after)."""
         return self._seq
@@ -301,6 +306,7 @@ class ClientModel:
 
     def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
         was_up = self.link == CONNECTED
+        self._want_who = False  # its answer is lost with the link
         self.link = OFFLINE
         self.link_note = safe_text(event.reason)
         if self.login != NAMING:

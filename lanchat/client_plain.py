@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
 from lanchat.client_model import (
+    LOGGED_IN,
     NAMING,
     Action,
     ClientModel,
@@ -143,6 +144,7 @@ def _loop(
 ) -> int:
     printed = model.last_seq
     drain_until: Optional[float] = None
+    held: List[str] = []  # lines read before the login: run in order once logged in
     next_tick = time.monotonic() + TICK
     while True:
         try:
@@ -152,11 +154,15 @@ def _loop(
         now = time.time()
         actions: List[Action] = []
         if isinstance(item, _Line):
-            actions += model.submit(item.text, now)
+            held.append(item.text)
         elif isinstance(item, _InputEnd):
             drain_until = time.monotonic() + DRAIN_TIMEOUT
         elif item is not None:
             actions += model.handle_event(item, now)
+        if held and model.login == LOGGED_IN:
+            for text in held:
+                actions += model.submit(text, now)
+            held.clear()
         if time.monotonic() >= next_tick:
             next_tick = time.monotonic() + TICK
             actions += model.tick(now)
@@ -180,11 +186,11 @@ def _loop(
             connection.send(protocol.quit())
             return 1
         if drain_until is not None:
-            if not model.outbox and model.has_logged_in:
+            if not held and not model.awaiting_answers and model.has_logged_in:
                 connection.send(protocol.quit())
                 return 0
             if time.monotonic() > drain_until:
-                stdout.write(f"!! {len(model.outbox)} message(s) not sent\n")
+                stdout.write(f"!! {len(model.outbox) + len(held)} message(s) not sent\n")
                 stdout.flush()
                 connection.send(protocol.quit())
                 return 1

@@ -152,6 +152,18 @@ def test_plain_mode_sends_everything_piped_before_it_leaves(pyz: Path, server: A
 
 
 @pytest.mark.pyz
+def test_piped_commands_run_in_order_after_the_login(pyz: Path, server: Address) -> None:
+    login(server, "alice")
+    proc = subprocess.run(
+        client_argv(pyz, server, "early"), input=b"/who\n", capture_output=True, timeout=WAIT
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert "-- you are early on" in lines[0]
+    assert lines[1] == "online (2): alice, early"
+
+
+@pytest.mark.pyz
 def test_plain_mode_with_a_taken_name_says_so_and_exits_1(pyz: Path, server: Address) -> None:
     login(server, "taken")
     proc = subprocess.run(
