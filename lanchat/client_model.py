@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Pattern, Sequence, Set, Tuple, Union
 from lanchat import lineedit, protocol
 from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.protocol import Frame
-from lanchat.termtext import safe_text
+from lanchat.termtext import is_typeable, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -536,7 +536,7 @@ class ClientModel:
             self.scroll = 0
         elif key == "\t":
             self._complete()
-        elif key and not key.startswith("KEY_") and all(c.isprintable() for c in key):
+        elif key and not key.startswith("KEY_") and all(is_typeable(c) for c in key):
             limit = protocol.MAX_NAME if self.login == NAMING else self.max_text + 1
             self.cursor, self.input = lineedit.insert(self.cursor, self.input, key, limit)
         return []

@@ -31,6 +31,17 @@ def char_width(char: str) -> int:
     return 1
 
 
+_BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def is_typeable(char: str) -> bool:
+    """True for a character a person may type into a message: printable ones, and the
+    invisible joiners scripts and emoji need (ZWJ, ZWNJ), but no control or bidi override."""
+    if char.isprintable() or char == " ":
+        return True
+    return unicodedata.category(char) == "Cf" and ord(char) not in _BIDI_CONTROLS
+
+
 def text_width(text: str) -> int:
     """The cells a whole string takes."""
     return sum(char_width(c) for c in text)

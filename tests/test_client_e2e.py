@@ -323,7 +323,7 @@ def test_cjk_and_emoji_typed_arrive_intact(
     client = clients(address, "李雷")
     client.wait_for("you are 李雷")
     reader.expect("join", name="李雷")
-    text = "你好，世界 😀 Ελλάδα हिन्दी"
+    text = "你好，世界 😀 👨\u200d👩\u200d👧 Ελλάδα हिन्दी"
     client.line(text)
     message = reader.expect("message")
     assert message["text"] == text

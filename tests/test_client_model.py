@@ -398,6 +398,13 @@ def test_unicode_of_any_script_is_typed_as_is() -> None:
     assert frames(type_line(model, text)) == [protocol.say(text, ref="t-1")]
 
 
+def test_joiners_of_emoji_and_scripts_can_be_typed_but_not_bidi_overrides() -> None:
+    model = logged_in()
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    type_keys(model, *family, "\u202e", *"क्\u200dष")
+    assert model.input == family + "क्\u200dष"
+
+
 def test_up_and_down_recall_sent_lines_and_keep_the_draft() -> None:
     model = logged_in()
     type_line(model, "first")
