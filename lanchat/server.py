@@ -43,6 +43,7 @@ from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
+CLOSING_DRAIN_SECONDS = 5.0  # a closing connection's last frames may take this long to go
 # A closing connection's late input is read and dropped until it pauses this long ...
 LINGER_QUIET_SECONDS = 1.0
 LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
@@ -66,7 +67,7 @@ class ServerConfig:
     rate: float = 5.0
     burst: int = 30
     max_backlog: int = 1024 * 1024
-    flush_timeout: float = 1.0  # how long a closing connection may take to drain its outbox
+    flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
     discovery: bool = True
     log_messages: bool = False
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
@@ -553,12 +554,12 @@ class ChatServer:
             conn.close_request = _DROP if conn.close_reason == "slow" else _FLUSH
             self._dirty.add(conn)
             self._wake()
-        if not conn.released.wait(self.config.flush_timeout):
+        if not conn.released.wait(CLOSING_DRAIN_SECONDS):
             with self._lock:
                 conn.close_request = _DROP
                 self._dirty.add(conn)
                 self._wake()
-            conn.released.wait(self.config.flush_timeout + 5)
+            conn.released.wait(CLOSING_DRAIN_SECONDS)
         if linger:
             _drain_input(conn.sock, self._stop)
         conn.sock.close()

@@ -82,7 +82,7 @@ class RawClient:
             try:
                 data = self.sock.recv(65536)
             except ConnectionResetError:
-                data = b""
+                raise AssertionError(f"reset by the server; buffered {self._buffer!r}") from None
             if not data:
                 lines = [line for line in self._buffer.split(b"\n") if line.strip()]
                 self._buffer = b""
