@@ -32,8 +32,9 @@ $(READY): requirements-dev.txt
 $(PYZ): $(READY) $(SOURCES)
 	@mkdir -p "$(dir $(PYZ))" build
 	@stage=$$(mktemp -d build/stage.XXXXXX) && \
-	  cp -r lanchat "$$stage/" && rm -rf "$$stage/lanchat/__pycache__" && \
-	  $(BIN)/shiv --site-packages "$$stage" --reproducible -e lanchat.__main__:main \
+	  mkdir "$$stage/site-packages" && \
+	  cp -r lanchat "$$stage/site-packages/" && rm -rf "$$stage/site-packages/lanchat/__pycache__" && \
+	  $(BIN)/shiv --site-packages "$$stage/site-packages" --reproducible -e lanchat.__main__:main \
 	    -p '/usr/bin/env python3' -o "$$stage/lanchat.pyz" >/dev/null && \
 	  mv "$$stage/lanchat.pyz" "$(PYZ)" && rm -rf "$$stage"
 	@echo "built $(PYZ) ($$(wc -c < "$(PYZ)") bytes)"

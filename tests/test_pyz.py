@@ -219,11 +219,6 @@ def test_pyz_holds_the_sources_exactly(tmp_path: Path) -> None:
             assert packed == source.read_bytes(), source.name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Makefile writes shiv's output into the folder it packs, so the archive "
-    "holds a stray site-packages/lanchat.pyz (the 23-byte preamble)",
-)
 def test_pyz_holds_nothing_but_the_package(tmp_path: Path) -> None:
     """Under site-packages/ the archive holds the lanchat package and nothing else."""
     checkout = copy_checkout(ROOT, tmp_path / "src")
