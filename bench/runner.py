@@ -334,7 +334,8 @@ def _measure(
     saturated = result["gen_cpu_pct"] >= 90 or send_lag > 50 or read_lag > 20
     result["gen_saturated"] = saturated
     if saturated:
-        why = "its CPU is used up" if result["gen_cpu_pct"] >= 90 else "it lacks CPU time"
+        cpu = result["gen_cpu_pct"]
+        why = "near its CPU limit" if cpu >= 75 else "short of CPU: the machine is busy"
         notes.append(
             f"GENERATOR BEHIND ({why}: {result['gen_cpu_pct']:.0f}% CPU, sent up to "
             f"{send_lag:.0f} ms late, read p99 {read_lag:.0f} ms late): this row shows the "
