@@ -44,6 +44,16 @@ def _ip_address(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not zero or a positive number")
+    return value
+
+
 PORT = _int_in(1, 65535 - protocol.PORT_SPAN)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -128,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="unsent bytes a client may fall behind before it is dropped as slow "
         "(default %(default)s)",
     )
+    server.add_argument(
+        "--flush-interval",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="least time between two rounds of sends; more lets frames share a send "
+        "under load, at that much latency (default %(default)s)",
+    )
     history = server.add_mutually_exclusive_group()
     history.add_argument(
         "--history-db",
@@ -174,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no full screen: print lines, send lines read from stdin "
         "(automatic when stdin or stdout is not a terminal)",
+    )
+    client.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="for a server that wants a password: read it from this file (first line); "
+        "or set LANCHAT_PASSWORD; else the window asks for it",
     )
     client.add_argument(
         "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"

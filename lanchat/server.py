@@ -1,10 +1,10 @@
 """The headless lanchat server: sockets, the thread pool and the room, wired together.
 
-Design (docs/design.md): one I/O thread runs a selector loop that accepts connections and
-writes every socket; each connection's reading and frame handling runs on a worker of the
+Design (docs/design.md): one I/O thread (`lanchat.ioloop`) accepts connections and writes
+every socket; each connection's reading and frame handling runs on a worker of the
 project's thread pool (`lanchat.threadpool`), sized from `max_clients`, so a connection
-over capacity gets `server_full` at once. Handlers hand encoded bytes to per-connection
-outboxes; the I/O thread sends them, all that is queued for one socket in one send.
+over capacity gets `server_full` at once. Handlers act on frames through the room
+(`lanchat.room`), which queues encoded bytes on the I/O thread's outboxes.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
 `serve_forever()`, `shutdown()` from another thread or a signal handler, and
@@ -21,7 +21,6 @@ import logging
 import os
 import secrets
 import select
-import selectors
 import signal
 import socket
 import sys
@@ -29,15 +28,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union, cast
 
 from lanchat import protocol
 from lanchat.discovery import Responder
 from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.history import default_path as history_default_path
+from lanchat.ioloop import Channel, IOLoop
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.ratelimit import TokenBucket
-from lanchat.room import Member, Resume, Room
+from lanchat.room import Deliver, Member, Resume, Room
 from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,6 @@ LINGER_QUIET_SECONDS = 1.0
 LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
 
 AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered
-ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,7 @@ class ServerConfig:
     burst: int = 30
     max_backlog: int = 1024 * 1024
     flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
+    flush_interval: float = 0.0  # least time between two rounds of sends
     discovery: bool = True
     log_messages: bool = False
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
@@ -78,21 +78,12 @@ class NoFreePort(OSError):
     """Every port of the range is taken."""
 
 
-# What a closing connection asks of the I/O thread.
-_FLUSH = 1  # send what is queued, then let go of the socket
-_DROP = 2  # let go of the socket now
-
-
-class Connection(Member):
-    """One client socket and its session: outbox, decoder, rate limit, timers.
-
-    The outbox fields are guarded by the server's lock; `pending` (bytes taken from the
-    outbox but not yet accepted by the kernel) belongs to the I/O thread alone.
-    """
+class Connection(Member, Channel):
+    """One client: its socket's channel, the room member, and the session's state."""
 
     def __init__(self, sock: socket.socket, peer: str, config: ServerConfig) -> None:
-        super().__init__("")
-        self.sock = sock
+        Member.__init__(self, "")
+        Channel.__init__(self, sock)
         self.peer = peer
         self.decoder = protocol.FrameDecoder()
         self.bucket = TokenBucket(config.rate, config.burst)
@@ -100,18 +91,6 @@ class Connection(Member):
         self.pinged = False
         self.logged_in = False
         self.nonce = secrets.token_hex(16) if config.password else None
-        self.outbox: List[bytes] = []
-        self.outbox_bytes = 0
-        self.pending = bytearray()
-        self.watching_writes = False
-        self.close_reason: Optional[str] = None  # set when the server decides to drop it
-        self.close_request = 0
-        self.released = threading.Event()  # the I/O thread no longer touches the socket
-
-    @property
-    def backlog(self) -> int:
-        """Bytes queued for this client that the kernel has not taken yet."""
-        return self.outbox_bytes + len(self.pending)
 
     def __repr__(self) -> str:
         return f"<Connection {self.name or '-'} {self.peer}>"
@@ -133,14 +112,7 @@ class ChatServer:
         except HistoryError:
             self._listener.close()
             raise
-        self._selector = selectors.DefaultSelector()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        for sock in (self._listener, self._wake_reader, self._wake_writer):
-            sock.setblocking(False)
-        self._lock = threading.Lock()
-        self._dirty: Set[Connection] = set()  # connections with output or a close request
-        self._woken = False
-        self._connections: Set[Connection] = set()
+        self._loop = IOLoop(self._listener, self._admit, config.max_backlog, config.flush_interval)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
@@ -148,7 +120,8 @@ class ChatServer:
         # One worker per connection, plus one for the discovery responder.
         workers = config.max_clients + (1 if self._responder else 0)
         self._pool = ThreadPool(workers, name="lanchat-conn")
-        self.room = Room(self._deliver, self._history, config.history)
+        # Every member of this room is a Connection, so also a Channel of the loop.
+        self.room = Room(cast(Deliver, self._loop.deliver), self._history, config.history)
         self._handlers: Dict[str, Handler] = {
             "login": self._on_login,
             "say": self._on_say,
@@ -187,45 +160,24 @@ class ChatServer:
         self._loop_thread = threading.current_thread()
         if self._responder:
             self._pool.submit(self._responder.serve)
-        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
-        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
         try:
-            while not self._stop.is_set():
-                for key, _ in self._selector.select():
-                    if key.data == "accept":
-                        self._accept()
-                    elif key.data == "wake":
-                        self._drain_wake()
-                    else:
-                        self._flush(key.data, [])
-                self._flush_dirty()
+            self._loop.run()
         finally:
-            self._close_everything()
+            notice = protocol.shutdown(f"{self.name} is shutting down.")
+            self._loop.close_all(protocol.encode(notice), self.config.flush_timeout)
+            if self._responder:
+                self._responder.close()
+            if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
+                log.error("some connections did not end in time")
             self._stopped.set()
 
-    def _accept(self) -> None:
-        for _ in range(ACCEPTS_PER_WAKE):
-            try:
-                sock, address = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # out of file descriptors, mostly: try again later
-                log.error("accept failed: %s", exc)
-                return
-            self._admit(sock, address)
-
     def _admit(self, sock: socket.socket, address: Tuple) -> None:
+        """Run a new connection on a free pool worker, or refuse it: `server_full`."""
         peer = f"{address[0]}:{address[1]}"
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(sock, peer, self.config)
-        with self._lock:
-            self._connections.add(conn)
         try:
             self._pool.try_submit(self._serve, conn)
         except (PoolBusy, PoolShutDown):
-            with self._lock:
-                self._connections.discard(conn)
             log.warning("refused %s: server full (%d connections)", peer, self.config.max_clients)
             refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(
                 protocol.error("server_full", f"The server is full ({self.config.max_clients}).")
@@ -235,143 +187,13 @@ class ChatServer:
             except OSError:
                 pass
             sock.close()
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_reader.recv(4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
-
-    def _flush_dirty(self) -> None:
-        with self._lock:
-            self._woken = False
-            if not self._dirty:
-                return
-            dirty, self._dirty = self._dirty, set()
-            work = []
-            for conn in dirty:
-                work.append((conn, conn.outbox))
-                conn.outbox = []
-                conn.outbox_bytes = 0
-        for conn, chunks in work:
-            self._flush(conn, chunks)
-
-    def _flush(self, conn: Connection, chunks: List[bytes]) -> None:
-        """Send what this connection has queued; honour its close request."""
-        if conn.released.is_set():
             return
-        if conn.close_reason is not None or conn.close_request == _DROP:
-            conn.pending.clear()
-        elif chunks or conn.pending:
-            if conn.pending or len(chunks) > 1:
-                conn.pending += b"".join(chunks)
-                data: Union[bytes, bytearray] = conn.pending
-            else:
-                data = chunks[0]
-            try:
-                sent = conn.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:  # the peer is gone; its reader sees that too
-                sent = len(data)
-                self._abort(conn, "disconnect")
-            if data is conn.pending:
-                del conn.pending[:sent]
-            elif sent < len(data):
-                conn.pending += data[sent:]
-        self._watch_writes(conn, bool(conn.pending))
-        if conn.close_reason is not None and conn.close_request == 0:
-            self._wake_reader_of(conn)
-        if conn.close_request == _DROP or (conn.close_request == _FLUSH and not conn.pending):
-            self._watch_writes(conn, False)
-            conn.released.set()
+        self._loop.add(conn)
 
-    def _watch_writes(self, conn: Connection, wanted: bool) -> None:
-        if wanted and not conn.watching_writes:
-            self._selector.register(conn.sock, selectors.EVENT_WRITE, conn)
-        elif conn.watching_writes and not wanted:
-            self._selector.unregister(conn.sock)
-        conn.watching_writes = wanted
-
-    def _abort(self, conn: Connection, reason: str) -> None:
-        if conn.close_reason is None:
-            conn.close_reason = reason
-
-    def _wake_reader_of(self, conn: Connection) -> None:
-        """Make a connection's reader see end-of-file, so it ends the session."""
-        try:
-            conn.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def _close_everything(self) -> None:
-        """Send `shutdown` to every connection, give them a moment to drain, close."""
-        self._selector.unregister(self._listener)
-        notice = protocol.encode(protocol.shutdown(f"{self.name} is shutting down."))
-        with self._lock:
-            connections = list(self._connections)
-        self._deliver((conn, notice) for conn in connections)
-        deadline = time.monotonic() + self.config.flush_timeout
-        while True:
-            self._flush_dirty()
-            left = deadline - time.monotonic()
-            if left <= 0 or not any(conn.pending for conn in connections):
-                break
-            for key, _ in self._selector.select(left):
-                if key.data == "wake":
-                    self._drain_wake()
-                else:
-                    self._flush(key.data, [])
-        for conn in connections:
-            if not conn.released.is_set():
-                self._watch_writes(conn, False)
-                self._wake_reader_of(conn)
-                conn.released.set()
-        if self._responder:
-            self._responder.close()
-        if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
-            log.error("some connections did not end in time")
-
-    # -- called by handlers on pool threads -------------------------------------------
-
-    def _deliver(self, items: Iterable[Tuple[Member, bytes]]) -> None:
-        """Queue bytes for connections; a client too far behind is dropped as `slow`."""
-        limit = self.config.max_backlog
-        with self._lock:
-            for member, data in items:
-                conn = member  # every member of this server's room is a Connection
-                assert isinstance(conn, Connection)
-                if conn.close_reason is not None or conn.close_request:
-                    continue
-                backlog = conn.outbox_bytes + len(conn.pending)
-                if backlog and backlog + len(data) > limit:
-                    conn.close_reason = "slow"
-                else:
-                    conn.outbox.append(data)
-                    conn.outbox_bytes += len(data)
-                self._dirty.add(conn)
-            self._wake()
-
-    def _drop(self, conn: Connection, reason: str) -> None:
-        """End a connection from outside its reader: the I/O thread wakes the reader."""
-        with self._lock:
-            if conn.close_reason is None:
-                conn.close_reason = reason
-            self._dirty.add(conn)
-            self._wake()
-
-    def _wake(self) -> None:
-        """Wake the I/O thread (lock held); one byte in flight is enough."""
-        if not self._woken:
-            self._woken = True
-            try:
-                self._wake_writer.send(b"\0")
-            except OSError:  # full (a wake-up is pending anyway) or closed (we are done)
-                pass
+    # -- on pool threads ---------------------------------------------------------------
 
     def _send(self, conn: Connection, frame: Frame) -> None:
-        self._deliver([(conn, protocol.encode(frame))])
+        self._loop.deliver([(conn, protocol.encode(frame))])
 
     def _serve(self, conn: Connection) -> None:
         """One connection's whole life, on a pool worker: read, handle, leave, close."""
@@ -505,7 +327,7 @@ class ChatServer:
         if stale is not None:
             assert isinstance(stale, Connection)
             log.info("login %s %s takes over from %s", name, conn.peer, stale.peer)
-            self._drop(stale, "replaced")
+            self._loop.drop(stale, "replaced")
         else:
             log.info("login %s %s", name, conn.peer)
         return None
@@ -549,32 +371,18 @@ class ChatServer:
         return "quit"
 
     def _close(self, conn: Connection, linger: bool) -> None:
-        """Let the I/O thread drain and release the socket, then close it."""
-        with self._lock:
-            conn.close_request = _DROP if conn.close_reason == "slow" else _FLUSH
-            self._dirty.add(conn)
-            self._wake()
-        if not conn.released.wait(CLOSING_DRAIN_SECONDS):
-            with self._lock:
-                conn.close_request = _DROP
-                self._dirty.add(conn)
-                self._wake()
-            conn.released.wait(CLOSING_DRAIN_SECONDS)
+        """Let the I/O thread send the last frames and let go of the socket, then close it."""
+        self._loop.release(conn, CLOSING_DRAIN_SECONDS)
         if linger:
             _drain_input(conn.sock, self._stop)
         conn.sock.close()
-        with self._lock:
-            self._connections.discard(conn)
 
     # -- control -----------------------------------------------------------------------
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop `serve_forever`; from another thread, wait until it has returned."""
         self._stop.set()
-        try:
-            self._wake_writer.send(b"\0")  # no lock: this may run in a signal handler
-        except OSError:
-            pass
+        self._loop.stop()  # takes no lock: this may run in a signal handler
         if threading.current_thread() is self._loop_thread or self._loop_thread is None:
             return True
         return self._stopped.wait(timeout)
@@ -585,9 +393,7 @@ class ChatServer:
             self._responder.close()
         self._history.close()
         self._listener.close()
-        self._selector.close()
-        self._wake_reader.close()
-        self._wake_writer.close()
+        self._loop.close()
 
     @property
     def users(self) -> int:
@@ -680,6 +486,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         burst=args.burst,
         max_backlog=args.max_backlog,
+        flush_interval=args.flush_interval,
         discovery=not args.no_discovery,
         log_messages=args.log_messages,
         history_db=None if args.no_history else (args.history_db or history_default_path()),

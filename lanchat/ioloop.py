@@ -1,0 +1,276 @@
+"""The server's I/O thread: one selector loop that accepts connections and writes every socket.
+
+Other threads queue bytes with `deliver` (many (channel, bytes) pairs in one call, under
+one lock), end a channel from outside with `drop`, and hand a finished channel back with
+`release`, which waits until its last bytes are out. The loop never blocks on one socket:
+what the kernel does not take waits for EVENT_WRITE, and a channel whose unsent backlog
+would pass `max_backlog` is dropped as "slow". All that is queued for one socket goes out
+in one `send`; with a `flush_interval`, rounds of sends are spaced so that under load
+several frames share a send (on loopback the send, not Python, is what costs).
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from typing import Callable, Iterable, List, Set, Tuple, Union
+
+log = logging.getLogger(__name__)
+
+ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
+
+# What a finished channel asks of the I/O thread.
+_FLUSH = 1  # send what is queued, then let go of the socket
+_DROP = 2  # let go of the socket now
+
+Accept = Callable[[socket.socket, Tuple], None]
+
+
+class Channel:
+    """One socket as the I/O thread sees it: outbox, unsent bytes, close state.
+
+    The outbox fields are guarded by the loop's lock; `pending` (bytes taken from the
+    outbox that the kernel has not accepted yet) belongs to the I/O thread alone.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.outbox: List[bytes] = []
+        self.outbox_bytes = 0
+        self.pending = bytearray()
+        self.watching_writes = False
+        self.close_reason: Union[str, None] = None  # set when the server ends it
+        self.close_request = 0
+        self.released = threading.Event()  # the I/O thread no longer touches the socket
+
+
+class IOLoop:
+    """Accepts on `listener` (handing each socket to `accept`) and writes every channel."""
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        accept: Accept,
+        max_backlog: int,
+        flush_interval: float = 0.0,
+    ) -> None:
+        self._listener = listener
+        self._accept_callback = accept
+        self._max_backlog = max_backlog
+        self._flush_interval = flush_interval
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        for sock in (listener, self._wake_reader, self._wake_writer):
+            sock.setblocking(False)
+        self._lock = threading.Lock()
+        self._dirty: Set[Channel] = set()  # channels with output or a close request
+        self._woken = False
+        self._channels: Set[Channel] = set()
+        self._stop = threading.Event()
+
+    # -- the I/O thread ------------------------------------------------------------
+
+    def run(self) -> None:
+        """Accept and write until `stop`."""
+        self._selector.register(self._listener, selectors.EVENT_READ, "accept")
+        self._selector.register(self._wake_reader, selectors.EVENT_READ, "wake")
+        next_round = 0.0
+        while not self._stop.is_set():
+            wait = None
+            if self._dirty:  # read without the lock: a stale answer only wakes us early
+                wait = max(0.0, next_round - time.monotonic())
+            self._handle_events(wait)
+            now = time.monotonic()
+            if now >= next_round and self._flush_dirty():
+                next_round = now + self._flush_interval
+        self._selector.unregister(self._listener)
+
+    def _handle_events(self, wait: Union[float, None]) -> None:
+        for key, _ in self._selector.select(wait):
+            if key.data == "accept":
+                self._accept()
+            elif key.data == "wake":
+                self._drain_wake()
+            else:
+                self._flush(key.data, [])
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # out of file descriptors, mostly: try again later
+                log.error("accept failed: %s", exc)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._accept_callback(sock, address)
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _flush_dirty(self) -> bool:
+        """Send what every dirty channel has queued; False if there was none."""
+        with self._lock:
+            self._woken = False
+            if not self._dirty:
+                return False
+            dirty, self._dirty = self._dirty, set()
+            work = []
+            for channel in dirty:
+                work.append((channel, channel.outbox))
+                channel.outbox = []
+                channel.outbox_bytes = 0
+        for channel, chunks in work:
+            self._flush(channel, chunks)
+        return True
+
+    def _flush(self, channel: Channel, chunks: List[bytes]) -> None:
+        """Send what this channel has queued; honour its close request."""
+        if channel.released.is_set():
+            return
+        if channel.close_reason is not None or channel.close_request == _DROP:
+            channel.pending.clear()
+        elif chunks or channel.pending:
+            self._send(channel, chunks)
+        self._watch_writes(channel, bool(channel.pending))
+        if channel.close_reason is not None and channel.close_request == 0:
+            _shut_down(channel.sock)  # its reader sees end-of-file and ends the session
+        if channel.close_request and not channel.pending:
+            self._release(channel)
+
+    def _release(self, channel: Channel) -> None:
+        with self._lock:  # the outbox may have grown since its bytes were taken
+            unsent = channel.close_request == _FLUSH and channel.close_reason is None
+            if unsent and channel.outbox:
+                return  # it is dirty again: the next round sends the rest
+        self._watch_writes(channel, False)
+        channel.released.set()
+
+    def _send(self, channel: Channel, chunks: List[bytes]) -> None:
+        data: Union[bytes, bytearray]
+        if channel.pending or len(chunks) > 1:
+            channel.pending += b"".join(chunks)
+            data = channel.pending
+        else:
+            data = chunks[0]  # the common case: no copy
+        try:
+            sent = channel.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # the peer is gone; its reader sees that too
+            sent = len(data)
+            if channel.close_reason is None:
+                channel.close_reason = "disconnect"
+        if data is channel.pending:
+            del channel.pending[:sent]
+        elif sent < len(data):
+            channel.pending += data[sent:]
+
+    def _watch_writes(self, channel: Channel, wanted: bool) -> None:
+        if wanted and not channel.watching_writes:
+            self._selector.register(channel.sock, selectors.EVENT_WRITE, channel)
+        elif channel.watching_writes and not wanted:
+            self._selector.unregister(channel.sock)
+        channel.watching_writes = wanted
+
+    def close_all(self, notice: bytes, timeout: float) -> None:
+        """After `run`: send `notice` to every channel, let them drain for up to
+        `timeout` seconds, then shut every socket down and release it."""
+        with self._lock:
+            channels = list(self._channels)
+        self.deliver((channel, notice) for channel in channels)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._flush_dirty()
+            left = deadline - time.monotonic()
+            if left <= 0 or not any(channel.pending for channel in channels):
+                break
+            self._handle_events(left)
+        for channel in channels:
+            if not channel.released.is_set():
+                self._watch_writes(channel, False)
+                _shut_down(channel.sock)
+                channel.released.set()
+
+    # -- any thread ----------------------------------------------------------------------
+
+    def add(self, channel: Channel) -> None:
+        """Count a channel in (it gets the shutdown notice)."""
+        with self._lock:
+            self._channels.add(channel)
+
+    def deliver(self, items: Iterable[Tuple[Channel, bytes]]) -> None:
+        """Queue bytes for channels; one too far behind is dropped as "slow"."""
+        limit = self._max_backlog
+        with self._lock:
+            for channel, data in items:
+                if channel.close_reason is not None or channel.close_request:
+                    continue
+                backlog = channel.outbox_bytes + len(channel.pending)
+                if backlog and backlog + len(data) > limit:
+                    channel.close_reason = "slow"
+                else:
+                    channel.outbox.append(data)
+                    channel.outbox_bytes += len(data)
+                self._dirty.add(channel)
+            self._wake()
+
+    def drop(self, channel: Channel, reason: str) -> None:
+        """End a channel from outside its reader: its socket is shut down."""
+        with self._lock:
+            if channel.close_reason is None:
+                channel.close_reason = reason
+            self._dirty.add(channel)
+            self._wake()
+
+    def release(self, channel: Channel, timeout: float) -> None:
+        """Wait (up to `timeout`, twice) until the channel's last bytes are out and the I/O
+        thread has let go of its socket; then forget the channel. The caller closes it."""
+        for request in (_DROP if channel.close_reason == "slow" else _FLUSH, _DROP):
+            with self._lock:
+                channel.close_request = request
+                self._dirty.add(channel)
+                self._wake()
+            if channel.released.wait(timeout):
+                break
+        with self._lock:
+            self._channels.discard(channel)
+
+    def _wake(self) -> None:
+        """Wake the I/O thread (lock held); one byte in flight is enough."""
+        if not self._woken:
+            self._woken = True
+            try:
+                self._wake_writer.send(b"\0")
+            except OSError:  # full (a wake-up is pending anyway) or closed (we are done)
+                pass
+
+    def stop(self) -> None:
+        """Make `run` return; safe in a signal handler (takes no lock)."""
+        self._stop.set()
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Release the selector and the wake-up sockets."""
+        self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
