@@ -8,6 +8,10 @@ the found by name; several left: a picker in the window, or a list and exit 1 in
 mode), then makes the first connection here, so that "nothing there" and "incompatible
 server" are one line on stderr and exit 1 before any window opens.
 
+The password, for a server that asks for one, comes from --password-file (its first
+line), else from LANCHAT_PASSWORD, else the window asks for it (hidden); plain mode
+without one is one line and exit 1. It is never put on the command line, the wire or a log.
+
 Logging goes to --log-file or nowhere: never to stderr while curses owns the screen.
 curses is imported only on the way to the curses front end.
 """
@@ -122,12 +126,28 @@ def first_link(host: str, port: int) -> Link:
         ) from None
     except (Incompatible, LinkError) as exc:
         raise Failure(str(exc)) from None
-    if link.hello["auth"] != "none":
-        link.close()
-        raise Failure(
-            f"the server at {host}:{port} needs a password, which this client cannot send yet"
-        )
     return link
+
+
+def read_password(path: Optional[str]) -> Optional[str]:
+    """The password from a file's first line, else from LANCHAT_PASSWORD; None if neither.
+
+    Failure if the file cannot be read or its first line is empty.
+    """
+    if path:
+        try:
+            with open(path, encoding="utf-8") as file:
+                password = file.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise Failure(f"cannot read the password file {path}: {_reason(exc)}") from None
+        if not password:
+            raise Failure(f"the password file {path} is empty (the first line is the password)")
+        return password
+    return os.environ.get("LANCHAT_PASSWORD") or None
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _curses_problem() -> Optional[str]:
@@ -150,17 +170,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"lanchat: {problem}; using plain mode", file=sys.stderr)
             plain = True
     try:
+        password = read_password(getattr(args, "password_file", None))
         target, servers = _choose(args)
         if target is None and plain:
             listed = "\n".join("  " + _label(s) for s in servers)
             raise Failure(f"several servers found; pass --server NAME or --host:\n{listed}")
         link = first_link(*target) if target is not None else None
+        if link is not None and plain and not password and link.hello["auth"] == "password":
+            link.close()  # nobody to ask in plain mode
+            host, port = link.address
+            raise Failure(
+                f"the server at {host}:{port} needs a password: "
+                "pass --password-file FILE or set LANCHAT_PASSWORD"
+            )
     except Failure as exc:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 1
     if plain:
-        return _run_plain(name, target, link)
-    return _run_curses(name, target, link, servers)
+        return _run_plain(name, target, link, password)
+    return _run_curses(name, target, link, servers, password)
 
 
 def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[ServerInfo]]:
@@ -174,11 +202,13 @@ def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[S
     return None, servers
 
 
-def _run_plain(name: str, target: Optional[Tuple[str, int]], link: Optional[Link]) -> int:
+def _run_plain(
+    name: str, target: Optional[Tuple[str, int]], link: Optional[Link], password: Optional[str]
+) -> int:
     from lanchat import client_plain
 
     assert target is not None
-    model = ClientModel(name, *target)
+    model = ClientModel(name, *target, password=password)
     stdout = sys.stdout
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
@@ -187,7 +217,11 @@ def _run_plain(name: str, target: Optional[Tuple[str, int]], link: Optional[Link
 
 
 def _run_curses(
-    name: str, target: Optional[Tuple[str, int]], link: Optional[Link], servers: List[ServerInfo]
+    name: str,
+    target: Optional[Tuple[str, int]],
+    link: Optional[Link],
+    servers: List[ServerInfo],
+    password: Optional[str],
 ) -> int:
     from lanchat import client_curses
 
@@ -200,7 +234,7 @@ def _run_curses(
                     return 0
                 chosen = servers[picker.selected]
                 target = (chosen.host, chosen.port)
-            model = ClientModel(name, *target)
+            model = ClientModel(name, *target, password=password, ask_password=True)
             return terminal.chat(model, target[0], target[1], link)
     except client_curses.Terminated as exc:  # SIGTERM or SIGHUP before the chat began
         return 128 + exc.signum
@@ -209,5 +243,7 @@ def _run_curses(
     finally:
         if link is not None:
             link.close()  # harmless if the connection closed it already
+        if model is not None and model.exit_note:  # the window that showed it is gone
+            print(f"lanchat: {model.exit_note}", file=sys.stderr)
         if model is not None and model.outbox:
             print(f"lanchat: {len(model.outbox)} message(s) were not sent", file=sys.stderr)

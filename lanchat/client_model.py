@@ -12,18 +12,29 @@ the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
 Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
 (`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
 
-Each `say` carries a `ref` (a client token). The message stays in the outbox, shown as
-pending, until its echo (a `message` with the same `ref`) arrives; after a reconnect the
-whole outbox is sent again once logged in.
+Each `say` carries a `ref` (a random client token). The message stays in the outbox,
+shown as pending, until its echo (a `message` with the same `ref`) arrives; after a
+reconnect the whole outbox is sent again, with the same refs, once logged in (the server
+relays a ref it has seen before only once and echoes the original instead).
+
+Every login after the first resumes the session (docs/protocol.md, Extensions): it
+presents the resume token of the last welcome (to take the name back from a connection
+the server still thinks alive), the highest message id seen and the history it belongs to
+(so the welcome brings exactly the messages missed). Messages are shown once per id; a new
+`history_id` means the server's history was reset, and old ids mean nothing any more.
+
+A server that wants a password gets the proof `protocol.password_proof` computes for each
+connection's nonce; the password itself stays in this object and is never sent.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Pattern, Sequence, Set, Tuple, Union
+from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Tuple, Union
 
 from lanchat import lineedit, protocol
 from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
@@ -36,6 +47,9 @@ MAX_ENTRIES = 2000  # lines kept in the message pane
 MAX_HISTORY = 200  # input lines kept for Up/Down
 PING_AFTER = 30.0  # seconds of server silence before we ping
 PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
+MAX_SEEN = 20000  # message ids remembered to show each message once
+PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
+MAX_PASSWORD = 1024  # characters the password prompt takes
 
 # Link states
 CONNECTING = "connecting"
@@ -47,6 +61,7 @@ STOPPED = "stopped"
 LOGGED_OUT = "logged out"
 LOGGING_IN = "logging in"
 NAMING = "naming"  # the server refused the name; the input line asks for another
+PASSWORD = "password"  # the server wants a password; the input line asks for it, hidden
 LOGGED_IN = "logged in"
 
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
@@ -136,8 +151,13 @@ class Outgoing:
 
 
 def _message_key(frame: Frame) -> Tuple[object, ...]:
-    """What tells two message frames apart when history repeats what we saw."""
+    """What tells two message frames apart when the server names no history."""
     return (frame["id"], frame["ts"], frame["from"], frame["text"])
+
+
+def _nonce_ok(nonce: object) -> bool:
+    """True for a nonce a proof can be made with: hex digits, whole bytes."""
+    return isinstance(nonce, str) and re.fullmatch(r"(?:[0-9a-fA-F]{2})+", nonce) is not None
 
 
 def suggest_name(name: str) -> str:
@@ -183,7 +203,11 @@ class ClientModel:
         host: str = "",
         port: int = 0,
         ref_prefix: Optional[str] = None,
+        password: Optional[str] = None,
+        ask_password: bool = False,
     ) -> None:
+        """`password`: from a file or the environment, if any; `ask_password`: the user
+        can be asked for it (the window can, plain mode cannot)."""
         self.name = name  # the name we log in with (the server's spelling once in)
         self.address = (host, port)
         self.server_name = ""
@@ -208,8 +232,18 @@ class ClientModel:
         self._saved_input = ""  # the message being typed while we ask for a name
         self._seq = 0
         self._refs = 0
-        self._ref_prefix = ref_prefix if ref_prefix is not None else os.urandom(4).hex()
-        self._seen: Set[Tuple[object, ...]] = set()
+        # Random, so refs stay unique per user across runs: the server keeps them for good.
+        self._ref_prefix = ref_prefix if ref_prefix is not None else os.urandom(8).hex()
+        # What shows each message once: ids (or whole keys), oldest first for eviction.
+        self._seen: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
+        self._last_id: Optional[int] = None  # the highest message id seen in this history
+        self._history_id: Optional[str] = None  # the server's history, from the last welcome
+        self._resume: Optional[str] = None  # the secret token of the last welcome
+        self._password = password
+        self._ask_password = ask_password
+        self._password_refused = 0
+        self._nonce: Optional[str] = None  # the current link's challenge, if it has one
+        self.exit_note = ""  # why the client gave up, for a line after the window closes
         self._want_who = False
         self._last_heard = 0.0
         self._ping_sent: Optional[float] = None
@@ -225,6 +259,28 @@ class ClientModel:
         if len(self.entries) > MAX_ENTRIES:
             del self.entries[: len(self.entries) - MAX_ENTRIES]
         return entry
+
+    def _login_frame(self) -> Frame:
+        """The login for the current link: name, proof, and after a first login the resume."""
+        auth = None
+        if self._nonce is not None and self._password is not None:
+            auth = protocol.password_proof(self._password, self._nonce, self.name)
+        # Neither the password nor the secrets of the login go into the log.
+        log.info(
+            "logging in as %r%s%s",
+            self.name,
+            " with a password proof" if auth else "",
+            f" after message {self._last_id}" if self.has_logged_in else "",
+        )
+        if not self.has_logged_in:
+            return protocol.login(self.name, auth=auth)
+        return protocol.login(
+            self.name,
+            auth=auth,
+            last_id=self._last_id,
+            history_id=self._history_id,
+            resume=self._resume,
+        )
 
     def _is_me(self, name: str) -> bool:
         return protocol.name_key(name) == protocol.name_key(self.name)
@@ -293,27 +349,59 @@ class ClientModel:
         self._ping_sent = None
         for outgoing in self.outbox:
             outgoing.sent = False
-        if hello["auth"] != "none":
-            reason = "this server asks for a password, which this client cannot send yet"
-            self.link = STOPPED
-            self.link_note = reason
-            self._add("error", reason, ts=now)
-            return [GiveUp(reason)]
-        if self.login == NAMING:
-            return []  # the user is still choosing a name; login goes when they do
+        self._nonce = None
+        if hello["auth"] == "password":
+            nonce = hello.get("nonce")
+            if not _nonce_ok(nonce):
+                return self._give_up("the server asks for a password but sent no usable nonce", now)
+            self._nonce = str(nonce)
+            if self._password is None and self.login != PASSWORD:
+                if not self._ask_password:
+                    where = f"{self.address[0]}:{self.address[1]}"
+                    return self._give_up(
+                        f"the server at {where} needs a password: pass --password-file FILE "
+                        "or set LANCHAT_PASSWORD",
+                        now,
+                    )
+                return self._ask_for_password("This server needs a password.", now)
+        elif hello["auth"] != "none":
+            return self._give_up(
+                f"the server asks for a kind of login this client does not know "
+                f"({safe_text(hello['auth'])!r})",
+                now,
+            )
+        if self.login in (NAMING, PASSWORD):
+            return []  # the user is still typing a name or password; login goes when they do
         self.login = LOGGING_IN
-        return [Send(protocol.login(self.name))]
+        return [Send(self._login_frame())]
+
+    def _give_up(self, reason: str, now: float) -> List[Action]:
+        """Stop for good: this server will not take us as we are; exit 1."""
+        self.link = STOPPED
+        self.link_note = reason
+        self.exit_note = reason
+        self._add("error", reason, ts=now)
+        return [GiveUp(reason), Exit(1)]
+
+    def _ask_for_password(self, problem: str, now: float, kind: str = "info") -> List[Action]:
+        """Turn the input line into a hidden password prompt (only where a person types)."""
+        if self.login not in (NAMING, PASSWORD):
+            self._saved_input = self.input
+        self.login = PASSWORD
+        self.input, self.cursor = "", 0
+        self._add(kind, f"{problem} Type it and press Enter (it is not shown).", ts=now)
+        return [Bell()]
 
     def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
         was_up = self.link == CONNECTED
         self._want_who = False  # its answer is lost with the link
         self.link = OFFLINE
         self.link_note = safe_text(event.reason)
-        if self.login != NAMING:
+        if self.login not in (NAMING, PASSWORD):
             self.login = LOGGED_OUT
         for outgoing in self.outbox:
             outgoing.sent = False
-        if was_up:
+        if was_up and self.login != PASSWORD:  # a refused password closes it: no news there
             self._add("system", f"{self.link_note}; reconnecting", ts=now)
         return []
 
@@ -331,8 +419,23 @@ class ClientModel:
         self.login = LOGGED_IN
         self.has_logged_in = True
         self.name_problem = ""
+        self._password_refused = 0
         self._set_name(safe_text(frame["name"]) or self.name)
         self.online = sorted((safe_text(n) for n in frame["online"]), key=str.casefold)
+        resume = frame.get("resume")
+        self._resume = resume if isinstance(resume, str) else None
+        history_id = frame.get("history_id")
+        history_id = history_id if isinstance(history_id, str) else None
+        if history_id != self._history_id:
+            if self._history_id is not None and history_id is not None:
+                self._add("system", "the server's history was reset", ts=now)
+            # ids of another history mean nothing here: forget them. Nothing seen yet in a
+            # named history is last_id 0: whatever it gets later, we have not seen.
+            self._seen.clear()
+            self._last_id = None if history_id is None else 0
+            self._history_id = history_id
+        if frame.get("truncated") is True:
+            self._add("system", "some messages were skipped: too many to show", ts=now)
         for item in frame["history"]:
             try:
                 protocol.validate(item, protocol.SERVER_FRAMES)
@@ -345,8 +448,16 @@ class ClientModel:
             self._add("system", f"you are {self.name} on {where}; /help lists commands", ts=now)
         else:
             self._add("system", f"back online as {self.name}", ts=now)
+        log.info(
+            "logged in as %r: %d history messages, last id %s%s; resending %d",
+            self.name,
+            len(frame["history"]),
+            self._last_id,
+            " (truncated)" if frame.get("truncated") is True else "",
+            len(self.outbox),
+        )
         actions: List[Action] = []
-        for outgoing in self.outbox:
+        for outgoing in self.outbox:  # with their refs: the server relays each ref once
             outgoing.sent = True
             outgoing.retry_at = None
             actions.append(Send(outgoing.frame()))
@@ -359,6 +470,10 @@ class ClientModel:
         outgoing = self._outgoing(ref)
         if code in ("name_taken", "invalid_name") and self.login != LOGGED_IN:
             return self._ask_for_name(text, now)
+        if code == "auth_failed":
+            return self._password_refused_by_server(text, now)
+        if code == "timeout" and self.login in (NAMING, PASSWORD):
+            return []  # the user took their time; the reconnect brings a fresh login window
         if outgoing is not None:
             if code == "rate_limited":
                 retry = frame.get("retry_after")
@@ -369,13 +484,22 @@ class ClientModel:
             target = f" to {outgoing.to}" if outgoing.to else ""
             self._add("error", f"not sent{target}: {text} ({outgoing.text[:40]})", ts=now)
             return []
-        if code in ("incompatible_version", "auth_failed"):
+        if code == "incompatible_version":
             self.link = STOPPED
             self.link_note = text
             self._add("error", f"the server refused us: {text}", ts=now)
             return [GiveUp(text)]
         self._add("error", f"server: {text}", ts=now)
         return []
+
+    def _password_refused_by_server(self, text: str, now: float) -> List[Action]:
+        """auth_failed: ask again once where a person types, else give up with exit 1."""
+        log.info("the server refused the password")
+        self._password = None  # never try a refused password again
+        self._password_refused += 1
+        if self._ask_password and self._password_refused < PASSWORD_TRIES:
+            return self._ask_for_password("Wrong password.", now, kind="error")
+        return self._give_up(f"wrong password: the server refused it ({text})", now)
 
     def _ask_for_name(self, problem: str, now: float) -> List[Action]:
         refused = self.name
@@ -419,10 +543,15 @@ class ClientModel:
         return []
 
     def _take_message(self, frame: Frame, now: float, quiet: bool) -> Optional[Entry]:
-        key = _message_key(frame)
+        # With a named history an id is the message; without one, ids may start over.
+        key: Hashable = frame["id"] if self._history_id is not None else _message_key(frame)
         if key in self._seen:
             return None
-        self._seen.add(key)
+        self._seen[key] = None
+        if len(self._seen) > MAX_SEEN:
+            self._seen.popitem(last=False)
+        if self._last_id is None or frame["id"] > self._last_id:
+            self._last_id = frame["id"]
         sender = safe_text(frame["from"])
         text = safe_text(frame["text"])
         to = frame.get("to")
@@ -524,6 +653,12 @@ class ClientModel:
                 return self.quit()
             self.cursor, self.input = lineedit.delete(self.cursor, self.input)
             return []
+        if self.login == PASSWORD:
+            if key and not key.startswith("KEY_") and all(is_typeable(c) for c in key):
+                self.cursor, self.input = lineedit.insert(
+                    self.cursor, self.input, key, MAX_PASSWORD
+                )
+            return []  # no history, scrolling or completion while the password is typed
         if key in ("KEY_UP", "\x10"):
             self._recall(-1)
         elif key in ("KEY_DOWN", "\x0e"):
@@ -572,6 +707,8 @@ class ClientModel:
         """Act on one finished input line: a name, a command or a message."""
         if self.login == NAMING:
             return self._submit_name(line, now)
+        if self.login == PASSWORD:
+            return self._submit_password(line, now)
         if not line.strip():
             return []
         if not self.history or self.history[-1] != line:
@@ -601,7 +738,19 @@ class ClientModel:
         self.input, self._saved_input = self._saved_input, ""
         self.cursor = len(self.input)
         if self.link == CONNECTED:
-            return [Send(protocol.login(name))]
+            return [Send(self._login_frame())]
+        return []
+
+    def _submit_password(self, line: str, now: float) -> List[Action]:
+        if not line:
+            self._add("info", "No password typed. Type it and press Enter.", ts=now)
+            return []
+        self._password = line
+        self.login = LOGGING_IN if self.link == CONNECTED else LOGGED_OUT
+        self.input, self._saved_input = self._saved_input, ""
+        self.cursor = len(self.input)
+        if self.link == CONNECTED:
+            return [Send(self._login_frame())]
         return []
 
     def _command(self, line: str, now: float) -> List[Action]:

@@ -22,6 +22,7 @@ from lanchat.client_model import (
     LOGGING_IN,
     NAMING,
     OFFLINE,
+    PASSWORD,
     STOPPED,
     ClientModel,
     Entry,
@@ -269,6 +270,8 @@ def state_text(model: ClientModel) -> str:
         return "connecting"
     if model.login == NAMING:
         return "choose a name"
+    if model.login == PASSWORD:
+        return "password needed"
     if model.login == LOGGING_IN:
         return "logging in"
     if model.login == LOGGED_IN:
@@ -301,7 +304,14 @@ def status_text(model: ClientModel, cols: int) -> str:
 
 
 def input_row(model: ClientModel, cols: int) -> Tuple[Row, int]:
-    """The input line and the cursor's column in it; scrolled so the cursor shows."""
+    """The input line and the cursor's column in it; scrolled so the cursor shows.
+
+    A password being typed is not shown at all, not even its length.
+    """
+    if model.login == PASSWORD:
+        prompt = "password: "
+        used = min(cols, text_width(prompt))
+        return [(prompt[:used], "prompt"), (" " * (cols - used), "")], min(used, cols - 1)
     prompt = "name: " if model.login == NAMING else "> "
     room = max(1, cols - text_width(prompt) - 1)  # keep one cell for the cursor at the end
     line = safe_text(model.input)

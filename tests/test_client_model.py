@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
-from lanchat import protocol
+import pytest
+
+from lanchat import client_model, protocol
 from lanchat.client_model import (
     CONNECTED,
     LOGGED_IN,
+    LOGGED_OUT,
     LOGGING_IN,
     NAMING,
     OFFLINE,
+    PASSWORD,
     PING_AFTER,
     PING_TIMEOUT,
     STOPPED,
@@ -31,9 +35,19 @@ NOW = 1764000000.0
 ADDRESS = ("127.0.0.1", 42069)
 
 
+NONCE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+NONCE2 = "ffeeddccbbaa99887766554433221100"
+
+
 def connected(model: ClientModel, auth_nonce: str = "") -> List[Action]:
     hello = protocol.hello("lab", ["alice"], nonce=auth_nonce or None)
     return model.handle_event(Connected(hello, ADDRESS), NOW)
+
+
+def reconnected(model: ClientModel, auth_nonce: str = "") -> List[Action]:
+    """The link drops and a new one answers; return what the model does with the new one."""
+    model.handle_event(Disconnected("connection lost", 0.5), NOW)
+    return connected(model, auth_nonce)
 
 
 def receive(model: ClientModel, frame: Frame, now: float = NOW) -> List[Action]:
@@ -142,11 +156,147 @@ def test_suggested_names() -> None:
     assert suggest_name("!!!") == ""
 
 
-def test_a_password_server_is_given_up_on() -> None:
-    model = ClientModel("bob", *ADDRESS)
-    actions = connected(model, auth_nonce="00" * 16)
-    assert len(actions) == 1 and isinstance(actions[0], GiveUp)
+# --------------------------------------------------------------------------- passwords
+
+
+def sent_bytes(actions: Sequence[Action]) -> bytes:
+    return b"".join(protocol.encode(f) for f in frames(actions))
+
+
+def test_a_known_password_is_proved_for_the_nonce_and_never_sent() -> None:
+    model = ClientModel("bob", *ADDRESS, password="hunter2")
+    actions = connected(model, auth_nonce=NONCE)
+    proof = protocol.password_proof("hunter2", NONCE, "bob")
+    assert actions == [Send(protocol.login("bob", auth=proof))]
+    assert b"hunter2" not in sent_bytes(actions)
+
+
+def test_a_server_without_a_password_gets_no_proof() -> None:
+    model = ClientModel("bob", *ADDRESS, password="hunter2")
+    assert connected(model) == [Send(protocol.login("bob"))]
+
+
+def test_a_password_server_and_no_password_and_nobody_to_ask_exits_1() -> None:
+    model = ClientModel("bob", *ADDRESS)  # plain mode: ask_password is off
+    actions = connected(model, auth_nonce=NONCE)
+    assert [type(a) for a in actions] == [GiveUp, Exit]
+    assert actions[-1] == Exit(1)
     assert model.link == STOPPED
+    assert "--password-file" in model.exit_note and "LANCHAT_PASSWORD" in model.exit_note
+    assert [e.kind for e in model.entries] == ["error"]
+
+
+def test_the_window_asks_for_the_password_and_logs_in_with_its_proof() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    type_keys(model, *"draft")
+    assert connected(model, auth_nonce=NONCE) == [Bell()]
+    assert model.login == PASSWORD
+    assert (model.input, model.cursor) == ("", 0)
+    assert "needs a password" in model.entries[-1].text
+    actions = type_line(model, "s3cret pass")
+    proof = protocol.password_proof("s3cret pass", NONCE, "bob")
+    assert frames(actions) == [protocol.login("bob", auth=proof)]
+    assert model.login == LOGGING_IN
+    assert model.input == "draft", "what was typed before comes back"
+    assert model.history == [], "a password is not kept for Up/Down"
+
+
+def test_no_up_down_tab_or_scrolling_while_the_password_is_typed() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    model.history = ["earlier line"]
+    type_keys(model, *"al", "\t", "KEY_UP", "KEY_PPAGE")
+    assert (model.input, model.scroll) == ("al", 0)
+
+
+def test_an_empty_password_is_not_sent() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    assert frames(type_keys(model, "\n")) == []
+    assert model.login == PASSWORD
+
+
+def test_a_password_typed_while_offline_goes_with_the_next_login() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    model.handle_event(Disconnected("connection lost", 0.5), NOW)
+    assert model.login == PASSWORD, "still asking"
+    assert frames(type_line(model, "pw")) == []
+    assert model.login == LOGGED_OUT
+    proof = protocol.password_proof("pw", NONCE2, "bob")
+    assert connected(model, auth_nonce=NONCE2) == [Send(protocol.login("bob", auth=proof))]
+
+
+def test_a_wrong_password_is_asked_again_once_then_the_window_exits_1() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    type_line(model, "wrong")
+    assert receive(model, protocol.error("auth_failed", "Wrong or missing password.")) == [Bell()]
+    assert model.login == PASSWORD
+    assert model.entries[-1].kind == "error" and "Wrong password" in model.entries[-1].text
+    shown = len(model.entries)
+    assert reconnected(model, auth_nonce=NONCE2) == [], "waits for the password again"
+    assert len(model.entries) == shown, "the server closing after auth_failed is no news"
+    proof = protocol.password_proof("wrong again", NONCE2, "bob")
+    assert frames(type_line(model, "wrong again")) == [protocol.login("bob", auth=proof)]
+    actions = receive(model, protocol.error("auth_failed", "Wrong or missing password."))
+    assert [type(a) for a in actions] == [GiveUp, Exit] and actions[-1] == Exit(1)
+    assert model.link == STOPPED
+    assert model.exit_note.startswith("wrong password")
+
+
+def test_a_wrong_password_from_a_file_is_asked_for_in_the_window() -> None:
+    model = ClientModel("bob", *ADDRESS, password="stale", ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    assert receive(model, protocol.error("auth_failed")) == [Bell()]
+    assert model.login == PASSWORD
+
+
+def test_a_wrong_password_in_plain_mode_exits_1_at_once() -> None:
+    model = ClientModel("bob", *ADDRESS, password="wrong")
+    connected(model, auth_nonce=NONCE)
+    actions = receive(model, protocol.error("auth_failed", "Wrong or missing password."))
+    assert [type(a) for a in actions] == [GiveUp, Exit] and actions[-1] == Exit(1)
+    assert [e.kind for e in model.entries] == ["error"]
+    assert "wrong password" in model.entries[0].text
+
+
+def test_every_reconnect_proves_the_password_for_its_own_nonce() -> None:
+    model = ClientModel("bob", *ADDRESS, password="pw", ref_prefix="t")
+    connected(model, auth_nonce=NONCE)
+    receive(model, protocol.welcome("bob", ["bob"], [], resume="r1", history_id="h1"))
+    actions = reconnected(model, auth_nonce=NONCE2)
+    proof = protocol.password_proof("pw", NONCE2, "bob")
+    assert frames(actions) == [
+        protocol.login("bob", auth=proof, last_id=0, history_id="h1", resume="r1")
+    ]
+
+
+def test_a_login_timeout_while_the_password_is_typed_is_not_an_error() -> None:
+    model = ClientModel("bob", *ADDRESS, ask_password=True)
+    connected(model, auth_nonce=NONCE)
+    shown = len(model.entries)
+    assert receive(model, protocol.error("timeout", "Login took too long.")) == []
+    assert len(model.entries) == shown
+
+
+@pytest.mark.parametrize("nonce", [None, "xyz", "abc"])
+def test_a_password_hello_without_a_usable_nonce_is_given_up_on(nonce: Optional[str]) -> None:
+    model = ClientModel("bob", *ADDRESS, password="pw")
+    hello = dict(protocol.hello("lab", []), auth="password")
+    if nonce is not None:
+        hello["nonce"] = nonce
+    actions = model.handle_event(Connected(hello, ADDRESS), NOW)
+    assert Exit(1) in actions
+    assert model.link == STOPPED
+
+
+def test_an_unknown_kind_of_login_is_given_up_on() -> None:
+    model = ClientModel("bob", *ADDRESS, password="pw")
+    hello = dict(protocol.hello("lab", []), auth="kerberos")
+    actions = model.handle_event(Connected(hello, ADDRESS), NOW)
+    assert Exit(1) in actions
+    assert "kerberos" in model.exit_note
 
 
 # --------------------------------------------------------------------------- chatting
@@ -194,6 +344,141 @@ def test_a_message_sent_but_not_echoed_is_sent_again_after_reconnecting() -> Non
     connected(model)
     actions = receive(model, protocol.welcome("bob", ["bob"], []))
     assert frames(actions) == [protocol.say("lost?", ref="t-1")]
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+def resumable(name: str = "bob", history: Sequence[Frame] = ()) -> ClientModel:
+    """Logged in to a server that names its history h1 and gave the token r1."""
+    model = ClientModel(name, *ADDRESS, ref_prefix="t")
+    assert connected(model) == [Send(protocol.login(name))], "the first login resumes nothing"
+    welcome = protocol.welcome(name, ["alice", name], list(history), resume="r1", history_id="h1")
+    receive(model, welcome)
+    return model
+
+
+def shown(model: ClientModel) -> List[str]:
+    return [e.text for e in model.entries if e.kind in ("message", "action")]
+
+
+def test_a_reconnect_resumes_with_the_token_the_last_id_and_the_history() -> None:
+    model = resumable(history=[protocol.message(3, NOW, "alice", "old")])
+    receive(model, protocol.message(9, NOW, "alice", "psst", to="bob"))
+    receive(model, protocol.message(7, NOW, "alice", "late echo"))  # ids only ever go up
+    assert frames(reconnected(model)) == [
+        protocol.login("bob", last_id=9, history_id="h1", resume="r1")
+    ]
+
+
+def test_a_reconnect_to_an_empty_history_asks_for_everything_after_0() -> None:
+    model = resumable()
+    assert frames(reconnected(model)) == [
+        protocol.login("bob", last_id=0, history_id="h1", resume="r1")
+    ]
+
+
+def test_the_newest_resume_token_is_the_one_presented() -> None:
+    model = resumable()
+    reconnected(model)
+    receive(model, protocol.welcome("bob", ["bob"], [], resume="r2", history_id="h1"))
+    assert frames(reconnected(model))[0]["resume"] == "r2"
+
+
+def test_a_new_name_after_a_reconnect_still_asks_for_the_missed_messages() -> None:
+    model = resumable(history=[protocol.message(4, NOW, "alice", "old")])
+    reconnected(model)
+    receive(model, protocol.error("name_taken"))
+    assert frames(type_keys(model, "\x15", *"bobby", "\n")) == [
+        protocol.login("bobby", last_id=4, history_id="h1", resume="r1")
+    ]
+
+
+def test_messages_missed_are_shown_and_those_seen_are_not_shown_again() -> None:
+    seen = protocol.message(1, NOW, "alice", "once")
+    model = resumable(history=[seen])
+    receive(model, protocol.message(2, NOW, "alice", "twice?"))
+    reconnected(model)
+    again = protocol.message(2, NOW + 5, "alice", "twice?")  # same id: the same message
+    missed = protocol.message(5, NOW, "alice", "missed")
+    receive(model, protocol.welcome("bob", ["bob"], [again, missed], history_id="h1"))
+    assert shown(model) == ["once", "twice?", "missed"]
+    assert model.entries[-1].text == "back online as bob"
+
+
+def test_a_reset_history_is_said_and_its_ids_are_not_matched_with_the_old_ones() -> None:
+    model = resumable(history=[protocol.message(5, NOW, "alice", "before the reset")])
+    reconnected(model)
+    fresh = protocol.message(5, NOW + 60, "carol", "a new id 5")
+    receive(model, protocol.welcome("bob", ["bob"], [fresh], resume="r2", history_id="h2"))
+    texts = [e.text for e in model.entries]
+    assert "the server's history was reset" in texts
+    assert shown(model) == ["before the reset", "a new id 5"]
+    assert texts.index("the server's history was reset") < texts.index("a new id 5")
+    assert frames(reconnected(model)) == [
+        protocol.login("bob", last_id=5, history_id="h2", resume="r2")
+    ]
+
+
+def test_the_first_welcome_is_not_a_reset() -> None:
+    model = resumable()
+    assert not any("reset" in e.text for e in model.entries)
+
+
+def test_a_truncated_welcome_says_some_messages_were_skipped() -> None:
+    model = resumable()
+    reconnected(model)
+    history = [protocol.message(2000, NOW, "alice", "newest")]
+    receive(model, protocol.welcome("bob", ["bob"], history, history_id="h1", truncated=True))
+    texts = [e.text for e in model.entries]
+    skipped = [t for t in texts if "skipped" in t]
+    assert len(skipped) == 1
+    assert texts.index(skipped[0]) < texts.index("newest"), "said before what follows the gap"
+
+
+def test_an_unacked_message_is_resent_with_its_ref_and_shown_once() -> None:
+    model = resumable()
+    type_line(model, "did it arrive?")
+    actions = reconnected(model)
+    assert frames(actions)[0]["last_id"] == 0
+    # The server stored it before the link died: history brings it, without a ref ...
+    stored = protocol.message(8, NOW, "bob", "did it arrive?")
+    actions = receive(model, protocol.welcome("bob", ["bob"], [stored], history_id="h1"))
+    assert frames(actions) == [protocol.say("did it arrive?", ref="t-1")], "the same ref"
+    # ... and answers the resend with the original, same id, with our ref.
+    receive(model, protocol.message(8, NOW, "bob", "did it arrive?", ref="t-1"))
+    assert model.outbox == []
+    assert shown(model) == ["did it arrive?"]
+
+
+def test_an_echo_that_comes_twice_is_shown_once() -> None:
+    model = resumable()
+    type_line(model, "hello")
+    echo = protocol.message(3, NOW, "bob", "hello", ref="t-1")
+    receive(model, echo)
+    receive(model, echo)
+    assert shown(model) == ["hello"]
+
+
+def test_refs_are_random_per_client() -> None:
+    one, two = ClientModel("bob"), ClientModel("bob")
+    for model in (one, two):
+        connected(model)
+        receive(model, protocol.welcome("bob", ["bob"], []))
+    ref_one = frames(type_line(one, "x"))[0]["ref"]
+    ref_two = frames(type_line(two, "x"))[0]["ref"]
+    assert ref_one != ref_two
+    assert len(ref_one) >= 16
+
+
+def test_the_ids_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_model, "MAX_SEEN", 3)
+    model = resumable()
+    for number in range(1, 6):
+        receive(model, protocol.message(number, NOW, "alice", f"m{number}"))
+    assert len(model._seen) == 3
+    receive(model, protocol.message(5, NOW, "alice", "m5"))
+    assert shown(model).count("m5") == 1
 
 
 def test_history_after_a_reconnect_does_not_repeat_what_was_seen() -> None:

@@ -231,6 +231,22 @@ def test_the_name_prompt_replaces_the_input_prompt() -> None:
     assert "choose a name" in text[0]
 
 
+def test_a_password_being_typed_is_not_shown_not_even_its_length() -> None:
+    model = ClientModel("bob", "127.0.0.1", 1, ask_password=True)
+    hello = protocol.hello("lab", [], nonce="00" * 16)
+    model.handle_event(Connected(hello, ("127.0.0.1", 1)), NOW)
+    for key in "hunter2":
+        model.handle_key(key, NOW)
+    screen = render(model, 24, 80)
+    text = screen.text()
+    assert_shape(screen, 24, 80)
+    assert text[23].rstrip() == "password:"
+    assert screen.cursor == (23, len("password: "))
+    assert "hunter2" not in "\n".join(text)
+    assert "*" not in text[23]
+    assert "password needed" in text[0]
+
+
 # --------------------------------------------------------------------------- safety
 
 
