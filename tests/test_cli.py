@@ -70,8 +70,20 @@ HELP_OPTIONS = {
         "--log-level",
         "--log-file",
         "--log-messages",
+        "--flush-interval",
+        "--history-db",
+        "--no-history",
+        "--password-file",
     ],
-    "client": ["--name", "--host", "--port", "--server", "--plain", "--log-file"],
+    "client": [
+        "--name",
+        "--host",
+        "--port",
+        "--server",
+        "--plain",
+        "--log-file",
+        "--password-file",
+    ],
     "discover": ["--json", "--host", "--timeout"],
 }
 

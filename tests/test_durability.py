@@ -137,7 +137,8 @@ def test_resume_gets_every_message_after_the_last_one_seen(make_server: MakeServ
     alice, welcome = login(server.address, "alice")
     say(alice, "seen")
     seen = alice.expect("message")["id"]
-    alice.close()
+    alice.send({"type": "quit"})
+    alice.expect_closed()  # the server closes after alice has left the room
     bob, _ = login(server.address, "bob")
     for n in range(80):  # more than the 50 a newcomer gets
         say(bob, f"missed {n}")
