@@ -139,12 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default %(default)s)",
     )
     server.add_argument(
-        "--flush-interval",
+        "--max-rest",
         type=_non_negative_float,
-        default=0.0,
+        default=0.05,
         metavar="SECONDS",
-        help="least time between two rounds of sends; more lets frames share a send "
-        "under load, at that much latency (default %(default)s)",
+        help="under load the server rests between rounds of sends (twice as long as the "
+        "last round took) so that frames share sends; this caps the rest, and the "
+        "latency it adds; 0 sends at once (default %(default)s)",
     )
     history = server.add_mutually_exclusive_group()
     history.add_argument(

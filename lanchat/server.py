@@ -67,7 +67,7 @@ class ServerConfig:
     burst: int = 30
     max_backlog: int = 1024 * 1024
     flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
-    flush_interval: float = 0.0  # least time between two rounds of sends
+    max_rest: float = 0.05  # the longest the I/O thread waits between rounds of sends
     discovery: bool = True
     log_messages: bool = False
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
@@ -112,7 +112,7 @@ class ChatServer:
         except HistoryError:
             self._listener.close()
             raise
-        self._loop = IOLoop(self._listener, self._admit, config.max_backlog, config.flush_interval)
+        self._loop = IOLoop(self._listener, self._admit, config.max_backlog, config.max_rest)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
@@ -486,7 +486,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         burst=args.burst,
         max_backlog=args.max_backlog,
-        flush_interval=args.flush_interval,
+        max_rest=args.max_rest,
         discovery=not args.no_discovery,
         log_messages=args.log_messages,
         history_db=None if args.no_history else (args.history_db or history_default_path()),

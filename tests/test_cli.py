@@ -70,7 +70,7 @@ HELP_OPTIONS = {
         "--log-level",
         "--log-file",
         "--log-messages",
-        "--flush-interval",
+        "--max-rest",
         "--history-db",
         "--no-history",
         "--password-file",

@@ -19,10 +19,11 @@ def loop_and_peers(
 ) -> Iterator[Tuple[IOLoop, Pairs]]:
     """An IOLoop on 127.0.0.1 and three accepted channels with their peers' sockets.
 
-    The flush interval is the argument of the test's `flush_interval` marker (default 0).
+    The longest rest between rounds is the argument of the test's `max_rest` marker
+    (default 0); the pace is huge, so every round is followed by that whole rest.
     """
-    marker = request.node.get_closest_marker("flush_interval")
-    interval = marker.args[0] if marker else 0.0
+    marker = request.node.get_closest_marker("max_rest")
+    max_rest = marker.args[0] if marker else 0.0
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -35,7 +36,7 @@ def loop_and_peers(
         accepted.append(channel)
         ready.release()
 
-    loop = IOLoop(listener, accept, max_backlog=65536, flush_interval=interval)
+    loop = IOLoop(listener, accept, max_backlog=65536, max_rest=max_rest, pace=1e9)
     thread = threading.Thread(target=loop.run, name="test-ioloop")
     thread.start()
     peers = []
@@ -57,8 +58,8 @@ def loop_and_peers(
         listener.close()
 
 
-@pytest.mark.flush_interval(0.5)
-def test_frames_queued_within_the_flush_interval_go_out_in_one_send(
+@pytest.mark.max_rest(0.5)
+def test_frames_queued_during_the_rest_after_a_round_go_out_in_one_send(
     loop_and_peers: Tuple[IOLoop, Pairs],
 ) -> None:
     loop, pairs = loop_and_peers
