@@ -734,18 +734,17 @@ class ClientModel:
             self._add("error", f"{exc.message} Try another name.", ts=now)
             return []
         self._set_name(name)
-        self.login = LOGGING_IN if self.link == CONNECTED else LOGGED_OUT
-        self.input, self._saved_input = self._saved_input, ""
-        self.cursor = len(self.input)
-        if self.link == CONNECTED:
-            return [Send(self._login_frame())]
-        return []
+        return self._log_in_again()
 
     def _submit_password(self, line: str, now: float) -> List[Action]:
         if not line:
             self._add("info", "No password typed. Type it and press Enter.", ts=now)
             return []
         self._password = line
+        return self._log_in_again()
+
+    def _log_in_again(self) -> List[Action]:
+        """Give the input line back and log in: now, or once connected."""
         self.login = LOGGING_IN if self.link == CONNECTED else LOGGED_OUT
         self.input, self._saved_input = self._saved_input, ""
         self.cursor = len(self.input)
