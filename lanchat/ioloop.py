@@ -217,6 +217,11 @@ class IOLoop:
         with self._lock:
             self._channels.add(channel)
 
+    def remove(self, channel: Channel) -> None:
+        """Count out a channel that was never used."""
+        with self._lock:
+            self._channels.discard(channel)
+
     def deliver(self, items: Iterable[Tuple[Channel, bytes]]) -> None:
         """Queue bytes for channels; one too far behind is dropped as "slow"."""
         limit = self._max_backlog

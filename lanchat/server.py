@@ -175,9 +175,11 @@ class ChatServer:
         """Run a new connection on a free pool worker, or refuse it: `server_full`."""
         peer = f"{address[0]}:{address[1]}"
         conn = Connection(sock, peer, self.config)
+        self._loop.add(conn)  # before its reader runs, which removes it at the end
         try:
             self._pool.try_submit(self._serve, conn)
         except (PoolBusy, PoolShutDown):
+            self._loop.remove(conn)
             log.warning("refused %s: server full (%d connections)", peer, self.config.max_clients)
             refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(
                 protocol.error("server_full", f"The server is full ({self.config.max_clients}).")
@@ -187,8 +189,6 @@ class ChatServer:
             except OSError:
                 pass
             sock.close()
-            return
-        self._loop.add(conn)
 
     # -- on pool threads ---------------------------------------------------------------
 
