@@ -137,6 +137,8 @@ class Room:
         again, and the sender alone gets the original back with its ref.
         """
         with self._lock:
+            if self._members.get(sender.key) is not sender:  # replaced by a resumed login
+                raise ProtocolError("not_logged_in", "This session was taken over.", ref)
             original = self._resent(sender, text, ref)
             if original is not None:
                 echo = _with_ref(original, ref)
