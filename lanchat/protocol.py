@@ -81,9 +81,10 @@ class FrameDecoder:
 
     `feed(data)` stores bytes; `next_frame()` returns the next complete frame, None when
     more bytes are needed, or raises `ProtocolError` for one bad line (which is consumed,
-    so the caller may go on). A line over `max_frame` bytes raises `too_long` as soon as it
-    is seen, and the decoder holds at most `max_frame` bytes of that line: the rest of the
-    line is dropped as it arrives.
+    so the caller may go on). A line over `max_frame` bytes raises `too_long` in its turn,
+    and once it is the first line buffered the decoder holds at most `max_frame` bytes of
+    it: the rest is dropped as it arrives. A caller that drains the frames after every
+    `feed` (as the server does) so never holds more than `max_frame` plus one chunk.
     """
 
     def __init__(self, max_frame: int = MAX_FRAME) -> None:
@@ -91,7 +92,7 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer known to hold no newline
         self._skipping = False  # inside an over-long line whose end we have not seen
-        self._overflow = False  # an over-long line is waiting to be reported
+        self._overflows = 0  # over-long lines waiting to be reported
 
     def feed(self, data: bytes) -> None:
         """Store received bytes; bytes of an over-long line are dropped at once."""
@@ -105,18 +106,20 @@ class FrameDecoder:
         self._check_overflow()
 
     def _check_overflow(self) -> None:
-        if self._overflow:
-            return
-        end = self._buffer.find(b"\n", self._scanned)
-        if end < 0:
-            self._scanned = len(self._buffer)
-            if len(self._buffer) >= self.max_frame:  # even one newline more would not fit
-                self._overflow = True
-                self._skipping = True
-                self._buffer.clear()
-                self._scanned = 0
-        elif end + 1 > self.max_frame:
-            self._overflow = True
+        """Drop the first line at once if it is already over-long (and count it)."""
+        while not self._skipping:
+            end = self._buffer.find(b"\n", self._scanned)
+            if end < 0:
+                self._scanned = len(self._buffer)
+                if len(self._buffer) >= self.max_frame:  # even one newline more won't fit
+                    self._overflows += 1
+                    self._skipping = True
+                    self._buffer.clear()
+                    self._scanned = 0
+                return
+            if end + 1 <= self.max_frame:
+                return
+            self._overflows += 1
             del self._buffer[: end + 1]
             self._scanned = 0
 
@@ -128,9 +131,8 @@ class FrameDecoder:
     def next_frame(self) -> Optional[Frame]:
         """Return the next frame, None if incomplete; raise ProtocolError for a bad line."""
         while True:
-            if self._overflow:
-                self._overflow = False
-                self._check_overflow()
+            if self._overflows:
+                self._overflows -= 1
                 raise ProtocolError(
                     "too_long", f"A frame is at most {self.max_frame} bytes, newline included."
                 )
