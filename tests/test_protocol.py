@@ -1131,3 +1131,19 @@ def test_protocol_error_message_defaults_to_the_tables() -> None:
     assert exc.message == protocol.ERROR_CODES["no_such_user"][0]
     assert exc.ref is None
     assert "no_such_user" in str(exc)
+
+
+def test_consecutive_over_long_lines_are_each_reported_in_order() -> None:
+    decoder = FrameDecoder(max_frame=100)
+    decoder.feed(b"x" * 150 + b"\n" + b"y" * 150 + b"\n" + b'{"type":"a"}\n')
+    out = decoder.frames()
+    assert [getattr(item, "code", None) for item in out] == ["too_long", "too_long", None]
+    assert out[2] == {"type": "a"}
+
+
+def test_the_buffer_stays_bounded_while_a_too_long_waits_to_be_reported() -> None:
+    decoder = FrameDecoder(max_frame=100)
+    decoder.feed(b"x" * 150 + b"\n")
+    for _ in range(10):  # no frames pulled in between
+        decoder.feed(b"y" * 60)
+        assert decoder.buffered < 100
