@@ -225,7 +225,6 @@ class ClientModel:
         self.scroll = 0  # rows scrolled up from the bottom of the message pane
         self.page = 10  # rows the message pane showed last; set by the view's caller
         self.max_scroll = 0
-        self.name_problem = ""  # why the server refused our name, while NAMING
         self.has_logged_in = False
         self._history_pos = 0
         self._draft = ""
@@ -288,11 +287,6 @@ class ClientModel:
     def _set_name(self, name: str) -> None:
         self.name = name
         self._mention = _mention_pattern(name)
-
-    @property
-    def online_count(self) -> int:
-        """How many users are online (known once logged in)."""
-        return len(self.online)
 
     @property
     def pending(self) -> List[Outgoing]:
@@ -418,7 +412,6 @@ class ClientModel:
         first = not self.has_logged_in
         self.login = LOGGED_IN
         self.has_logged_in = True
-        self.name_problem = ""
         self._password_refused = 0
         self._set_name(safe_text(frame["name"]) or self.name)
         self.online = sorted((safe_text(n) for n in frame["online"]), key=str.casefold)
@@ -503,7 +496,6 @@ class ClientModel:
 
     def _ask_for_name(self, problem: str, now: float) -> List[Action]:
         refused = self.name
-        self.name_problem = f"{refused}: {problem}"
         if self.login != NAMING:
             self._saved_input = self.input
         self.login = NAMING

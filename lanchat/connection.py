@@ -322,11 +322,6 @@ class Connection:
         if thread is not None and not own:
             thread.join(timeout)
 
-    @property
-    def stopped(self) -> bool:
-        """True once `close()` was called or the connection gave up."""
-        return self._stop.is_set()
-
     def _run(self, link: Optional[Link]) -> None:
         try:
             self._loop(link)
