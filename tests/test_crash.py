@@ -524,6 +524,20 @@ def until_message(watcher: RawClient, text: str) -> List[dict]:
             return frames
 
 
+def type_with_echoes_lost(client: PlainClient, proxy: Proxy, watcher: RawClient, text: str) -> None:
+    """Once the client is in, mute the proxy and type three lines: "<text> 1" to "<text> 3".
+
+    The watcher sees each relayed (and so stored) once; the client never sees the echoes.
+    """
+    watcher.expect("join", name=client.name)
+    wait_until(lambda: logged_in(client), f"{client.name} to log in")
+    proxy.mute()
+    for n in range(1, 4):
+        client.type(f"{text} {n}")
+    for n in range(1, 4):
+        watcher.expect("message", text=f"{text} {n}")
+
+
 def test_a_dropped_link_the_server_did_not_notice_gets_its_name_back_without_a_flicker(
     pyz: Path, servers: Servers
 ) -> None:
@@ -533,14 +547,8 @@ def test_a_dropped_link_the_server_did_not_notice_gets_its_name_back_without_a_f
     try:
         watcher, _ = login(address, "watcher")
         client = PlainClient(pyz, proxy.address, "roamer")
-        watcher.expect("join", name="roamer")
-        wait_until(lambda: logged_in(client), "roamer to log in")
         # The network starts losing what the server sends: the echoes never come back.
-        proxy.mute()
-        for n in range(1, 4):
-            client.type(f"unechoed {n}")
-        for n in range(1, 4):
-            watcher.expect("message", text=f"unechoed {n}")  # relayed (and stored) once
+        type_with_echoes_lost(client, proxy, watcher, "unechoed")
         # The link dies on the client's side only: the server still thinks roamer is there.
         proxy.cut()
         wait_until(lambda: back_online(client), "roamer to take its name back")
@@ -572,13 +580,7 @@ def test_echoes_lost_in_a_crash_are_not_relayed_again_after_the_restart(
     try:
         watcher, _ = login(address, "watcher")
         client = PlainClient(pyz, proxy.address, "unlucky")
-        watcher.expect("join", name="unlucky")
-        wait_until(lambda: logged_in(client), "unlucky to log in")
-        proxy.mute()
-        for n in range(1, 4):
-            client.type(f"stored, echo lost {n}")
-        for n in range(1, 4):
-            watcher.expect("message", text=f"stored, echo lost {n}")  # so it is stored
+        type_with_echoes_lost(client, proxy, watcher, "stored, echo lost")
         servers.kill()
         wait_until(lambda: client.has_line(is_disconnect), "unlucky to notice")
         servers.start()
