@@ -284,7 +284,7 @@ class ChatServer:
             if wait:
                 raise ProtocolError("rate_limited", "Too many frames; wait a moment.")
             if kind not in protocol.CLIENT_FRAMES:
-                protocol.validate(frame, protocol.CLIENT_FRAMES)  # raises unknown_type
+                raise ProtocolError("unknown_type", f"Unknown frame type {kind!r}.")
             if not conn.logged_in and kind not in ("login", "ping", "quit"):
                 raise ProtocolError("not_logged_in", "Log in first.")
             if conn.logged_in and kind == "login":
