@@ -7,6 +7,10 @@ what the kernel does not take waits for EVENT_WRITE, and a channel whose unsent 
 would pass `max_backlog` is dropped as "slow". All that is queued for one socket goes out
 in one `send`, and rounds of sends are paced so that under load several frames share a
 send (on loopback the send, not Python, is what costs).
+
+The loop sleeps without a timeout only when it has seen, under the lock, that no channel
+is dirty; whoever makes the dirty set non-empty sends a wake-up byte. So a wake-up is
+never lost: the condition to wake on is the same state the loop sleeps on.
 """
 
 from __future__ import annotations
@@ -75,9 +79,9 @@ class IOLoop:
             sock.setblocking(False)
         self._lock = threading.Lock()
         self._dirty: Set[Channel] = set()  # channels with output or a close request
-        self._woken = False
         self._channels: Set[Channel] = set()
         self._stop = threading.Event()
+        self.rounds = 0  # rounds of sends so far: tests watch it advance while output waits
 
     # -- the I/O thread ------------------------------------------------------------
 
@@ -88,7 +92,7 @@ class IOLoop:
         next_round = 0.0
         while not self._stop.is_set():
             wait = None
-            if self._dirty:  # read without the lock: a stale answer only wakes us early
+            if self.has_output():  # else whoever dirties a channel next wakes us
                 wait = max(0.0, next_round - time.monotonic())
             self._handle_events(wait)
             started = time.monotonic()
@@ -129,9 +133,9 @@ class IOLoop:
     def _flush_dirty(self) -> bool:
         """Send what every dirty channel has queued; False if there was none."""
         with self._lock:
-            self._woken = False
             if not self._dirty:
                 return False
+            self.rounds += 1
             dirty, self._dirty = self._dirty, set()
             work = []
             for channel in dirty:
@@ -222,6 +226,11 @@ class IOLoop:
         with self._lock:
             self._channels.discard(channel)
 
+    def has_output(self) -> bool:
+        """Whether some channel has bytes queued or a close request the loop has not seen."""
+        with self._lock:
+            return bool(self._dirty)
+
     def deliver(self, items: Iterable[Tuple[Channel, bytes]]) -> None:
         """Queue bytes for channels; one too far behind is dropped as "slow"."""
         limit = self._max_backlog
@@ -235,16 +244,14 @@ class IOLoop:
                 else:
                     channel.outbox.append(data)
                     channel.outbox_bytes += len(data)
-                self._dirty.add(channel)
-            self._wake()
+                self._make_dirty(channel)
 
     def drop(self, channel: Channel, reason: str) -> None:
         """End a channel from outside its reader: its socket is shut down."""
         with self._lock:
             if channel.close_reason is None:
                 channel.close_reason = reason
-            self._dirty.add(channel)
-            self._wake()
+            self._make_dirty(channel)
 
     def release(self, channel: Channel, timeout: float) -> None:
         """Wait (up to `timeout`, twice) until the channel's last bytes are out and the I/O
@@ -252,21 +259,21 @@ class IOLoop:
         for request in (_DROP if channel.close_reason == "slow" else _FLUSH, _DROP):
             with self._lock:
                 channel.close_request = request
-                self._dirty.add(channel)
-                self._wake()
+                self._make_dirty(channel)
             if channel.released.wait(timeout):
                 break
         with self._lock:
             self._channels.discard(channel)
 
-    def _wake(self) -> None:
-        """Wake the I/O thread (lock held); one byte in flight is enough."""
-        if not self._woken:
-            self._woken = True
+    def _make_dirty(self, channel: Channel) -> None:
+        """Mark a channel for the next round (lock held); wake the I/O thread when the dirty
+        set stops being empty, since it may then be asleep with no timeout."""
+        if not self._dirty:
             try:
                 self._wake_writer.send(b"\0")
             except OSError:  # full (a wake-up is pending anyway) or closed (we are done)
                 pass
+        self._dirty.add(channel)
 
     def stop(self) -> None:
         """Make `run` return; safe in a signal handler (takes no lock)."""

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 
+from lanchat.ioloop import IOLoop
 from lanchat.server import ChatServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,12 +75,42 @@ def no_thread_leak() -> Iterator[None]:
     assert not extra, f"threads left running: {[t.name for t in extra]}"
 
 
+class StallWatch:
+    """Watches an I/O loop from outside: output that waits through two whole sample
+    intervals in which the loop sent nothing is a stall (a lost wake-up, issue 18)."""
+
+    INTERVAL = 1.0  # far above the loop's longest rest between rounds (50 ms)
+
+    def __init__(self, loop: IOLoop) -> None:
+        self.stalls = 0
+        self._loop = loop
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="test-stall-watch")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        stuck = 0
+        rounds = self._loop.rounds
+        while not self._done.wait(self.INTERVAL):
+            waiting, rounds_before, rounds = self._loop.has_output(), rounds, self._loop.rounds
+            stuck = stuck + 1 if waiting and rounds == rounds_before else 0
+            if stuck == 2:
+                self.stalls += 1
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
 MakeServer = Callable[..., ChatServer]
 
 
 @pytest.fixture
 def make_server(no_thread_leak: None) -> Iterator[MakeServer]:
-    """Start in-process servers on free ports; shut them down and join them afterwards."""
+    """Start in-process servers on free ports; shut them down and join them afterwards.
+
+    Each server's I/O loop is watched for stalls (output waiting while the loop sleeps);
+    a stall fails the test."""
     running: List[tuple] = []
 
     def start(**options: Any) -> ChatServer:
@@ -87,15 +118,18 @@ def make_server(no_thread_leak: None) -> Iterator[MakeServer]:
         server = ChatServer(ServerConfig(bind="127.0.0.1", port=0, name="test", **options))
         thread = threading.Thread(target=server.serve_forever, name="test-server")
         thread.start()
-        running.append((server, thread))
+        running.append((server, thread, StallWatch(server._loop)))
         return server
 
     try:
         yield start
     finally:
-        for server, thread in running:
+        for server, thread, watch in running:
             try:
+                watch.stop()
                 assert server.shutdown(timeout=10), "serve_forever did not return"
                 thread.join(10)
             finally:
                 server.server_close()
+        stalls = sum(watch.stalls for _, _, watch in running)
+        assert not stalls, f"an I/O loop held output without sending it ({stalls} stalls)"

@@ -7,6 +7,7 @@ import threading
 from typing import Iterator, List, Tuple
 
 import pytest
+from conftest import StallWatch
 
 from lanchat.ioloop import Channel, IOLoop
 
@@ -39,6 +40,7 @@ def loop_and_peers(
     loop = IOLoop(listener, accept, max_backlog=65536, max_rest=max_rest, pace=1e9)
     thread = threading.Thread(target=loop.run, name="test-ioloop")
     thread.start()
+    watch = StallWatch(loop)
     peers = []
     try:
         for _ in range(3):
@@ -47,6 +49,7 @@ def loop_and_peers(
             peers.append(peer)
         yield loop, list(zip(accepted, peers))
     finally:
+        watch.stop()
         loop.stop()
         thread.join(5)
         loop.close_all(b"bye\n", timeout=1)
@@ -56,6 +59,7 @@ def loop_and_peers(
         for peer in peers:
             peer.close()
         listener.close()
+    assert not watch.stalls, "the loop held output without sending it"
 
 
 @pytest.mark.max_rest(0.5)

@@ -18,8 +18,19 @@ _open_clients: List[RawClient] = []
 class RawClient:
     """Speaks lanchat JSON lines over one TCP connection, with no help from lanchat's code."""
 
-    def __init__(self, address: Tuple[str, int], timeout: float = TIMEOUT) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        timeout: float = TIMEOUT,
+        receive_buffer: Optional[int] = None,
+    ) -> None:
+        if receive_buffer is None:
+            self.sock = socket.create_connection(address, timeout=timeout)
+        else:  # set before connecting: the window a peer may fill is then small from the start
+            self.sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self._buffer = b""
