@@ -244,8 +244,10 @@ def message_rows(model: ClientModel, width: int, height: int) -> Tuple[List[Row]
 
 def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
     """The online list: a header, then one name a row, own name marked."""
-    heading = "online" if model.online_is_live else "last seen"
-    rows = [_row(f"{heading} ({len(model.online)})", width, "sidehead")]
+    heading = f"online ({len(model.online)})"
+    if not model.online_is_live:  # the list is the last one we knew, if any
+        heading = f"last seen ({len(model.online)})" if model.has_logged_in else "online"
+    rows = [_row(heading, width, "sidehead")]
     names = model.online
     room = height - 1
     shown = names if len(names) <= room else names[: max(0, room - 1)]

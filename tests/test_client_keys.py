@@ -196,6 +196,7 @@ def test_while_a_name_is_asked_for_the_status_names_neither_you_nor_a_count() ->
         status = status_text(model, cols)
         assert "choose a name" in status
         assert "BOB" not in status and "online" not in status, status
+    assert render(model, 24, 80).text()[1].rstrip().endswith("|online"), "no count known"
 
 
 def test_a_shutdown_that_says_so_itself_is_said_once() -> None:
