@@ -16,6 +16,7 @@ import pytest
 from conftest import free_port
 from test_client_e2e import WAIT, PtyClient, status
 from test_client_plain import PipedClient, client_argv
+from test_crash import wait_until
 from wire import login, start_pyz_server
 
 from lanchat import protocol
@@ -85,14 +86,6 @@ def wait_typed(client: PtyClient, expected: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"input {typed(client)!r}, not {expected!r}:\n" + client.text())
         time.sleep(0.02)
-
-
-def wait_until(holds: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not holds():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- keys
