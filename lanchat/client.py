@@ -234,7 +234,7 @@ def _run_curses(
                     return 0
                 chosen = servers[picker.selected]
                 target = (chosen.host, chosen.port)
-            model = ClientModel(name, *target, password=password, ask_password=True)
+            model = ClientModel(name, *target, password=password, ask_password=True, window=True)
             return terminal.chat(model, target[0], target[1], link)
     except client_curses.Terminated as exc:  # SIGTERM or SIGHUP before the chat began
         return 128 + exc.signum

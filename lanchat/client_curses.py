@@ -25,14 +25,26 @@ from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 from lanchat import protocol
-from lanchat.client_model import Action, Bell, ClientModel, Drop, Exit, GiveUp, Send, ServerPicker
-from lanchat.client_view import NAME_COLOURS, Screen, render, render_picker
+from lanchat.client_model import (
+    NAME_COLOURS,
+    Action,
+    Bell,
+    ClientModel,
+    Drop,
+    Exit,
+    GiveUp,
+    Send,
+    ServerPicker,
+)
+from lanchat.client_view import Screen, render, render_picker
 from lanchat.connection import Connection, Event, Link
 from lanchat.termtext import text_width
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between model ticks (keepalive, retries)
+ESC = "\x1b"
+CTRL_L = "\x0c"
 
 
 class Terminated(Exception):
@@ -53,6 +65,18 @@ def check_terminal() -> Optional[str]:
     except (curses.error, OSError, ValueError):
         return f"the terminal type TERM={term!r} is unknown here"
     return None
+
+
+def join_alt_keys(keys: List[str]) -> List[str]:
+    """Esc and the character that came with it become one key, Alt and that character
+    ("\x1bb" for Alt-B): a terminal sends Alt-B as Esc and b at once. An Esc alone stays."""
+    out: List[str] = []
+    for key in keys:
+        if out and out[-1] == ESC and len(key) == 1 and key.isprintable():
+            out[-1] += key
+        else:
+            out.append(key)
+    return out
 
 
 def _set_locale() -> None:
@@ -236,7 +260,8 @@ class Terminal:
         return keys
 
     def _keys(self) -> List[str]:
-        """Every key waiting, as characters or curses key names ("KEY_LEFT")."""
+        """Every key waiting, as characters or curses key names ("KEY_LEFT"); Alt and a
+        character as one key (see `join_alt_keys`). Ctrl-L repaints the whole terminal."""
         out: List[str] = []
         self.screen.nodelay(True)
         while True:
@@ -250,9 +275,11 @@ class Terminal:
                     continue
                 name = curses.keyname(key).decode("ascii", "replace")
                 out.append(name)
+            elif key == CTRL_L:  # something else wrote on the terminal: draw it all anew
+                self.screen.clearok(True)
             else:
                 out.append(key)
-        return out
+        return join_alt_keys(out)
 
     def _follow_resize(self) -> None:
         if not self._resized:

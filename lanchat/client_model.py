@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
-from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Tuple, Union
+from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
 from lanchat import lineedit, protocol
 from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
@@ -50,6 +52,8 @@ PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
 MAX_SEEN = 20000  # message ids remembered to show each message once
 PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
 MAX_PASSWORD = 1024  # characters the password prompt takes
+NAME_COLOURS = 6  # colours for names in the palette of the window
+MAX_COLOURED = 1000  # names whose colour is remembered; beyond, only those online
 
 # Link states
 CONNECTING = "connecting"
@@ -66,10 +70,14 @@ LOGGED_IN = "logged in"
 
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
+COMMANDS = ("/clear", "/help", "/me", "/msg", "/quit", "/who")  # what Tab completes
 HELP = (
     "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
     "// at the start sends a line that begins with /",
-    "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Tab complete a name,",
+)
+KEYS_HELP = (  # only the window has keys; plain mode reads lines
+    "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Esc newest, Ctrl-L redraw,",
+    "  Tab complete a name or command (again: the next one), Alt-B/Alt-F word left/right,",
     "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
 )
 
@@ -194,6 +202,75 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
 
 
+def preferred_colour(name: str) -> int:
+    """The colour a name gets when it is free: taken from the name, so the same everywhere."""
+    return zlib.crc32(protocol.name_key(name).encode("utf-8")) % NAME_COLOURS
+
+
+class NameColours:
+    """Which colour of the palette each name is drawn in.
+
+    A name keeps its colour for as long as the client runs, so its lines do not change
+    colour. Those online get distinct colours while the palette allows: one who comes
+    online takes their earlier colour, else their preferred one, else a free one, if it
+    is not in use by someone online already.
+    """
+
+    def __init__(self) -> None:
+        self._given: Dict[str, int] = {}  # name_key -> colour
+        self._online: Set[str] = set()  # the name keys online at the last `give`
+
+    def of(self, name: str) -> int:
+        """The colour of this name."""
+        key = protocol.name_key(name)
+        colour = self._given.get(key)
+        return colour if colour is not None else preferred_colour(name)
+
+    def give(self, online: Sequence[str]) -> None:
+        """Colour the people now online: those who were online keep their colours."""
+        keys = {protocol.name_key(name): name for name in online}
+        in_use: Set[int] = set()
+        newcomers = []
+        for key in keys:  # those online before first: they never change colour
+            colour = self._given.get(key)
+            if key in self._online and colour is not None and colour not in in_use:
+                in_use.add(colour)
+            else:
+                newcomers.append(key)
+        for key in newcomers:
+            earlier = self._given.get(key)
+            preferred = preferred_colour(keys[key])
+            wanted = (earlier, preferred, *range(NAME_COLOURS))
+            free = [c for c in wanted if c is not None and c not in in_use]
+            # more people than colours: some share, and nobody's colour changes for it
+            colour = free[0] if free else (earlier if earlier is not None else preferred)
+            self._given[key] = colour
+            in_use.add(colour)
+        self._online = set(keys)
+        if len(self._given) > MAX_COLOURED:
+            self._given = {k: c for k, c in self._given.items() if k in self._online}
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    """The longest start of the first word that every word has (letter case aside)."""
+    first = words[0]
+    size = 0
+    while size < len(first) and all(
+        size < len(word) and word[size].casefold() == first[size].casefold() for word in words
+    ):
+        size += 1
+    return first[:size]
+
+
+@dataclass
+class _Completion:
+    """Tab pressed again: the next candidate replaces the word at `start`."""
+
+    start: int
+    candidates: List[str]
+    index: int
+
+
 class ClientModel:
     """All of the chat client's state; see the module docstring for the three doors."""
 
@@ -205,9 +282,11 @@ class ClientModel:
         ref_prefix: Optional[str] = None,
         password: Optional[str] = None,
         ask_password: bool = False,
+        window: bool = False,
     ) -> None:
         """`password`: from a file or the environment, if any; `ask_password`: the user
-        can be asked for it (the window can, plain mode cannot)."""
+        can be asked for it (the window can, plain mode cannot); `window`: keys are read
+        (the window), so /help lists them."""
         self.name = name  # the name we log in with (the server's spelling once in)
         self.address = (host, port)
         self.server_name = ""
@@ -215,9 +294,13 @@ class ClientModel:
         self.link = CONNECTING
         self.login = LOGGED_OUT
         self.link_note = ""  # why we are offline or stopped, for the status bar
+        self.server_full = False  # the server refused us as full; we keep trying
+        self.retry_at: Optional[float] = None  # when the connection tries again, offline
+        self.clock = 0.0  # the latest `now` we were given, for countdowns
         self.max_text = protocol.MAX_TEXT
         self.entries: List[Entry] = []
         self.online: List[str] = []
+        self.colours = NameColours()
         self.outbox: List[Outgoing] = []
         self.input = ""
         self.cursor = 0
@@ -228,6 +311,7 @@ class ClientModel:
         self.has_logged_in = False
         self._history_pos = 0
         self._draft = ""
+        self._completion: Optional[_Completion] = None  # a Tab cycle in progress
         self._saved_input = ""  # the message being typed while we ask for a name
         self._seq = 0
         self._refs = 0
@@ -240,6 +324,7 @@ class ClientModel:
         self._resume: Optional[str] = None  # the secret token of the last welcome
         self._password = password
         self._ask_password = ask_password
+        self._window = window
         self._password_refused = 0
         self._nonce: Optional[str] = None  # the current link's challenge, if it has one
         self.exit_note = ""  # why the client gave up, for a line after the window closes
@@ -288,6 +373,22 @@ class ClientModel:
         self.name = name
         self._mention = _mention_pattern(name)
 
+    def _online_changed(self) -> None:
+        """Give the others online their colours (our own name is drawn in none)."""
+        self.colours.give([n for n in self.online if not self._is_me(n)])
+
+    @property
+    def online_is_live(self) -> bool:
+        """True while `online` is the server's list now; else it is the last one we knew."""
+        return self.link == CONNECTED and self.login == LOGGED_IN
+
+    def retry_in(self) -> Optional[int]:
+        """Whole seconds until the next connection attempt while offline; else None."""
+        if self.link != OFFLINE or self.retry_at is None:
+            return None
+        left = math.ceil(self.retry_at - self.clock)
+        return left if left > 0 else None
+
     @property
     def pending(self) -> List[Outgoing]:
         """Messages typed but not yet echoed by the server."""
@@ -313,6 +414,7 @@ class ClientModel:
 
     def handle_event(self, event: Event, now: float) -> List[Action]:
         """React to what the connection reports."""
+        self.clock = now
         if isinstance(event, Connected):
             return self._on_connected(event, now)
         if isinstance(event, Received):
@@ -391,11 +493,15 @@ class ClientModel:
         self._want_who = False  # its answer is lost with the link
         self.link = OFFLINE
         self.link_note = safe_text(event.reason)
+        self.retry_at = now + event.retry_in
+        if not was_up:  # nothing answered: whatever refused us before is not the news now
+            self.server_full = False
         if self.login not in (NAMING, PASSWORD):
             self.login = LOGGED_OUT
         for outgoing in self.outbox:
             outgoing.sent = False
-        if was_up and self.login != PASSWORD:  # a refused password closes it: no news there
+        # a refused password closes it, and a full server each time: no news there
+        if was_up and self.login != PASSWORD and not self.server_full:
             self._add("system", f"{self.link_note}; reconnecting", ts=now)
         return []
 
@@ -412,9 +518,11 @@ class ClientModel:
         first = not self.has_logged_in
         self.login = LOGGED_IN
         self.has_logged_in = True
+        self.server_full = False
         self._password_refused = 0
         self._set_name(safe_text(frame["name"]) or self.name)
         self.online = sorted((safe_text(n) for n in frame["online"]), key=str.casefold)
+        self._online_changed()
         resume = frame.get("resume")
         self._resume = resume if isinstance(resume, str) else None
         history_id = frame.get("history_id")
@@ -477,12 +585,21 @@ class ClientModel:
             target = f" to {outgoing.to}" if outgoing.to else ""
             self._add("error", f"not sent{target}: {text} ({outgoing.text[:40]})", ts=now)
             return []
+        if code == "server_full":
+            return self._server_full(text, now)
         if code == "incompatible_version":
             self.link = STOPPED
             self.link_note = text
             self._add("error", f"the server refused us: {text}", ts=now)
             return [GiveUp(text)]
         self._add("error", f"server: {text}", ts=now)
+        return []
+
+    def _server_full(self, text: str, now: float) -> List[Action]:
+        """server_full: say so once; the status bar counts down to each new try."""
+        if not self.server_full:
+            self.server_full = True
+            self._add("error", f"server: {text} Trying again until there is room.", ts=now)
         return []
 
     def _password_refused_by_server(self, text: str, now: float) -> List[Action]:
@@ -508,6 +625,7 @@ class ClientModel:
         name = safe_text(frame["name"])
         if not any(protocol.name_key(n) == protocol.name_key(name) for n in self.online):
             self.online = sorted([*self.online, name], key=str.casefold)
+            self._online_changed()
         self._add("system", f"{name} joined", ts=frame["ts"])
         return []
 
@@ -515,6 +633,7 @@ class ClientModel:
         name = safe_text(frame["name"])
         key = protocol.name_key(name)
         self.online = [n for n in self.online if protocol.name_key(n) != key]
+        self._online_changed()
         reason = frame.get("reason")
         why = {
             "timeout": " (timed out)",
@@ -562,6 +681,7 @@ class ClientModel:
 
     def _frame_online(self, frame: Frame, now: float) -> List[Action]:
         self.online = sorted((safe_text(n) for n in frame["names"]), key=str.casefold)
+        self._online_changed()
         if self._want_who:
             self._want_who = False
             self._add("info", f"online ({len(self.online)}): {', '.join(self.online)}", ts=now)
@@ -572,8 +692,12 @@ class ClientModel:
 
     def _frame_shutdown(self, frame: Frame, now: float) -> List[Action]:
         message = frame.get("message")
-        note = f": {safe_text(message)}" if isinstance(message, str) and message else ""
-        self._add("system", f"the server is shutting down{note}", ts=now)
+        message = safe_text(message) if isinstance(message, str) else ""
+        if "shutting down" in message.casefold():  # it says so itself: say it once
+            self._add("system", message, ts=now)
+        else:
+            note = f": {message}" if message else ""
+            self._add("system", f"the server is shutting down{note}", ts=now)
         return []
 
     def _outgoing(self, ref: object) -> Optional[Outgoing]:
@@ -588,6 +712,7 @@ class ClientModel:
 
     def tick(self, now: float) -> List[Action]:
         """Keepalive and rate-limit retries; call about once a second."""
+        self.clock = now
         actions: List[Action] = []
         if self.link != CONNECTED:
             return actions
@@ -627,10 +752,15 @@ class ClientModel:
         "\x17": lineedit.delete_word_back,  # Ctrl-W
         "kLFT5": lineedit.word_left,  # Ctrl-Left
         "kRIT5": lineedit.word_right,  # Ctrl-Right
+        "\x1bb": lineedit.word_left,  # Alt-B (the curses layer joins Esc and the letter)
+        "\x1bf": lineedit.word_right,  # Alt-F
     }
 
     def handle_key(self, key: str, now: float) -> List[Action]:
         """React to one key: a typed character (or several, pasted) or a curses key name."""
+        self.clock = now
+        if key != "\t":
+            self._completion = None
         edit = self._EDITS.get(key)
         if edit is not None:
             self.cursor, self.input = edit(self.cursor, self.input)
@@ -681,17 +811,55 @@ class ClientModel:
         self.cursor = len(self.input)
 
     def _complete(self) -> None:
-        """Tab: complete the word before the cursor to the one online name it starts."""
-        start, _ = lineedit.word_left(self.cursor, self.input)
+        """Tab: complete the word before the cursor as far as the candidates agree; Tab
+        again puts each candidate in its place in turn (as bash and irssi do)."""
+        if self.login == NAMING:
+            return
+        cycle = self._completion
+        if cycle is not None:
+            cycle.index = (cycle.index + 1) % len(cycle.candidates)
+            self._put_word(cycle.start, cycle.candidates[cycle.index])
+            return
+        start = self.cursor
+        while start > 0 and not self.input[start - 1].isspace():
+            start -= 1
         word = self.input[start : self.cursor]
-        if not word or self.login == NAMING:
+        candidates = self._candidates(start, word)
+        if not candidates:
             return
-        matches = [n for n in self.online if n.casefold().startswith(word.casefold())]
-        if len(matches) != 1:
-            return
-        completion = matches[0] + (": " if start == 0 else " ")
-        self.input = self.input[:start] + completion + self.input[self.cursor :]
-        self.cursor = start + len(completion)
+        if self.input[self.cursor : self.cursor + 1].isspace():  # a space follows already
+            candidates = [candidate.rstrip(" ") for candidate in candidates]
+        common = _common_prefix(candidates)
+        if len(common) > len(word):
+            self._put_word(start, common)
+            if len(candidates) > 1:
+                self._completion = _Completion(start, candidates, -1)
+        else:  # they agree on no more than is typed: show the first of them
+            self._completion = _Completion(start, candidates, 0)
+            self._put_word(start, candidates[0])
+
+    def _candidates(self, start: int, word: str) -> List[str]:
+        """What Tab may put in place of `word` (at `start`): a command at the start of the
+        line, else a name online (after `@`, or as the NAME of /msg), with what follows it."""
+        before = self.input[:start].split()
+        if not before and word.startswith("/"):
+            return [command + " " for command in COMMANDS if command.startswith(word.lower())]
+        to_whom = len(before) == 1 and before[0].lower() in ("/msg", "/m")
+        if not word and not to_whom:
+            return []
+        at = "@" if word.startswith("@") else ""
+        stem = word[len(at) :].casefold()
+        after = ": " if start == 0 and not at else " "
+        return [
+            at + name + after
+            for name in self.online
+            if name.casefold().startswith(stem) and not self._is_me(name)
+        ]
+
+    def _put_word(self, start: int, text: str) -> None:
+        """Replace the input from `start` to the cursor with `text`; the cursor follows it."""
+        self.input = self.input[:start] + text + self.input[self.cursor :]
+        self.cursor = start + len(text)
 
     # ------------------------------------------------------------------ lines
 
@@ -768,7 +936,7 @@ class ClientModel:
             self._add("info", "not online right now; the list shows who was there", ts=now)
             return []
         if command in ("/help", "/?"):
-            for text in HELP:
+            for text in HELP + (KEYS_HELP if self._window else ()):
                 self._add("info", text, ts=now)
             return []
         if command == "/clear":

@@ -11,7 +11,6 @@ passing `termtext.safe_text`, and every width is counted in cells (`termtext`).
 from __future__ import annotations
 
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -20,14 +19,17 @@ from lanchat.client_model import (
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
+    NAME_COLOURS,
     NAMING,
     OFFLINE,
     PASSWORD,
     STOPPED,
     ClientModel,
     Entry,
+    NameColours,
     Outgoing,
     ServerPicker,
+    preferred_colour,
 )
 from lanchat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
@@ -37,7 +39,6 @@ Row = List[Segment]
 MIN_ROWS = 6
 MIN_COLS = 20
 SIDEBAR_MIN_COLS = 60  # narrower than this, the online list is hidden
-NAME_COLOURS = 6
 STYLES = (
     "",
     "status",
@@ -76,9 +77,9 @@ class Screen:
         return ["".join(text for text, _ in row) for row in self.rows]
 
 
-def name_style(name: str) -> str:
-    """The colour style of a sender: the same name always gets the same colour."""
-    return f"name{zlib.crc32(protocol.name_key(name).encode('utf-8')) % NAME_COLOURS}"
+def name_style(name: str, colours: Optional[NameColours] = None) -> str:
+    """The colour style of a name: the one the model gave it, else its preferred one."""
+    return f"name{colours.of(name) if colours is not None else preferred_colour(name)}"
 
 
 def clock(ts: Optional[float]) -> str:
@@ -161,18 +162,18 @@ def wrap(segments: Sequence[Segment], width: int, indent: int = 0) -> List[Row]:
 # Message pane
 
 
-def entry_segments(entry: Entry) -> List[Segment]:
-    """One pane entry as styled text, before wrapping."""
+def entry_segments(entry: Entry, colours: Optional[NameColours] = None) -> List[Segment]:
+    """One pane entry as styled text, before wrapping; names in the model's colours."""
     stamp: List[Segment] = [(clock(entry.ts) + " ", "time")] if entry.ts is not None else []
     if entry.kind in ("message", "action"):
-        sender = (entry.sender, "own" if entry.own else name_style(entry.sender))
+        sender = (entry.sender, "own" if entry.own else name_style(entry.sender, colours))
         text_style = "mention" if entry.mention else ""
         private: List[Segment] = []
         if entry.to is not None:
             private = [("[private] ", "pm")]
         target: List[Segment] = []
         if entry.to is not None and entry.own:
-            target = [(" -> ", "pm"), (entry.to, name_style(entry.to))]
+            target = [(" -> ", "pm"), (entry.to, name_style(entry.to, colours))]
         if entry.kind == "action":
             return [
                 *stamp,
@@ -210,7 +211,7 @@ def _items_newest_first(model: ClientModel) -> Iterator[List[Segment]]:
     for outgoing in reversed(model.outbox):
         yield pending_segments(outgoing, model.name)
     for entry in reversed(model.entries):
-        yield entry_segments(entry)
+        yield entry_segments(entry, model.colours)
 
 
 def message_rows(model: ClientModel, width: int, height: int) -> Tuple[List[Row], int]:
@@ -243,13 +244,16 @@ def message_rows(model: ClientModel, width: int, height: int) -> Tuple[List[Row]
 
 def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
     """The online list: a header, then one name a row, own name marked."""
-    rows = [_row(f"online ({len(model.online)})", width, "sidehead")]
+    heading = f"online ({len(model.online)})"
+    if not model.online_is_live:  # the list is the last one we knew, if any
+        heading = f"last seen ({len(model.online)})" if model.has_logged_in else "online"
+    rows = [_row(heading, width, "sidehead")]
     names = model.online
     room = height - 1
     shown = names if len(names) <= room else names[: max(0, room - 1)]
     for name in shown:
         mine = protocol.name_key(name) == protocol.name_key(model.name)
-        rows.append(_row(name, width, "sideme" if mine else name_style(name)))
+        rows.append(_row(name, width, "sideme" if mine else name_style(name, model.colours)))
     if len(shown) < len(names):
         rows.append(_row(f"+{len(names) - len(shown)} more", width, "sidehead"))
     rows += [_row("", width)] * (height - len(rows))
@@ -264,6 +268,9 @@ def state_text(model: ClientModel) -> str:
     """The connection state in a few words."""
     if model.link == STOPPED:
         return "stopped: " + model.link_note
+    if model.link == OFFLINE and model.server_full:
+        wait = model.retry_in()
+        return "server full, retrying" + (f" in {wait} s" if wait else "")
     if model.link == OFFLINE:
         return "offline, reconnecting"
     if model.link == CONNECTING:
@@ -280,20 +287,24 @@ def state_text(model: ClientModel) -> str:
 
 
 def status_text(model: ClientModel, cols: int) -> str:
-    """The status bar: server name and address, your name, how many online, the state."""
+    """The status bar: server name and address, your name, how many online, the state.
+
+    Your name is left out while you choose another, the count while it is not the
+    server's count now."""
     host, port = model.address
     server = model.server_name or "lanchat"
     address = f"{host}:{port}" if host else ""
     state = state_text(model)
     if model.outbox:
         state += f", {len(model.outbox)} pending"
-    online = f"{len(model.online)} online"
-    you = f"you: {model.name}"
+    online = [f"{len(model.online)} online"] if model.online_is_live else []
+    me = [] if model.login == NAMING else [model.name]
+    you = [f"you: {name}" for name in me]
     variants = (
-        [server + (f" ({address})" if address else ""), you, online, state],
-        [server, you, online, state],
-        [model.name, online, state],
-        [model.name, state],
+        [server + (f" ({address})" if address else ""), *you, *online, state],
+        [server, *you, *online, state],
+        [*me, *online, state],
+        [*me, state],
         [state],
     )
     for parts in variants:

@@ -237,7 +237,8 @@ def _check_hello(frame: Frame, where: str) -> Frame:
 
 
 class Backoff:
-    """Delays between reconnect attempts: doubling from `first` up to `most`, with jitter."""
+    """Delays between reconnect attempts: doubling from `first`, with up to `jitter` (a
+    fraction) added so clients spread out, and never longer than `most`."""
 
     def __init__(self, first: float = 0.25, most: float = 10.0, jitter: float = 0.2) -> None:
         self.first = first
@@ -249,7 +250,7 @@ class Backoff:
         """The delay before the next attempt; each call doubles the one after."""
         delay = self._next
         self._next = min(self.most, self._next * 2)
-        return delay * (1 + random.uniform(0, self.jitter))
+        return min(self.most, delay * (1 + random.uniform(0, self.jitter)))
 
     def reset(self) -> None:
         """Start again from the shortest delay."""

@@ -92,7 +92,7 @@ class Room:
         with self._lock:
             stale = self._members.get(member.key)
             if stale is not None and not _same_secret(resume.token, stale.resume_token):
-                raise ProtocolError("name_taken", f"{member.name!r} is online already.")
+                raise ProtocolError("name_taken", f"{stale.name!r} is online already.")
             self._members[member.key] = member  # a takeover keeps the old place in the list
             member.resume_token = secrets.token_hex(16)
             names = [m.name for m in self._members.values()]

@@ -729,7 +729,9 @@ def test_tab_completes_an_online_name() -> None:
     type_keys(model, *"ali", "\t")
     assert model.input == "alice: "
     type_keys(model, *"ask al", "\t")
-    assert model.input == "alice: ask al", "two names start with al: nothing happens"
+    assert model.input == "alice: ask albert ", "two names start with al: the first of them"
+    type_keys(model, "\t")
+    assert model.input == "alice: ask alice ", "Tab again: the next"
 
 
 def test_a_line_can_never_grow_past_the_text_limit() -> None:
