@@ -10,7 +10,9 @@ passing `termtext.safe_text`, and every width is counted in cells (`termtext`).
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -94,19 +96,27 @@ def _row(text: str, width: int, style: str = "") -> Row:
     return [(pad(text, width), style)]
 
 
-def _cells(segments: Sequence[Segment]) -> List[Tuple[str, str, int]]:
+Cell = Tuple[str, str, int]  # one cluster, its style, the cells it takes
+
+# A URL is one token: split over rows it continues at the left edge, so it copies whole.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
+
+
+def _cells(segments: Sequence[Segment], width: int) -> List[Cell]:
     out = []
     for text, style in segments:
         for cluster in clusters(text):
-            width = sum(char_width(c) for c in cluster)
-            if width == 0:
+            cells_wide = sum(char_width(c) for c in cluster)
+            if cells_wide == 0:
                 # a lone mark or joiner (its base was cut away): draw nothing for it
                 continue
-            out.append((cluster, style, width))
+            if cells_wide > width:
+                cluster, cells_wide = "?", 1
+            out.append((cluster, style, cells_wide))
     return out
 
 
-def _merge(cells: Sequence[Tuple[str, str, int]], width: int) -> Row:
+def _merge(cells: Sequence[Cell], width: int) -> Row:
     row: Row = []
     used = 0
     for text, style, cells_wide in cells:
@@ -120,39 +130,75 @@ def _merge(cells: Sequence[Tuple[str, str, int]], width: int) -> Row:
     return row
 
 
+def _may_break_between(before: Cell, after: Cell) -> bool:
+    """True where a row may end inside a run without spaces: next to a wide character
+    (CJK is written without spaces), but not before a closing mark such as 。 or ）,
+    nor after an opening one."""
+    if before[2] < 2 and after[2] < 2:
+        return False
+    closing = unicodedata.category(after[0][0]) in ("Pe", "Pf", "Po")
+    opening = unicodedata.category(before[0][-1]) in ("Ps", "Pi")
+    return not closing and not opening
+
+
+def _tokens(cells: Sequence[Cell]) -> Iterator[Tuple[List[Cell], bool]]:
+    """The cells cut where a row may break, each with True for a URL: every space alone,
+    a URL whole, and the other runs between spaces cut where `_may_break_between`."""
+    run: List[Cell] = []
+    for cell in [*cells, None]:
+        if cell is not None and cell[0] != " ":
+            run.append(cell)
+            continue
+        if _URL.match("".join(c[0] for c in run)):
+            yield run, True
+        elif run:
+            token = [run[0]]
+            for before, after in zip(run, run[1:]):
+                if _may_break_between(before, after):
+                    yield token, False
+                    token = []
+                token.append(after)
+            yield token, False
+        if cell is not None:
+            yield [cell], False
+        run = []
+
+
 def wrap(segments: Sequence[Segment], width: int, indent: int = 0) -> List[Row]:
     """Lay styled text into rows of exactly `width` cells, breaking at spaces if possible.
 
-    Rows after the first start with `indent` spaces. A character wider than the row is
+    Rows after the first start with `indent` spaces, except the rows a long URL continues
+    on. A word that fits on a row of its own moves there whole; a longer one, or text
+    without spaces (CJK), fills each row to its end. A character wider than the row is
     replaced by '?', so no row ever overflows.
     """
     indent = indent if indent <= width // 2 else 0
     rows: List[Row] = []
-    row: List[Tuple[str, str, int]] = []
-    used = 0
-    start = 0  # where this row's own text begins (after the indent)
-    for cell in _cells(segments):
-        if cell[2] > width:
-            cell = ("?", cell[1], 1)
-        if used + cell[2] > width and cell[0] == " ":
-            rows.append(_merge(row, width))  # break at this very space, and drop it
-            row = [(" ", "", 1)] * indent
-            start, used = indent, indent
-            continue
-        if used + cell[2] > width:
-            carry: List[Tuple[str, str, int]] = []
-            spaces = [i for i in range(start, len(row)) if row[i][0] == " "]
-            if spaces and spaces[-1] > start:
-                word = row[spaces[-1] + 1 :]
-                # move the broken word down only if it fits on the next row
-                if indent + sum(c[2] for c in word) + cell[2] <= width:
-                    carry, row = word, row[: spaces[-1]]
-            rows.append(_merge(row, width))
-            row = [(" ", "", 1)] * indent + carry
-            start = indent
-            used = sum(c[2] for c in row)
-        row.append(cell)
-        used += cell[2]
+    row: List[Cell] = []
+    lead = 0  # the cells of this row taken by the indent
+
+    def next_row(new_lead: int) -> None:
+        nonlocal row, lead
+        rows.append(_merge(row, width))
+        row, lead = [(" ", "", 1)] * new_lead, new_lead
+
+    for token, is_url in _tokens(_cells(segments, width)):
+        used = sum(c[2] for c in row)
+        size = sum(c[2] for c in token)
+        if used + size <= width:
+            row += token
+        elif token[0][0] == " ":
+            next_row(indent)  # break at this very space, and drop it
+        elif used > lead and indent + size <= width:
+            next_row(indent)  # the word moves down whole
+            row += token
+        else:
+            for cell in token:  # too long for any row: fill each row to its end
+                if used + cell[2] > width:
+                    next_row(0 if is_url else indent)
+                    used = lead
+                row.append(cell)
+                used += cell[2]
     rows.append(_merge(row, width))
     return rows
 
