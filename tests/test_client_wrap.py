@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, List
 
+import pytest
 from test_client_e2e import PtyClient, clients, server  # noqa: F401  (fixtures)
 from wire import login
 
@@ -68,6 +69,7 @@ def test_text_after_a_url_wraps_under_the_text_again() -> None:
 # --------------------------------------------------------------------------- pyz in a pty
 
 
+@pytest.mark.pyz
 def test_the_window_wraps_cjk_after_the_name_and_urls_unindented(
     server: tuple,  # noqa: F811
     clients: Callable[..., PtyClient],  # noqa: F811
