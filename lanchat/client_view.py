@@ -134,7 +134,8 @@ def _row(text: str, width: int, style: str = "") -> Row:
 
 Cell = Tuple[str, str, int]  # one cluster, its style, the cells it takes
 
-# A URL is one token: split over rows it continues at the left edge, so it copies whole.
+# A run with a URL in it is one token: split over rows it goes on at the left edge, so it
+# copies whole.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
 
 
@@ -185,7 +186,7 @@ def _tokens(cells: Sequence[Cell]) -> Iterator[Tuple[List[Cell], bool]]:
         if cell is not None and cell[0] != " ":
             run.append(cell)
             continue
-        if _URL.match("".join(c[0] for c in run)):
+        if _URL.search("".join(c[0] for c in run)):
             yield run, True
         elif run:
             token = [run[0]]

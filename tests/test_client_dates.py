@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator, List, Set, Tuple
+from typing import Callable, Iterator, List, Sequence, Set, Tuple
 
 import pytest
 from conftest import free_port
@@ -137,17 +137,21 @@ def test_paging_through_an_older_day_skips_no_line() -> None:
 # --------------------------------------------------------------------------- pyz
 
 
-def _prefilled_server(pyz: Path, tmp_path: Path) -> Tuple[subprocess.Popen[str], Tuple[str, int]]:
-    """The pyz server on a history that holds messages from three and two days ago."""
+def _prefilled_server(
+    pyz: Path, tmp_path: Path, messages: Sequence[Tuple[float, str]] = ()
+) -> Tuple[subprocess.Popen[str], Tuple[str, int]]:
+    """The pyz server on a real SQLite history that already holds these messages (by
+    default one from three days ago at 06:00 in the test zone, one from two days ago)."""
     now = time.time()
-    three_days_ago = _local_morning(now, days_before=3)
+    if not messages:
+        messages = [
+            (_local_morning(now, 3), "from three days ago"),
+            (now - 2 * 86400, "two days ago"),
+        ]
     path = tmp_path / "history.sqlite3"
     history = SqliteHistory(path)
     try:
-        for ts, text in (
-            (three_days_ago, "from three days ago"),
-            (now - 2 * 86400, "two days ago"),
-        ):
+        for ts, text in messages:
             history.add(message(history.next_id(), ts, text), "alice", None)
     finally:
         history.close()
@@ -189,6 +193,29 @@ def test_the_window_dates_the_history_of_other_days(
         assert "alice: two days ago" in lines[first + 3]
         assert lines[first + 4] == _separator(now)
         assert "-- you are reader on testlab" in lines[first + 5]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.pyz
+def test_the_window_names_the_day_of_its_top_row_when_that_day_is_out_of_sight(
+    pyz: Path,
+    tmp_path: Path,
+    clients: Callable[..., PtyClient],  # noqa: F811
+) -> None:
+    morning = _local_morning(time.time(), 3)
+    messages = [(morning + n * 60, f"old {n:02}") for n in range(1, 31)]
+    proc, address = _prefilled_server(pyz, tmp_path, messages)
+    try:
+        client = clients(address, "reader", rows=12, cols=56, env=client_env(TZ=TZ))
+        lines = client.wait_for("you are reader")
+        assert lines[1].rstrip() == _separator(morning), "not a bare time from that day"
+        assert lines[2].startswith("06:2") and "alice: old" in lines[2]
+        client.type(KEYS["ppage"])
+        lines = client.wait_for("more below")
+        assert lines[1].rstrip() == _separator(morning)
+        assert "alice: old" in lines[2]
     finally:
         proc.kill()
         proc.communicate(timeout=10)

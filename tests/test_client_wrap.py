@@ -54,6 +54,12 @@ def test_a_url_too_long_for_a_row_continues_unindented_and_copies_whole() -> Non
     assert rows[-1].rstrip().endswith("#end there")
 
 
+def test_a_url_in_brackets_continues_unindented_too() -> None:
+    rows = lines(f"20:26 bob: ({URL})", 30)
+    assert all(not row.startswith(" ") for row in rows[1:]), rows
+    assert "".join(row.rstrip() for row in rows).endswith(f"({URL})")
+
+
 def test_a_url_that_fits_a_row_moves_down_whole_under_the_text() -> None:
     assert lines("20:26 bob: see https://example.com/x", 30) == [
         "20:26 bob: see                ",
