@@ -1,10 +1,11 @@
 """Plain mode: the chat as lines of text, for scripts, bots and screen readers.
 
 It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`,
-and `-- Saturday 28 November --` where the day changes) and sends each line read from stdin, commands included (/msg, /me, /who, /quit). At the
-end of stdin it waits until everything typed was echoed by the server (at most
-`DRAIN_TIMEOUT` seconds), says goodbye and exits: 0 when all was delivered, else 1. No
-curses here, so plain mode runs on any Python.
+and `-- Saturday 28 November --` where the day changes) and sends each line read from
+stdin, commands included (/msg, /me, /who, /quit). At the end of stdin it waits until
+everything typed was echoed by the server (at most `DRAIN_TIMEOUT` seconds), says goodbye
+and exits: 0 when all was delivered, else 1. No curses here, so plain mode runs on any
+Python.
 """
 
 from __future__ import annotations
