@@ -372,7 +372,7 @@ class Terminal:
             try:
                 self._follow_resize()
                 screen = render(model, *self.size())
-                model.set_viewport(screen.page, screen.max_scroll)
+                model.set_viewport(screen.page, screen.max_scroll, screen.scroll)
                 self.draw(screen)
                 has_keys = self._wait(selector, max(0.0, next_tick - time.monotonic()))
                 now = time.time()

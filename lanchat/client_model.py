@@ -296,7 +296,6 @@ class ClientModel:
         self.link_note = ""  # why we are offline or stopped, for the status bar
         self.server_full = False  # the server refused us as full; we keep trying
         self.retry_at: Optional[float] = None  # when the connection tries again, offline
-        self.clock = 0.0  # the latest `now` we were given, for countdowns
         self.max_text = protocol.MAX_TEXT
         self.entries: List[Entry] = []
         self.online: List[str] = []
@@ -305,7 +304,13 @@ class ClientModel:
         self.input = ""
         self.cursor = 0
         self.history: List[str] = []
+        # Scrolled back, the pane stays on the rows it shows: `scroll` counts rows up from
+        # the bottom as it was when entry `scroll_seq` was the newest, and the view adds
+        # the rows of newer entries. Messages after `unread_after` are new to the reader.
         self.scroll = 0  # rows scrolled up from the bottom of the message pane
+        self.scroll_seq = 0
+        self.unread_after = 0
+        self.now = 0.0  # the latest time passed in: countdowns, and the day the view calls today
         self.page = 10  # rows the message pane showed last; set by the view's caller
         self.max_scroll = 0
         self.has_logged_in = False
@@ -386,7 +391,7 @@ class ClientModel:
         """Whole seconds until the next connection attempt while offline; else None."""
         if self.link != OFFLINE or self.retry_at is None:
             return None
-        left = math.ceil(self.retry_at - self.clock)
+        left = math.ceil(self.retry_at - self.now)
         return left if left > 0 else None
 
     @property
@@ -404,17 +409,20 @@ class ClientModel:
         """The seq of the newest entry ever added (plain mode prints the ones after)."""
         return self._seq
 
-    def set_viewport(self, page: int, max_scroll: int) -> None:
-        """Tell the model how tall the message pane is and how far it can scroll."""
+    def set_viewport(self, page: int, max_scroll: int, scroll: Optional[int] = None) -> None:
+        """Tell the model how tall the message pane is, how far it can scroll and (from
+        the view) where it is now, counted from the newest entry drawn."""
         self.page = max(1, page)
         self.max_scroll = max(0, max_scroll)
+        if scroll is not None and self.scroll > 0:
+            self.scroll, self.scroll_seq = scroll, self._seq
         self.scroll = min(self.scroll, self.max_scroll)
 
     # ------------------------------------------------------------------ events
 
     def handle_event(self, event: Event, now: float) -> List[Action]:
         """React to what the connection reports."""
-        self.clock = now
+        self.now = now
         if isinstance(event, Connected):
             return self._on_connected(event, now)
         if isinstance(event, Received):
@@ -712,7 +720,7 @@ class ClientModel:
 
     def tick(self, now: float) -> List[Action]:
         """Keepalive and rate-limit retries; call about once a second."""
-        self.clock = now
+        self.now = now
         actions: List[Action] = []
         if self.link != CONNECTED:
             return actions
@@ -758,7 +766,7 @@ class ClientModel:
 
     def handle_key(self, key: str, now: float) -> List[Action]:
         """React to one key: a typed character (or several, pasted) or a curses key name."""
-        self.clock = now
+        self.now = now
         if key != "\t":
             self._completion = None
         edit = self._EDITS.get(key)
@@ -786,6 +794,8 @@ class ClientModel:
         elif key in ("KEY_DOWN", "\x0e"):
             self._recall(+1)
         elif key == "KEY_PPAGE":
+            if self.scroll == 0:  # leaving the newest lines: what comes from now on is new
+                self.scroll_seq = self.unread_after = self._seq
             self.scroll = min(self.max_scroll, self.scroll + max(1, self.page - 1))
         elif key == "KEY_NPAGE":
             self.scroll = max(0, self.scroll - max(1, self.page - 1))

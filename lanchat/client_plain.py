@@ -1,10 +1,11 @@
 """Plain mode: the chat as lines of text, for scripts, bots and screen readers.
 
-It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`)
-and sends each line read from stdin, commands included (/msg, /me, /who, /quit). At the
-end of stdin it waits until everything typed was echoed by the server (at most
-`DRAIN_TIMEOUT` seconds), says goodbye and exits: 0 when all was delivered, else 1. No
-curses here, so plain mode runs on any Python.
+It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`,
+and `-- Saturday 28 November --` where the day changes) and sends each line read from
+stdin, commands included (/msg, /me, /who, /quit). At the end of stdin it waits until
+everything typed was echoed by the server (at most `DRAIN_TIMEOUT` seconds), says goodbye
+and exits: 0 when all was delivered, else 1. No curses here, so plain mode runs on any
+Python.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from lanchat.client_model import (
     GiveUp,
     Send,
 )
-from lanchat.client_view import clock
+from lanchat.client_view import clock, day_line, starts_a_day
 from lanchat.connection import Connection, Event, Link
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def _loop(
     model: ClientModel, connection: Connection, items: queue.Queue[Item], stdout: TextIO
 ) -> int:
     printed = model.last_seq
+    printed_ts: Optional[float] = None  # the last printed line's time: a new day gets a separator
     drain_until: Optional[float] = None
     held: List[str] = []  # lines read before the login: run in order once logged in
     next_tick = time.monotonic() + TICK
@@ -168,6 +170,9 @@ def _loop(
             actions += model.tick(now)
         for entry in model.entries:
             if entry.seq > printed:
+                if entry.ts is not None and starts_a_day(entry.ts, printed_ts, now):
+                    stdout.write(day_line(entry.ts, now) + "\n")
+                printed_ts = entry.ts if entry.ts is not None else printed_ts
                 stdout.write(format_entry(entry) + "\n")
         printed = model.last_seq
         stdout.flush()

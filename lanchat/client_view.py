@@ -10,7 +10,9 @@ passing `termtext.safe_text`, and every width is counted in cells (`termtext`).
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -69,8 +71,9 @@ class Screen:
 
     rows: List[Row]
     cursor: Optional[Tuple[int, int]]  # (row, col), None to hide it
-    page: int  # rows of the message pane, for PgUp/PgDn
+    page: int  # rows a page of the message pane moves by, plus one (PgUp/PgDn)
     max_scroll: int  # how far the message pane can scroll up
+    scroll: Optional[int] = None  # how far it is scrolled up, from the newest entry drawn
 
     def text(self) -> List[str]:
         """The rows as plain strings (for tests and screen captures)."""
@@ -87,6 +90,41 @@ def clock(ts: Optional[float]) -> str:
     return time.strftime("%H:%M", time.localtime(ts)) if ts is not None else "     "
 
 
+Day = Tuple[int, int, int]
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def day_of(ts: float) -> Day:
+    """The local calendar day of a time: (year, month, day)."""
+    local = time.localtime(ts)
+    return local.tm_year, local.tm_mon, local.tm_mday
+
+
+def _is_today(ts: float, now: float) -> bool:
+    return day_of(ts) == day_of(now)
+
+
+def day_line(ts: float, now: float) -> str:
+    """The day separator above a day's first line: `-- Saturday 28 November --`, with
+    the year when it is not the year of `now`. In English, as the rest of the window."""
+    local = time.localtime(ts)
+    year = f" {local.tm_year}" if local.tm_year != time.localtime(now).tm_year else ""
+    return f"-- {WEEKDAYS[local.tm_wday]} {local.tm_mday} {MONTHS[local.tm_mon - 1]}{year} --"
+
+
+def starts_a_day(ts: Optional[float], before: Optional[float], now: float) -> bool:
+    """True if a day separator goes above a line of time `ts` that follows a line of
+    time `before`; with no line before it, the first line's day is announced unless it
+    is today."""
+    if ts is None:
+        return False
+    return day_of(ts) != day_of(before if before is not None else now)
+
+
 # ---------------------------------------------------------------------------
 # Rows and wrapping
 
@@ -95,19 +133,28 @@ def _row(text: str, width: int, style: str = "") -> Row:
     return [(pad(text, width), style)]
 
 
-def _cells(segments: Sequence[Segment]) -> List[Tuple[str, str, int]]:
+Cell = Tuple[str, str, int]  # one cluster, its style, the cells it takes
+
+# A run with a URL in it is one token: split over rows it goes on at the left edge, so it
+# copies whole.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
+
+
+def _cells(segments: Sequence[Segment], width: int) -> List[Cell]:
     out = []
     for text, style in segments:
         for cluster in clusters(text):
-            width = sum(char_width(c) for c in cluster)
-            if width == 0:
+            cells_wide = sum(char_width(c) for c in cluster)
+            if cells_wide == 0:
                 # a lone mark or joiner (its base was cut away): draw nothing for it
                 continue
-            out.append((cluster, style, width))
+            if cells_wide > width:
+                cluster, cells_wide = "?", 1
+            out.append((cluster, style, cells_wide))
     return out
 
 
-def _merge(cells: Sequence[Tuple[str, str, int]], width: int) -> Row:
+def _merge(cells: Sequence[Cell], width: int) -> Row:
     row: Row = []
     used = 0
     for text, style, cells_wide in cells:
@@ -121,39 +168,75 @@ def _merge(cells: Sequence[Tuple[str, str, int]], width: int) -> Row:
     return row
 
 
+def _may_break_between(before: Cell, after: Cell) -> bool:
+    """True where a row may end inside a run without spaces: next to a wide character
+    (CJK is written without spaces), but not before a closing mark such as 。 or ）,
+    nor after an opening one."""
+    if before[2] < 2 and after[2] < 2:
+        return False
+    closing = unicodedata.category(after[0][0]) in ("Pe", "Pf", "Po")
+    opening = unicodedata.category(before[0][-1]) in ("Ps", "Pi")
+    return not closing and not opening
+
+
+def _tokens(cells: Sequence[Cell]) -> Iterator[Tuple[List[Cell], bool]]:
+    """The cells cut where a row may break, each with True for a URL: every space alone,
+    a URL whole, and the other runs between spaces cut where `_may_break_between`."""
+    run: List[Cell] = []
+    for cell in [*cells, None]:
+        if cell is not None and cell[0] != " ":
+            run.append(cell)
+            continue
+        if _URL.search("".join(c[0] for c in run)):
+            yield run, True
+        elif run:
+            token = [run[0]]
+            for before, after in zip(run, run[1:]):
+                if _may_break_between(before, after):
+                    yield token, False
+                    token = []
+                token.append(after)
+            yield token, False
+        if cell is not None:
+            yield [cell], False
+        run = []
+
+
 def wrap(segments: Sequence[Segment], width: int, indent: int = 0) -> List[Row]:
     """Lay styled text into rows of exactly `width` cells, breaking at spaces if possible.
 
-    Rows after the first start with `indent` spaces. A character wider than the row is
+    Rows after the first start with `indent` spaces, except the rows a long URL continues
+    on. A word that fits on a row of its own moves there whole; a longer one, or text
+    without spaces (CJK), fills each row to its end. A character wider than the row is
     replaced by '?', so no row ever overflows.
     """
     indent = indent if indent <= width // 2 else 0
     rows: List[Row] = []
-    row: List[Tuple[str, str, int]] = []
-    used = 0
-    start = 0  # where this row's own text begins (after the indent)
-    for cell in _cells(segments):
-        if cell[2] > width:
-            cell = ("?", cell[1], 1)
-        if used + cell[2] > width and cell[0] == " ":
-            rows.append(_merge(row, width))  # break at this very space, and drop it
-            row = [(" ", "", 1)] * indent
-            start, used = indent, indent
-            continue
-        if used + cell[2] > width:
-            carry: List[Tuple[str, str, int]] = []
-            spaces = [i for i in range(start, len(row)) if row[i][0] == " "]
-            if spaces and spaces[-1] > start:
-                word = row[spaces[-1] + 1 :]
-                # move the broken word down only if it fits on the next row
-                if indent + sum(c[2] for c in word) + cell[2] <= width:
-                    carry, row = word, row[: spaces[-1]]
-            rows.append(_merge(row, width))
-            row = [(" ", "", 1)] * indent + carry
-            start = indent
-            used = sum(c[2] for c in row)
-        row.append(cell)
-        used += cell[2]
+    row: List[Cell] = []
+    lead = 0  # the cells of this row taken by the indent
+
+    def next_row(new_lead: int) -> None:
+        nonlocal row, lead
+        rows.append(_merge(row, width))
+        row, lead = [(" ", "", 1)] * new_lead, new_lead
+
+    for token, is_url in _tokens(_cells(segments, width)):
+        used = sum(c[2] for c in row)
+        size = sum(c[2] for c in token)
+        if used + size <= width:
+            row += token
+        elif token[0][0] == " ":
+            next_row(indent)  # break at this very space, and drop it
+        elif used > lead and indent + size <= width:
+            next_row(indent)  # the word moves down whole
+            row += token
+        else:
+            for cell in token:  # too long for any row: fill each row to its end
+                if used + cell[2] > width:
+                    next_row(0 if is_url else indent)
+                    used = lead
+                row.append(cell)
+                used += cell[2]
     rows.append(_merge(row, width))
     return rows
 
@@ -207,39 +290,116 @@ def _indent_for(width: int) -> int:
     return 6 if width >= 30 else 2  # under the text, past "HH:MM "
 
 
-def _items_newest_first(model: ClientModel) -> Iterator[List[Segment]]:
+@dataclass(frozen=True)
+class _Item:
+    """One thing of the message pane, before layout."""
+
+    segments: List[Segment]
+    ts: Optional[float]
+    seq: Optional[int]  # None for a message still pending
+    new: bool  # a message that came after the reader scrolled back
+
+
+def _items_newest_first(model: ClientModel) -> Iterator[_Item]:
     for outgoing in reversed(model.outbox):
-        yield pending_segments(outgoing, model.name)
+        yield _Item(pending_segments(outgoing, model.name), outgoing.ts, None, False)
     for entry in reversed(model.entries):
-        yield entry_segments(entry, model.colours)
+        new = entry.kind in ("message", "action") and entry.seq > model.unread_after
+        yield _Item(entry_segments(entry, model.colours), entry.ts, entry.seq, new)
 
 
-def message_rows(model: ClientModel, width: int, height: int) -> Tuple[List[Row], int]:
-    """The visible rows of the message pane (exactly `height`) and how far it can scroll.
+@dataclass(frozen=True)
+class Pane:
+    """The message pane as drawn, and what PgUp/PgDn need to know of it."""
 
-    Only as many entries are laid out as the scroll position needs, newest first, so a
-    long history costs nothing per keystroke.
-    """
+    rows: List[Row]  # exactly the pane's height
+    page: int  # rows a page moves by, plus one
+    max_scroll: int  # how far it can scroll up
+    scroll: int  # how far it is scrolled up, from the newest entry drawn
+
+
+def _more_below(new: int) -> str:
+    if not new:
+        return MORE_BELOW
+    return f"-- {new} new message{'s' if new > 1 else ''} below (PgDn) --"
+
+
+@dataclass
+class _Layout:
+    """The pane's rows newest first, with what the window over them needs to know."""
+
+    rows: List[Row]
+    stamps: List[Optional[float]]  # each row's time; None for a day separator
+    ends: List[Tuple[int, bool]]  # where each item's rows end, and whether it is new
+    new_rows: int  # rows of the entries after model.scroll_seq
+
+
+def _lay_out(model: ClientModel, width: int, height: int) -> _Layout:
+    """Wrap items newest first, with a day separator above the first item of each day
+    (and above the first of all, unless that is today), until the scroll position has
+    the rows it needs: a long history costs nothing per keystroke."""
     indent = _indent_for(width)
-    newest_first: List[Row] = []
-    wanted = model.scroll + 2 * height
-    for segments in _items_newest_first(model):
-        newest_first.extend(reversed(wrap(segments, width, indent)))
-        if len(newest_first) >= wanted:
+    out = _Layout([], [], [], 0)
+    outbox_rows = 0
+    counting = model.scroll > 0  # the rows of entries after scroll_seq are still counted
+    newer: Optional[float] = None  # the time of the item below the one being laid out
+
+    def separator(ts: float) -> None:
+        out.rows.append(_row(day_line(ts, model.now), width, "sys"))
+        out.stamps.append(None)
+
+    for item in _items_newest_first(model):
+        if newer is not None and item.ts is not None and starts_a_day(newer, item.ts, model.now):
+            separator(newer)
+        if counting and item.seq is not None and item.seq <= model.scroll_seq:
+            out.new_rows, counting = len(out.rows) - outbox_rows, False
+        item_rows = wrap(item.segments, width, indent)
+        out.rows.extend(reversed(item_rows))
+        out.stamps.extend([item.ts] * len(item_rows))
+        out.ends.append((len(out.rows), item.new))
+        if item.seq is None:
+            outbox_rows = len(out.rows)
+        newer = item.ts if item.ts is not None else newer
+        if not counting and len(out.rows) >= model.scroll + out.new_rows + 2 * height:
             break
+    else:
+        if newer is not None and starts_a_day(newer, None, model.now):
+            separator(newer)
+    if counting:  # every entry came after scroll_seq
+        out.new_rows = len(out.rows) - outbox_rows
+    return out
+
+
+def message_rows(model: ClientModel, width: int, height: int) -> Pane:
+    """The message pane: exactly `height` rows of `width` cells, newest at the bottom.
+
+    Scrolled back, the rows shown stay put while messages arrive (the rows of entries
+    newer than `model.scroll_seq` add to `model.scroll`), and the last row says how many
+    new messages are below. When the top row is of another day than today and that day's
+    separator is out of sight, the top row names the day.
+    """
+    layout = _lay_out(model, width, height)
+    rows = layout.rows
     # Scrolled by n, the pane's last row is the mark and the row above it is the one n rows
     # up from the newest; the top is reached when the oldest row shows in the first row.
-    max_scroll = max(0, len(newest_first) - height + 1) if len(newest_first) > height else 0
-    scroll = min(model.scroll, max_scroll)
-    if scroll > 0:
-        shown = newest_first[scroll : scroll + height - 1]
-        rows = list(reversed(shown))
-        rows += [_row("", width)] * (height - 1 - len(rows))
-        rows.append(_row(MORE_BELOW, width, "more"))
-    else:
-        rows = list(reversed(newest_first[:height]))
-        rows += [_row("", width)] * (height - len(rows))
-    return rows, max_scroll
+    max_scroll = max(0, len(rows) - height + 1) if len(rows) > height else 0
+    scroll = min(model.scroll + layout.new_rows, max_scroll) if model.scroll > 0 else 0
+    shown = height - 1 if scroll else height
+    top = scroll + shown - 1
+    top_stamp = layout.stamps[top] if top < len(rows) else None
+    out: List[Row] = []
+    if top_stamp is not None and not _is_today(top_stamp, model.now):
+        out.append(_row(day_line(top_stamp, model.now), width, "sys"))
+        shown -= 1
+    out += reversed(rows[scroll : scroll + shown])
+    out += [_row("", width)] * (height - (1 if scroll else 0) - len(out))
+    if scroll:
+        new = sum(1 for end, is_new in layout.ends if is_new and end <= scroll)
+        out.append(_row(_more_below(new), width, "more"))
+    # While an older day may take the top row, a page moves one row less: none is skipped.
+    oldest = model.entries[0].ts if model.entries else None
+    page = height - 1 if oldest is not None and not _is_today(oldest, model.now) else height
+    return Pane(out, page, max_scroll, scroll)
 
 
 def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
@@ -350,13 +510,14 @@ def render(model: ClientModel, rows: int, cols: int) -> Screen:
     if cols >= SIDEBAR_MIN_COLS:
         side = min(24, max(12, cols // 5))
     width = cols - side - (1 if side else 0)
-    pane, max_scroll = message_rows(model, width, height)
+    pane = message_rows(model, width, height)
+    shown = pane.rows
     if side:
         bar = sidebar_rows(model, side, height)
-        pane = [[*left, ("|", "sep"), *right] for left, right in zip(pane, bar)]
+        shown = [[*left, ("|", "sep"), *right] for left, right in zip(shown, bar)]
     status = _row(status_text(model, cols), cols, "status")
     line, col = input_row(model, cols)
-    return Screen([status, *pane, line], (rows - 1, col), height, max_scroll)
+    return Screen([status, *shown, line], (rows - 1, col), pane.page, pane.max_scroll, pane.scroll)
 
 
 def too_small(rows: int, cols: int, page: int = 1, max_scroll: int = 0) -> Screen:
