@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--password-file",
         metavar="PATH",
-        help="require the password in this file (first line); or set LANCHAT_PASSWORD",
+        help="require the password in this file (its first line; a file whose first line is "
+        "empty or not UTF-8 stops the server with exit 2); or set LANCHAT_PASSWORD",
     )
     server.add_argument(
         "--no-discovery", action="store_true", help="do not answer LAN discovery probes"
@@ -197,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument(
         "--password-file",
         metavar="PATH",
-        help="for a server that wants a password: read it from this file (first line); "
-        "or set LANCHAT_PASSWORD; else the window asks for it",
+        help="for a server that wants a password: read it from this file (its first line, "
+        "which must not be empty); or set LANCHAT_PASSWORD; else the window asks for it",
     )
     client.add_argument(
         "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"
