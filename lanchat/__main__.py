@@ -151,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--history-db",
         metavar="PATH",
-        help="SQLite file that keeps the room's messages ({port} is replaced by the port; "
-        "default: $XDG_DATA_HOME/lanchat/history-{port}.sqlite3)",
+        help="SQLite file that keeps the room's messages, on a local disk (not NFS); "
+        "{port} is replaced by the port (default: "
+        "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
+        "name); created readable by its owner only",
     )
     history.add_argument("--no-history", action="store_true", help="keep messages in memory only")
     server.add_argument(

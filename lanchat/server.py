@@ -33,6 +33,7 @@ from typing import Callable, Dict, Optional, Tuple, Union, cast
 from lanchat import protocol
 from lanchat.discovery import Responder
 from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.history import default_path as history_default_path
 from lanchat.ioloop import Channel, IOLoop
 from lanchat.password import PasswordFileError, read_password
@@ -135,6 +136,8 @@ class ChatServer:
     def _open_history(self) -> History:
         if self.config.history_db is None:
             return MemoryHistory(self.config.history)
+        if self.config.history_db == history_default_path():
+            adopt_legacy_history(self.address[1])
         path = Path(self.config.history_db.replace("{port}", str(self.address[1])))
         history = SqliteHistory(path)
         log.info("history in %s (last id %d)", path, history.last_id)

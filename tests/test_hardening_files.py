@@ -8,15 +8,20 @@ in-process, case by case.
 from __future__ import annotations
 
 import os
+import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 from conftest import free_port, pyz_command
 from test_durability import login_frame, proof
-from wire import RawClient, start_pyz_server
+from wire import RawClient, login, start_pyz_server
 
+from lanchat import protocol
+from lanchat.history import SqliteHistory, adopt_legacy_file, default_path, host_key
 from lanchat.password import PasswordFileError, read_password
 
 RUN_TIMEOUT = 30.0  # a command that should stop at once; a server that starts runs into it
@@ -150,3 +155,202 @@ def test_read_password_without_a_file_uses_the_environment(
     assert read_password(None) is None
     monkeypatch.delenv("LANCHAT_PASSWORD")
     assert read_password(None) is None
+
+
+# --------------------------------------------------------------------- 10. private history
+
+UMASK_022 = ["sh", "-c", 'umask 022 && exec "$@"', "sh"]  # the usual umask, whatever ours is
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def leave_wal_and_shm(db: Path) -> None:
+    """Write to `db` as a plain SQLite program that crashes: its -wal and -shm stay behind."""
+    script = (
+        "import os, sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA journal_mode = WAL')\n"
+        "db.execute(\"INSERT OR REPLACE INTO meta (key, value) VALUES ('note', 'x')\")\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(db)], check=True, timeout=RUN_TIMEOUT)
+
+
+def store(db: Path, *texts: str) -> None:
+    """Keep these room messages in the history file `db`, as a server would."""
+    history = SqliteHistory(db)
+    try:
+        for text in texts:
+            history.add(protocol.message(history.next_id(), 1.0, "carol", text), "carol", None)
+    finally:
+        history.close()
+
+
+@pytest.mark.pyz
+def test_the_history_folder_and_files_are_for_their_owner_only(pyz: Path, tmp_path: Path) -> None:
+    data_home = tmp_path / "data"
+    env = dict(without_password_env(), XDG_DATA_HOME=str(data_home))
+    proc, address = start_pyz_server(
+        str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
+        env=env, prefix=UMASK_022,
+    )  # fmt: skip
+    try:
+        alice, _ = login(address, "alice")
+        alice.send({"type": "say", "text": "for our eyes only"})
+        alice.expect("message", text="for our eyes only")
+        folder = data_home / "lanchat"
+        files = {path.name: mode(path) for path in folder.iterdir()}
+        (db,) = [name for name in files if name.endswith(".sqlite3")]
+        assert {db, db + "-wal"} <= set(files)
+        assert mode(folder) == 0o700
+        assert files == dict.fromkeys(files, 0o600)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.pyz
+def test_looser_history_files_are_tightened_and_a_chosen_folder_is_left_alone(
+    pyz: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "chosen"
+    folder.mkdir()
+    folder.chmod(0o755)  # the user's own folder: how open it is, is their business
+    db = folder / "chat.sqlite3"
+    store(db, "said before")
+    leave_wal_and_shm(db)
+    companions = [db, folder / "chat.sqlite3-wal", folder / "chat.sqlite3-shm"]
+    for path in companions:
+        path.chmod(0o644)
+    proc, address = start_pyz_server(
+        str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
+        "--history-db", str(db), env=without_password_env(), prefix=UMASK_022,
+    )  # fmt: skip
+    try:
+        _, welcome = login(address, "alice")
+        assert [message["text"] for message in welcome["history"]] == ["said before"]
+        assert {path.name: mode(path) for path in companions if path.exists()} == {
+            db.name: 0o600,
+            db.name + "-wal": 0o600,
+            db.name + "-shm": 0o600,
+        }
+        assert mode(folder) == 0o755
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+# ----------------------------------------------------------------- 12. one file per host
+
+
+def as_host(name: str) -> List[str]:
+    """A command prefix that runs the rest on a "machine" of this host name (root only)."""
+    return ["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh"]
+
+
+def can_rename_hosts() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run([*as_host("probe"), "true"], capture_output=True, timeout=RUN_TIMEOUT)
+    return probe.returncode == 0
+
+
+@pytest.mark.pyz
+def test_two_machines_that_share_a_home_each_run_a_default_server(
+    pyz: Path, tmp_path: Path
+) -> None:
+    """Two hosts, one home directory, the same port on each, no options: both start."""
+    if not can_rename_hosts():
+        pytest.skip("needs 'unshare --uts' (root) to give a process another host name")
+    shared = tmp_path / "shared-data"
+    env = dict(without_password_env(), XDG_DATA_HOME=str(shared))
+    port = free_port()
+    servers = []
+    try:
+        for host, bind in (("hosta", "127.0.0.1"), ("hostb", "127.0.0.2")):
+            command = ["--bind", bind, "--port", str(port), "--no-discovery"]
+            servers.append(start_pyz_server(str(pyz), *command, env=env, prefix=as_host(host)))
+        assert [address[1] for _, address in servers] == [port, port]
+        for _, address in servers:
+            login(address, "alice")
+        assert sorted(path.name for path in (shared / "lanchat").glob("*.sqlite3")) == [
+            f"history-hosta-{port}.sqlite3",
+            f"history-hostb-{port}.sqlite3",
+        ]
+    finally:
+        for proc, _ in servers:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+@pytest.mark.pyz
+def test_the_history_of_the_file_keyed_by_port_only_moves_to_this_hosts_file(
+    pyz: Path, tmp_path: Path
+) -> None:
+    data_home = tmp_path / "data"
+    port = free_port()
+    store(data_home / "lanchat" / f"history-{port}.sqlite3", "said under lanchat 4.0")
+    proc, address = start_pyz_server(
+        str(pyz), "--bind", "127.0.0.1", "--port", str(port), "--no-discovery",
+        env=dict(without_password_env(), XDG_DATA_HOME=str(data_home)),
+    )  # fmt: skip
+    try:
+        _, welcome = login(address, "alice")
+        assert [message["text"] for message in welcome["history"]] == ["said under lanchat 4.0"]
+        assert [path.name for path in (data_home / "lanchat").glob("*.sqlite3")] == [
+            f"history-{host_key()}-{port}.sqlite3"
+        ]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("vm", "vm"),
+        ("Lab-PC-07.cs.example.org", "lab-pc-07"),
+        ("we/ird name", "we_ird_name"),
+        ("", "localhost"),
+    ],
+)
+def test_host_key_is_the_short_host_name_safe_in_a_file_name(host: str, key: str) -> None:
+    assert host_key(host) == key
+
+
+def test_the_default_path_differs_by_host_in_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    paths = {default_path(host) for host in ("hosta", "hostb")}
+    assert paths == {
+        str(tmp_path / "lanchat" / "history-hosta-{port}.sqlite3"),
+        str(tmp_path / "lanchat" / "history-hostb-{port}.sqlite3"),
+    }
+
+
+def test_a_port_only_file_in_use_elsewhere_stays_where_it_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A 4.0 server of another machine (shared home) still holds it: it is not taken away."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    legacy = tmp_path / "lanchat" / "history-5000.sqlite3"
+    store(legacy, "hello")
+    other_server = SqliteHistory(legacy)
+    try:
+        assert adopt_legacy_file(5000) is None
+    finally:
+        other_server.close()
+    assert legacy.is_file()
+    moved = adopt_legacy_file(5000)
+    assert moved == Path(default_path().replace("{port}", "5000"))
+    assert not legacy.exists()
+    store(legacy, "written by a 4.0 server after the move")
+    assert adopt_legacy_file(5000) is None  # this host's own file is never replaced
+    history = SqliteHistory(moved)
+    try:
+        assert [message["text"] for message in history.recent(10)] == ["hello"]
+    finally:
+        history.close()
