@@ -217,7 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", help="ask this address (a host or a broadcast address) instead of the LAN"
     )
     discover.add_argument(
-        "--port", type=PORT, default=protocol.DEFAULT_PORT, metavar="PORT", help=argparse.SUPPRESS
+        "--port",
+        type=PORT,
+        default=protocol.DEFAULT_PORT,
+        metavar="BASE",
+        help="the servers' base port (their --port): probed by UDP, and it and the next "
+        f"{protocol.PORT_SPAN} tried by TCP on --host or this machine (default %(default)s)",
     )
     discover.add_argument(
         "--timeout",

@@ -7,13 +7,17 @@ in-process, case by case.
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 from conftest import free_port, pyz_command
@@ -354,3 +358,115 @@ def test_a_port_only_file_in_use_elsewhere_stays_where_it_is(
         assert [message["text"] for message in history.recent(10)] == ["hello"]
     finally:
         history.close()
+
+
+# ------------------------------------------------------------- 14. finding the server
+
+CLIENT = ["client", "--plain", "--host", "127.0.0.1", "--name", "bob"]
+
+
+class SilentHandler(http.server.BaseHTTPRequestHandler):
+    """An HTTP server's handler: it speaks only after a request, and logs nothing."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    """A port of 127.0.0.1 where Python's http.server answers."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SilentHandler)
+    thread = threading.Thread(target=server.serve_forever, name="http-server")
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.mark.pyz
+def test_a_client_at_a_silent_server_says_it_is_not_lanchat(pyz: Path, http_port: int) -> None:
+    result = run_pyz(*CLIENT, "--port", str(http_port))
+    assert result.returncode == 1
+    assert stderr_lines(result) == [
+        f"lanchat: 127.0.0.1:{http_port} sent no hello within 1.5 s: "
+        "it is not a lanchat server, or a stuck one"
+    ]
+
+
+@pytest.mark.pyz
+@pytest.mark.parametrize(
+    "banner",
+    [
+        pytest.param(b"SSH-2.0-OpenSSH_9.6\r\n", id="ssh"),
+        pytest.param(b"220 mail.example.org ESMTP", id="line-not-ended-yet"),
+        pytest.param(b"\x00\x00\x00\x0a\x03binary", id="binary"),
+    ],
+)
+def test_a_client_at_a_server_with_a_banner_says_it_is_not_lanchat(
+    pyz: Path, banner: bytes
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(RUN_TIMEOUT)
+        port = listener.getsockname()[1]
+        client = subprocess.Popen(
+            pyz_command(*CLIENT, "--port", str(port)),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            peer, _ = listener.accept()
+            with peer:  # open until the client has judged the banner
+                peer.sendall(banner)
+                _, err = client.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.communicate(timeout=10)
+    assert client.returncode == 1
+    assert err.splitlines() == [f"lanchat: 127.0.0.1:{port} is not a lanchat server"]
+
+
+@pytest.mark.pyz
+@pytest.mark.parametrize("discovery", [True, False], ids=["udp-probe", "tcp-scan"])
+def test_discover_with_port_finds_a_server_outside_the_default_range(
+    pyz: Path, discovery: bool
+) -> None:
+    port = free_port()  # an ephemeral port, far from 42069-42099
+    proc, address = start_pyz_server(
+        str(pyz), "--bind", "127.0.0.1", "--port", str(port), "--no-history", "--name", "far",
+        *([] if discovery else ["--no-discovery"]),
+    )  # fmt: skip
+    try:
+        result = run_pyz(
+            "discover", "--host", "127.0.0.1", "--port", str(port), "--json", "--timeout", "0.5"
+        )
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert result.returncode == 0, result.stderr
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(server["name"], server["port"]) for server in found] == [("far", address[1])]
+
+
+@pytest.mark.parametrize(
+    ("start", "may_be_a_frame"),
+    [
+        (b"", True),
+        (b"  \r\n", True),  # blank lines come before frames
+        (b"{", True),
+        (b' \n{"type":', True),
+        (b"SSH-2.0", False),
+        (b"HTTP/1.0 400", False),
+        (b"\x00\x01", False),
+        (b"[1]", False),
+    ],
+)
+def test_may_start_a_frame_judges_a_line_by_its_first_bytes(
+    start: bytes, may_be_a_frame: bool
+) -> None:
+    assert protocol.may_start_a_frame(start) is may_be_a_frame
+    assert protocol.may_start_a_frame(bytearray(start)) is may_be_a_frame
