@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import sqlite3
+import stat
 import uuid
 from pathlib import Path
 from typing import Deque, List, Optional, Tuple, Union
@@ -120,7 +121,7 @@ def _make_private(path: Path) -> None:
             mode = os.stat(name).st_mode
         except FileNotFoundError:
             continue
-        if mode & 0o077:
+        if stat.S_ISREG(mode) and mode & 0o077:  # never a device such as /dev/null
             os.chmod(name, PRIVATE_FILE)
 
 

@@ -25,7 +25,13 @@ from test_durability import login_frame, proof
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.history import SqliteHistory, adopt_legacy_file, default_path, host_key
+from lanchat.history import (
+    SqliteHistory,
+    _make_private,
+    adopt_legacy_file,
+    default_path,
+    host_key,
+)
 from lanchat.password import PasswordFileError, read_password
 
 RUN_TIMEOUT = 30.0  # a command that should stop at once; a server that starts runs into it
@@ -244,6 +250,16 @@ def test_looser_history_files_are_tightened_and_a_chosen_folder_is_left_alone(
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_only_regular_files_are_tightened(tmp_path: Path) -> None:
+    """--history-db /dev/null must never chmod the system's /dev/null (here: a pipe)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    pipe.chmod(0o644)
+    _make_private(pipe)
+    assert mode(pipe) == 0o644
 
 
 # ----------------------------------------------------------------- 12. one file per host
