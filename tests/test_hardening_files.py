@@ -7,6 +7,7 @@ in-process, case by case.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from conftest import free_port, pyz_command
@@ -34,6 +35,7 @@ from lanchat.history import (
 )
 from lanchat.password import PasswordFileError, read_password
 
+Address = Tuple[str, int]
 RUN_TIMEOUT = 30.0  # a command that should stop at once; a server that starts runs into it
 
 
@@ -47,6 +49,27 @@ def run_pyz(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Comp
         timeout=RUN_TIMEOUT,
         env=env,
     )
+
+
+@contextlib.contextmanager
+def pyz_server(
+    pyz: Path,
+    *args: str,
+    bind: str = "127.0.0.1",
+    env: Optional[Dict[str, str]] = None,
+    prefix: Sequence[str] = (),
+) -> Iterator[Address]:
+    """A `lanchat.pyz server` (on a free port unless told) while the block runs; its address."""
+    if "--port" not in args:
+        args += ("--port", str(free_port()))
+    proc, address = start_pyz_server(
+        str(pyz), "--bind", bind, *args, env=env or without_password_env(), prefix=prefix
+    )
+    try:
+        yield address
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
 
 
 def without_password_env() -> Dict[str, str]:
@@ -112,18 +135,13 @@ def test_the_server_takes_the_password_after_a_byte_order_mark(pyz: Path, tmp_pa
     """A file an editor saved with a BOM means the password a person types, BOM left out."""
     secret = tmp_path / "password"
     secret.write_bytes("\ufeffsesame\r\n".encode())
-    proc, address = start_pyz_server(
-        str(pyz), *COMMANDS["server"][1:], "--port", str(free_port()),
-        "--password-file", str(secret), env=without_password_env(),
-    )  # fmt: skip
-    try:
+    with pyz_server(
+        pyz, "--no-discovery", "--no-history", "--password-file", str(secret)
+    ) as address:
         client = RawClient(address)
         hello = client.expect("hello", auth="password")
         client.send(login_frame("bob", auth=proof("sesame", hello["nonce"], "bob")))
         client.expect("welcome")
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -202,23 +220,16 @@ def store(db: Path, *texts: str) -> None:
 def test_the_history_folder_and_files_are_for_their_owner_only(pyz: Path, tmp_path: Path) -> None:
     data_home = tmp_path / "data"
     env = dict(without_password_env(), XDG_DATA_HOME=str(data_home))
-    proc, address = start_pyz_server(
-        str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
-        env=env, prefix=UMASK_022,
-    )  # fmt: skip
-    try:
+    with pyz_server(pyz, "--no-discovery", env=env, prefix=UMASK_022) as address:
         alice, _ = login(address, "alice")
         alice.send({"type": "say", "text": "for our eyes only"})
         alice.expect("message", text="for our eyes only")
         folder = data_home / "lanchat"
         files = {path.name: mode(path) for path in folder.iterdir()}
-        (db,) = [name for name in files if name.endswith(".sqlite3")]
-        assert {db, db + "-wal"} <= set(files)
-        assert mode(folder) == 0o700
-        assert files == dict.fromkeys(files, 0o600)
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
+    (db,) = [name for name in files if name.endswith(".sqlite3")]
+    assert {db, db + "-wal"} <= set(files)
+    assert mode(folder) == 0o700
+    assert files == dict.fromkeys(files, 0o600)
 
 
 @pytest.mark.pyz
@@ -234,22 +245,12 @@ def test_looser_history_files_are_tightened_and_a_chosen_folder_is_left_alone(
     companions = [db, folder / "chat.sqlite3-wal", folder / "chat.sqlite3-shm"]
     for path in companions:
         path.chmod(0o644)
-    proc, address = start_pyz_server(
-        str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
-        "--history-db", str(db), env=without_password_env(), prefix=UMASK_022,
-    )  # fmt: skip
-    try:
+    with pyz_server(pyz, "--no-discovery", "--history-db", str(db), prefix=UMASK_022) as address:
         _, welcome = login(address, "alice")
-        assert [message["text"] for message in welcome["history"]] == ["said before"]
-        assert {path.name: mode(path) for path in companions if path.exists()} == {
-            db.name: 0o600,
-            db.name + "-wal": 0o600,
-            db.name + "-shm": 0o600,
-        }
-        assert mode(folder) == 0o755
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
+        modes = {path.name: mode(path) for path in companions if path.exists()}
+    assert [message["text"] for message in welcome["history"]] == ["said before"]
+    assert modes == {db.name: 0o600, db.name + "-wal": 0o600, db.name + "-shm": 0o600}
+    assert mode(folder) == 0o755
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
@@ -287,22 +288,17 @@ def test_two_machines_that_share_a_home_each_run_a_default_server(
     shared = tmp_path / "shared-data"
     env = dict(without_password_env(), XDG_DATA_HOME=str(shared))
     port = free_port()
-    servers = []
-    try:
+    options = ["--port", str(port), "--no-discovery"]
+    with contextlib.ExitStack() as running:
         for host, bind in (("hosta", "127.0.0.1"), ("hostb", "127.0.0.2")):
-            command = ["--bind", bind, "--port", str(port), "--no-discovery"]
-            servers.append(start_pyz_server(str(pyz), *command, env=env, prefix=as_host(host)))
-        assert [address[1] for _, address in servers] == [port, port]
-        for _, address in servers:
+            server = pyz_server(pyz, *options, bind=bind, env=env, prefix=as_host(host))
+            address = running.enter_context(server)
+            assert address[1] == port
             login(address, "alice")
-        assert sorted(path.name for path in (shared / "lanchat").glob("*.sqlite3")) == [
-            f"history-hosta-{port}.sqlite3",
-            f"history-hostb-{port}.sqlite3",
-        ]
-    finally:
-        for proc, _ in servers:
-            proc.kill()
-            proc.communicate(timeout=10)
+    assert sorted(path.name for path in (shared / "lanchat").glob("*.sqlite3")) == [
+        f"history-hosta-{port}.sqlite3",
+        f"history-hostb-{port}.sqlite3",
+    ]
 
 
 @pytest.mark.pyz
@@ -312,19 +308,13 @@ def test_the_history_of_the_file_keyed_by_port_only_moves_to_this_hosts_file(
     data_home = tmp_path / "data"
     port = free_port()
     store(data_home / "lanchat" / f"history-{port}.sqlite3", "said under lanchat 4.0")
-    proc, address = start_pyz_server(
-        str(pyz), "--bind", "127.0.0.1", "--port", str(port), "--no-discovery",
-        env=dict(without_password_env(), XDG_DATA_HOME=str(data_home)),
-    )  # fmt: skip
-    try:
+    env = dict(without_password_env(), XDG_DATA_HOME=str(data_home))
+    with pyz_server(pyz, "--port", str(port), "--no-discovery", env=env) as address:
         _, welcome = login(address, "alice")
-        assert [message["text"] for message in welcome["history"]] == ["said under lanchat 4.0"]
-        assert [path.name for path in (data_home / "lanchat").glob("*.sqlite3")] == [
-            f"history-{host_key()}-{port}.sqlite3"
-        ]
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
+    assert [message["text"] for message in welcome["history"]] == ["said under lanchat 4.0"]
+    assert [path.name for path in (data_home / "lanchat").glob("*.sqlite3")] == [
+        f"history-{host_key()}-{port}.sqlite3"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -452,17 +442,11 @@ def test_discover_with_port_finds_a_server_outside_the_default_range(
     pyz: Path, discovery: bool
 ) -> None:
     port = free_port()  # an ephemeral port, far from 42069-42099
-    proc, address = start_pyz_server(
-        str(pyz), "--bind", "127.0.0.1", "--port", str(port), "--no-history", "--name", "far",
-        *([] if discovery else ["--no-discovery"]),
-    )  # fmt: skip
-    try:
+    options = ["--port", str(port), "--no-history", "--name", "far"]
+    with pyz_server(pyz, *options, *([] if discovery else ["--no-discovery"])) as address:
         result = run_pyz(
             "discover", "--host", "127.0.0.1", "--port", str(port), "--json", "--timeout", "0.5"
         )
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
     assert result.returncode == 0, result.stderr
     found = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(server["name"], server["port"]) for server in found] == [("far", address[1])]
