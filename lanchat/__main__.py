@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=PORT,
         metavar="PORT",
         help=f"server port (default: the first lanchat server on ports "
-        f"{protocol.DEFAULT_PORT}-{protocol.DEFAULT_PORT + protocol.PORT_SPAN})",
+        f"{protocol.DEFAULT_PORT}-{protocol.DEFAULT_PORT + protocol.PORT_SPAN}); without "
+        "--host, the base port of the servers to look for on the LAN",
     )
     client.add_argument("--server", metavar="NAME", help="join the discovered server of this name")
     client.add_argument(

@@ -3,10 +3,11 @@
 `run(args)` decides, in order: the name (--name, else the OS user name), the mode (plain
 with --plain or when stdin or stdout is not a terminal, or when curses cannot drive this
 terminal), the server (--host and --port: that one; --host: a scan of that host's port
-range; neither: LAN discovery, then this machine's port range; --server NAME picks among
-the found by name; several left: a picker in the window, or a list and exit 1 in plain
-mode), then makes the first connection here, so that "nothing there" and "incompatible
-server" are one line on stderr and exit 1 before any window opens.
+range; no --host: LAN discovery, then this machine's port range, from --port if given;
+--server NAME picks among the found by name; several left: a picker in the window, or a
+list and exit 1 in plain mode), then makes the first connection here, so that "nothing
+there" and "incompatible server" are one line on stderr and exit 1 before any window
+opens.
 
 The password, for a server that asks for one, comes from --password-file (its first
 line), else from LANCHAT_PASSWORD (read by `lanchat.password`, by the server's rule),
@@ -104,7 +105,7 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
                 f"no server found {where}; start one with '{_program()} server' or pass --port"
             )
     else:
-        servers = discovery.find_servers()
+        servers = discovery.find_servers(port=args.port or protocol.DEFAULT_PORT)
         if not servers:
             raise Failure(_none_found())
     if args.server:

@@ -7,6 +7,7 @@ in-process, case by case.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.server
 import json
@@ -25,7 +26,8 @@ from conftest import free_port, pyz_command
 from test_durability import login_frame, proof
 from wire import RawClient, login, start_pyz_server
 
-from lanchat import protocol
+from lanchat import client, discovery, protocol
+from lanchat.discovery import ServerInfo
 from lanchat.history import (
     SqliteHistory,
     _make_private,
@@ -450,6 +452,23 @@ def test_discover_with_port_finds_a_server_outside_the_default_range(
     assert result.returncode == 0, result.stderr
     found = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(server["name"], server["port"]) for server in found] == [("far", address[1])]
+
+
+def test_a_client_with_port_but_no_host_looks_for_servers_of_that_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--port alone is the servers' base port for LAN discovery (no probe leaves the test)."""
+    asked: List[int] = []
+
+    def find_servers(port: int = protocol.DEFAULT_PORT) -> List[ServerInfo]:
+        asked.append(port)
+        return [ServerInfo("far", "127.0.0.1", port, protocol.VERSION)]
+
+    monkeypatch.setattr(discovery, "find_servers", find_servers)
+    for given, base in ((5000, 5000), (None, protocol.DEFAULT_PORT)):
+        args = argparse.Namespace(host=None, port=given, server=None)
+        assert [server.port for server in client.find_candidates(args)] == [base]
+    assert asked == [5000, protocol.DEFAULT_PORT]
 
 
 @pytest.mark.parametrize(
