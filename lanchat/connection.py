@@ -31,7 +31,7 @@ from lanchat.protocol import Frame
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
-HELLO_TIMEOUT = 1.5  # a lanchat server greets at once: longer silence is something else
+HELLO_TIMEOUT = 1.0  # a lanchat server greets at once: longer silence is something else
 SOCKET_TIMEOUT = 5.0  # bounds a send to a stuck server; a quiet recv just loops
 RECV_SIZE = 65536
 STABLE_AFTER = 10.0  # a link that lived this long resets the backoff

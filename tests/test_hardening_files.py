@@ -399,7 +399,7 @@ def test_a_client_at_a_silent_server_says_it_is_not_lanchat(pyz: Path, http_port
     result = run_pyz(*CLIENT, "--port", str(http_port))
     assert result.returncode == 1
     assert stderr_lines(result) == [
-        f"lanchat: 127.0.0.1:{http_port} sent no hello within 1.5 s: "
+        f"lanchat: 127.0.0.1:{http_port} sent no hello within 1 s: "
         "it is not a lanchat server, or a stuck one"
     ]
 
