@@ -151,14 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--history-db",
         metavar="PATH",
-        help="SQLite file that keeps the room's messages ({port} is replaced by the port; "
-        "default: $XDG_DATA_HOME/lanchat/history-{port}.sqlite3)",
+        help="SQLite file that keeps the room's messages, on a local disk (not NFS); "
+        "{port} is replaced by the port (default: "
+        "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
+        "name); created readable by its owner only",
     )
     history.add_argument("--no-history", action="store_true", help="keep messages in memory only")
     server.add_argument(
         "--password-file",
         metavar="PATH",
-        help="require the password in this file (first line); or set LANCHAT_PASSWORD",
+        help="require the password in this file (its first line; a file whose first line is "
+        "empty or not UTF-8 stops the server with exit 2); or set LANCHAT_PASSWORD",
     )
     server.add_argument(
         "--no-discovery", action="store_true", help="do not answer LAN discovery probes"
@@ -185,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=PORT,
         metavar="PORT",
         help=f"server port (default: the first lanchat server on ports "
-        f"{protocol.DEFAULT_PORT}-{protocol.DEFAULT_PORT + protocol.PORT_SPAN})",
+        f"{protocol.DEFAULT_PORT}-{protocol.DEFAULT_PORT + protocol.PORT_SPAN}); without "
+        "--host, the base port of the servers to look for on the LAN",
     )
     client.add_argument("--server", metavar="NAME", help="join the discovered server of this name")
     client.add_argument(
@@ -197,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument(
         "--password-file",
         metavar="PATH",
-        help="for a server that wants a password: read it from this file (first line); "
-        "or set LANCHAT_PASSWORD; else the window asks for it",
+        help="for a server that wants a password: read it from this file (its first line, "
+        "which must not be empty); or set LANCHAT_PASSWORD; else the window asks for it",
     )
     client.add_argument(
         "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"
@@ -214,7 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", help="ask this address (a host or a broadcast address) instead of the LAN"
     )
     discover.add_argument(
-        "--port", type=PORT, default=protocol.DEFAULT_PORT, metavar="PORT", help=argparse.SUPPRESS
+        "--port",
+        type=PORT,
+        default=protocol.DEFAULT_PORT,
+        metavar="BASE",
+        help="the servers' base port (their --port): probed by UDP, and it and the next "
+        f"{protocol.PORT_SPAN} tried by TCP on --host or this machine (default %(default)s)",
     )
     discover.add_argument(
         "--timeout",

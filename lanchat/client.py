@@ -3,14 +3,17 @@
 `run(args)` decides, in order: the name (--name, else the OS user name), the mode (plain
 with --plain or when stdin or stdout is not a terminal, or when curses cannot drive this
 terminal), the server (--host and --port: that one; --host: a scan of that host's port
-range; neither: LAN discovery, then this machine's port range; --server NAME picks among
-the found by name; several left: a picker in the window, or a list and exit 1 in plain
-mode), then makes the first connection here, so that "nothing there" and "incompatible
-server" are one line on stderr and exit 1 before any window opens.
+range; no --host: LAN discovery, then this machine's port range, from --port if given;
+--server NAME picks among the found by name; several left: a picker in the window, or a
+list and exit 1 in plain mode), then makes the first connection here, so that "nothing
+there" and "incompatible server" are one line on stderr and exit 1 before any window
+opens.
 
 The password, for a server that asks for one, comes from --password-file (its first
-line), else from LANCHAT_PASSWORD, else the window asks for it (hidden); plain mode
-without one is one line and exit 1. It is never put on the command line, the wire or a log.
+line), else from LANCHAT_PASSWORD (read by `lanchat.password`, by the server's rule),
+else the window asks for it (hidden); plain mode without one is one line and exit 1, a
+password file that holds none one line and exit 2 (a bad argument). It is never put on
+the command line, the wire or a log.
 
 Logging goes to --log-file or nowhere: never to stderr while curses owns the screen.
 curses is imported only on the way to the curses front end.
@@ -29,6 +32,7 @@ from lanchat import discovery, protocol
 from lanchat.client_model import ClientModel, ServerPicker
 from lanchat.connection import Incompatible, Link, LinkError, Unreachable, open_link
 from lanchat.discovery import ServerInfo
+from lanchat.password import PasswordFileError, read_password
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +105,7 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
                 f"no server found {where}; start one with '{_program()} server' or pass --port"
             )
     else:
-        servers = discovery.find_servers()
+        servers = discovery.find_servers(port=args.port or protocol.DEFAULT_PORT)
         if not servers:
             raise Failure(_none_found())
     if args.server:
@@ -129,27 +133,6 @@ def first_link(host: str, port: int) -> Link:
     return link
 
 
-def read_password(path: Optional[str]) -> Optional[str]:
-    """The password from a file's first line, else from LANCHAT_PASSWORD; None if neither.
-
-    Failure if the file cannot be read or its first line is empty.
-    """
-    if path:
-        try:
-            with open(path, encoding="utf-8") as file:
-                password = file.readline().rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Failure(f"cannot read the password file {path}: {_reason(exc)}") from None
-        if not password:
-            raise Failure(f"the password file {path} is empty (the first line is the password)")
-        return password
-    return os.environ.get("LANCHAT_PASSWORD") or None
-
-
-def _reason(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
-
-
 def _curses_problem() -> Optional[str]:
     """Why the window cannot open here (no curses, unknown TERM), or None."""
     try:
@@ -171,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
             plain = True
     try:
         password = read_password(getattr(args, "password_file", None))
+    except PasswordFileError as exc:  # a bad argument, like any other
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 2
+    try:
         target, servers = _choose(args)
         if target is None and plain:
             listed = "\n".join("  " + _label(s) for s in servers)

@@ -31,6 +31,7 @@ from lanchat.protocol import Frame
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
+HELLO_TIMEOUT = 1.0  # a lanchat server greets at once: longer silence is something else
 SOCKET_TIMEOUT = 5.0  # bounds a send to a stuck server; a quiet recv just loops
 RECV_SIZE = 65536
 STABLE_AFTER = 10.0  # a link that lived this long resets the backoff
@@ -176,6 +177,7 @@ def open_link(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> Link:
         raise Unreachable(f"cannot connect to {where}: {_describe(exc)}") from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(min(timeout, HELLO_TIMEOUT))
         decoder = protocol.FrameDecoder(protocol.MAX_SERVER_FRAME)
         first = _first_frame(sock, decoder, where)
         hello = _check_hello(first, where)
@@ -188,6 +190,8 @@ def open_link(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> Link:
 
 
 def _first_frame(sock: socket.socket, decoder: protocol.FrameDecoder, where: str) -> Frame:
+    """The server's first frame; NotLanchat as soon as its bytes or its silence say that
+    something else answered (a banner, binary, or a server that waits for a request)."""
     while True:
         try:
             frame = decoder.next_frame()
@@ -197,10 +201,17 @@ def _first_frame(sock: socket.socket, decoder: protocol.FrameDecoder, where: str
             return frame
         try:
             data = sock.recv(RECV_SIZE)
+        except socket.timeout:
+            raise NotLanchat(
+                f"{where} sent no hello within {HELLO_TIMEOUT:g} s: "
+                "it is not a lanchat server, or a stuck one"
+            ) from None
         except OSError as exc:
             raise Unreachable(f"no answer from {where}: {_describe(exc)}") from None
         if not data:
             raise NotLanchat(f"{where} closed the connection without a lanchat hello")
+        if not decoder.buffered and not protocol.may_start_a_frame(data):
+            raise NotLanchat(f"{where} is not a lanchat server")
         decoder.feed(data)
 
 

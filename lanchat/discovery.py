@@ -466,8 +466,7 @@ def _advance(
         chunk = b""
     probe.buffer += chunk
     end = probe.buffer.find(b"\n")
-    start = probe.buffer.lstrip()
-    if end < 0 and chunk and (not start or start.startswith(b"{")):
+    if end < 0 and chunk and protocol.may_start_a_frame(probe.buffer):
         if len(probe.buffer) <= protocol.MAX_SERVER_FRAME:
             return None  # a JSON line on its way: wait for the rest
     # A whole line, the end of the stream, or bytes that are plainly not JSON.
@@ -597,7 +596,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not servers:
         if args.host:
-            message = f"No lanchat server answered at {args.host}."
+            message = (
+                f"No lanchat server answered at {args.host} on ports {args.port}-"
+                f"{args.port + protocol.PORT_SPAN} (--port sets the first)."
+            )
         else:
             message = no_server_message(args.port)
         print(f"lanchat: {message}", file=sys.stderr)

@@ -8,15 +8,20 @@ a random `history_id`, so a client never trusts ids from a wiped or different hi
 `SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
 message survives a crash of the server process; a power cut may lose the last ones). It
 holds an exclusive lock on its file for as long as it is open, so two servers never share
-one. Every failure to open is a `HistoryError` with a sentence for a person.
+one. Every failure to open is a `HistoryError` with a sentence for a person. The file,
+and SQLite's files beside it, are for their owner's eyes only (mode 0600).
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import logging
 import os
+import re
+import socket
 import sqlite3
+import stat
 import uuid
 from pathlib import Path
 from typing import Deque, List, Optional, Tuple, Union
@@ -24,9 +29,14 @@ from typing import Deque, List, Optional, Tuple, Union
 from lanchat import protocol
 from lanchat.protocol import Frame, Token
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
+PRIVATE_DIR = 0o700  # a history folder lanchat creates
+PRIVATE_FILE = 0o600  # the history file and SQLite's files next to it: chats stay private
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 # Each entry takes the schema from version N to N+1, in one transaction.
 MIGRATIONS: Tuple[str, ...] = (
@@ -49,12 +59,70 @@ class HistoryError(Exception):
     """The history cannot be used; the message says why, for a person."""
 
 
-def default_path() -> str:
-    """Where a server keeps its history: one file per listening port ({port} is filled in)."""
+def _data_dir() -> str:
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
-    return os.path.join(data_home, "lanchat", "history-{port}.sqlite3")
+    return os.path.join(data_home, "lanchat")
+
+
+def host_key(host: Optional[str] = None) -> str:
+    """This machine's short host name (or `host`'s), lower case and safe in a file name."""
+    name = (socket.gethostname() if host is None else host).split(".")[0].lower()
+    return re.sub(r"[^a-z0-9_-]", "_", name) or "localhost"
+
+
+def default_path(host: Optional[str] = None) -> str:
+    """Where a server keeps its history: one file per host and listening port ({port} is
+    filled in), so that machines that share one home directory each keep their own."""
+    return os.path.join(_data_dir(), f"history-{host_key(host)}-{{port}}.sqlite3")
+
+
+def adopt_legacy_file(port: int) -> Optional[Path]:
+    """Rename the default file of lanchat 4.0, keyed by port only, to this host's default
+    file, if this host has none yet; return the new path, or None when nothing moved.
+
+    The old file is renamed while this server holds its exclusive lock, so no other server
+    is using it or can start to; one in use (e.g. by a 4.0 server on another machine of a
+    shared home directory) is left where it is.
+    """
+    path = Path(default_path().replace("{port}", str(port)))
+    legacy = Path(_data_dir(), f"history-{port}.sqlite3")
+    if path.exists() or not legacy.exists():
+        return None
+    try:
+        old = SqliteHistory(legacy)
+    except HistoryError as exc:
+        log.warning("left the history of an older lanchat where it is: %s", exc)
+        return None
+    try:
+        old._db.execute("PRAGMA journal_mode = DELETE")  # its -wal goes into the file itself
+        os.rename(legacy, path)
+    except (OSError, sqlite3.Error) as exc:  # e.g. Windows renames no open file
+        log.warning("cannot rename %s to %s to keep its history: %s", legacy, path, exc)
+        return None
+    finally:
+        old.close()
+    log.info("moved the history in %s to %s (one file per host now)", legacy, path)
+    return path
+
+
+def _make_private(path: Path) -> None:
+    """Create the history file for its owner's eyes only (its folder too, if missing), and
+    tighten the file and SQLite's companions that an earlier run left readable to others.
+
+    An existing folder is left as it is: it may be one the user chose (a home directory).
+    SQLite gives the -wal, -shm and -journal files it creates the mode of the database.
+    """
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.close(os.open(str(path), os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for name in (str(path), *(str(path) + suffix for suffix in SQLITE_COMPANIONS)):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode) and mode & 0o077:  # never a device such as /dev/null
+            os.chmod(name, PRIVATE_FILE)
 
 
 def _ref_text(ref: Optional[Token]) -> Optional[str]:
@@ -103,7 +171,7 @@ class SqliteHistory:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private(self.path)
             # timeout=0: a file held by another server is an error now, not a wait
             self._db = sqlite3.connect(
                 str(self.path), timeout=0, isolation_level=None, check_same_thread=False

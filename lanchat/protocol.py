@@ -193,6 +193,12 @@ def decode_line(line: bytes) -> Frame:
     return value
 
 
+def may_start_a_frame(data: Union[bytes, bytearray]) -> bool:
+    """False when the first bytes of a line already show it is no JSON object (a banner,
+    binary), so that a reader need not wait for the end of the line to know."""
+    return data.lstrip()[:1] in (b"", b"{")
+
+
 def _round_trips(value: Any, depth: int) -> bool:
     """True if the value nests at most MAX_DEPTH deep and every string is valid Unicode."""
     if isinstance(value, str):

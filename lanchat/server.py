@@ -33,8 +33,10 @@ from typing import Callable, Dict, Optional, Tuple, Union, cast
 from lanchat import protocol
 from lanchat.discovery import Responder
 from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.history import default_path as history_default_path
 from lanchat.ioloop import Channel, IOLoop
+from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.ratelimit import TokenBucket
 from lanchat.room import Deliver, Member, Resume, Room
@@ -134,6 +136,8 @@ class ChatServer:
     def _open_history(self) -> History:
         if self.config.history_db is None:
             return MemoryHistory(self.config.history)
+        if self.config.history_db == history_default_path():
+            adopt_legacy_history(self.address[1])
         path = Path(self.config.history_db.replace("{port}", str(self.address[1])))
         history = SqliteHistory(path)
         log.info("history in %s (last id %d)", path, history.last_id)
@@ -472,9 +476,9 @@ def run(args: argparse.Namespace) -> int:
     _raise_file_limit()
     try:
         password = read_password(args.password_file)
-    except OSError as exc:
-        print(f"lanchat: cannot read the password file: {exc}", file=sys.stderr)
-        return 1
+    except PasswordFileError as exc:  # a bad argument: never start an open server instead
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 2
     config = ServerConfig(
         bind=args.bind,
         port=args.port,
@@ -512,14 +516,6 @@ def run(args: argparse.Namespace) -> int:
         server.server_close()
     log.info("stopped")
     return 0
-
-
-def read_password(path: Optional[str]) -> Optional[str]:
-    """The password from a file's first line, else from LANCHAT_PASSWORD; None if neither."""
-    if path:
-        with open(path, encoding="utf-8") as file:
-            return file.readline().rstrip("\r\n") or None
-    return os.environ.get("LANCHAT_PASSWORD") or None
 
 
 def _configure_logging(level: str, path: Optional[str]) -> None:

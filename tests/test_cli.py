@@ -84,7 +84,7 @@ HELP_OPTIONS = {
         "--log-file",
         "--password-file",
     ],
-    "discover": ["--json", "--host", "--timeout"],
+    "discover": ["--json", "--host", "--port", "--timeout"],
 }
 
 

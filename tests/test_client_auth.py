@@ -117,13 +117,13 @@ def test_no_password_in_plain_mode_is_one_line_and_exit_1(locked: Address, pyz: 
 @pytest.mark.parametrize(
     ("content", "problem"), [(None, "cannot read the password file"), ("\n", "is empty")]
 )
-def test_a_bad_password_file_is_one_line_and_exit_1(
+def test_a_bad_password_file_is_one_line_and_exit_2(
     locked: Address, pyz: Path, tmp_path: Path, content: Optional[str], problem: str
 ) -> None:
     path = str(tmp_path / "missing") if content is None else password_file(tmp_path, content)
     client = PlainClient(pyz, locked, "badfile", "--password-file", path, env=plain_env())
     try:
-        assert client.wait() == 1
+        assert client.wait() == 2  # a bad argument, as for the server
         lines = said(client)
         assert len(lines) == 1 and problem in lines[0], lines
     finally:

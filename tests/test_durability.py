@@ -14,7 +14,7 @@ import pytest
 from conftest import MakeServer, free_port, pyz_command
 from wire import RawClient, login, start_pyz_server
 
-from lanchat.history import HistoryError, SqliteHistory
+from lanchat.history import HistoryError, SqliteHistory, host_key
 from lanchat.server import ChatServer, ServerConfig
 
 
@@ -106,7 +106,7 @@ def test_cli_history_errors_exit_1_with_one_line(pyz: Path, tmp_path: Path) -> N
     assert "not a lanchat history file" in result.stderr
 
 
-def test_the_default_history_file_is_per_port_in_the_data_directory(
+def test_the_default_history_file_is_per_host_and_port_in_the_data_directory(
     pyz: Path, tmp_path: Path
 ) -> None:
     port = free_port()
@@ -119,7 +119,7 @@ def test_the_default_history_file_is_per_port_in_the_data_directory(
     try:
         assert proc.stdout is not None
         assert "listening on" in proc.stdout.readline()
-        assert (env_home / "lanchat" / f"history-{port}.sqlite3").is_file()
+        assert (env_home / "lanchat" / f"history-{host_key()}-{port}.sqlite3").is_file()
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

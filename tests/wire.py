@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 Frame = Dict[str, Any]
 TIMEOUT = 5.0
@@ -128,11 +128,18 @@ def login(address: Tuple[str, int], name: str, timeout: float = TIMEOUT) -> Tupl
 
 
 def start_pyz_server(
-    pyz: str, *args: str, timeout: float = 20.0, env: Optional[Dict[str, str]] = None
+    pyz: str,
+    *args: str,
+    timeout: float = 20.0,
+    env: Optional[Dict[str, str]] = None,
+    prefix: Sequence[str] = (),
 ) -> Tuple[subprocess.Popen[str], Tuple[str, int]]:
-    """Start `lanchat.pyz server`, wait for its `listening on` line, return it and its address."""
+    """Start `lanchat.pyz server`, wait for its `listening on` line, return it and its address.
+
+    `prefix` is a command that runs it (e.g. `unshare` with arguments), if any.
+    """
     proc = subprocess.Popen(
-        [sys.executable, pyz, "server", *args],
+        [*prefix, sys.executable, pyz, "server", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
