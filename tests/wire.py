@@ -18,8 +18,11 @@ _open_clients: List[RawClient] = []
 class RawClient:
     """Speaks lanchat JSON lines over one TCP connection, with no help from lanchat's code."""
 
-    def __init__(self, address: Tuple[str, int], timeout: float = TIMEOUT) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+    def __init__(
+        self, address: Tuple[str, int], timeout: float = TIMEOUT, source: str = ""
+    ) -> None:
+        """Connect, from the local address `source` if given (e.g. another 127.x.y.z)."""
+        self.sock = socket.create_connection(address, timeout, (source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self._buffer = b""
