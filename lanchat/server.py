@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union, cast
+from typing import Callable, Dict, List, Optional, Tuple, Union, cast
 
 from lanchat import protocol
 from lanchat.admission import AddressShares
@@ -492,7 +492,7 @@ def _listen(bind: str, base: int, span: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a server until SIGINT or SIGTERM; return the exit code."""
+    """Run a server until SIGINT, SIGTERM or SIGHUP; return the exit code."""
     _configure_logging(args.log_level, args.log_file)
     _raise_file_limit()
     try:
@@ -528,8 +528,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: cannot listen on {args.bind}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     host, port = server.address
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.shutdown())
+    signals = _stop_on_signals(server)
     print(
         f"lanchat {protocol.VERSION} server {server.name!r} listening on {host}:{port}", flush=True
     )
@@ -537,8 +536,25 @@ def run(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.server_close()
-    log.info("stopped")
+    log.info("stopped by %s", signals[0] if signals else "a shutdown request")
     return 0
+
+
+def _stop_on_signals(server: ChatServer) -> List[str]:
+    """Make SIGINT, SIGTERM and SIGHUP (its terminal closed) shut the server down cleanly;
+    return the list that will name the signals received, in order."""
+    received: List[str] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)  # logged later, not in the handler
+        server.shutdown()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    # Windows has no SIGHUP; under `nohup` it is ignored on purpose and stays so.
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, stop)
+    return received
 
 
 def read_password(path: Optional[str]) -> Optional[str]:

@@ -1,5 +1,5 @@
-"""Admission and lifetime hardening: one host cannot fill the server, and connection
-threads end after a rush.
+"""Admission and lifetime hardening: one host cannot fill the server, connection threads
+end after a rush, and SIGHUP stops the server as cleanly as SIGTERM.
 
 Per-address tests bind their client sockets to other loopback addresses (127.0.0.2, ...):
 on Linux the whole of 127.0.0.0/8 is local, so each address stands for another machine.
@@ -8,6 +8,7 @@ on Linux the whole of 127.0.0.0/8 is local, so each address stands for another m
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import threading
@@ -193,3 +194,37 @@ def test_threads_go_back_to_the_baseline_after_a_rush(pyz: Path) -> None:
         wait_until(lambda: threads_of(proc.pid) == baseline, "threads back to the baseline")
         login(address, "after")  # a fresh connection gets a fresh worker
         assert threads_of(proc.pid) == baseline + 1
+
+
+# -- item 11: SIGHUP ------------------------------------------------------------------------
+
+
+def test_sighup_sends_shutdown_logs_it_and_exits_0(pyz: Path) -> None:
+    with pyz_server(pyz) as (proc, address):
+        alice, _ = login(address, "alice")
+        bob, _ = login(address, "bob")
+        alice.expect("join")
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=WAIT) == 0
+        for client in (alice, bob):
+            assert [f["type"] for f in client.expect_closed()] == ["shutdown"]
+        _, err = proc.communicate(timeout=10)
+    assert "stopped by SIGHUP" in err
+
+
+@linux_only
+def test_sighup_stays_ignored_under_nohup(pyz: Path) -> None:
+    """`nohup lanchat server` must outlive its terminal: an ignored SIGHUP stays ignored."""
+    # What nohup does: start the server with SIGHUP ignored (a child inherits that).
+    with contextlib.ExitStack() as stack:
+        previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        try:
+            proc, address = stack.enter_context(pyz_server(pyz))
+        finally:
+            signal.signal(signal.SIGHUP, previous)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        ignored = int(status.split("SigIgn:")[1].split()[0], 16)
+        assert ignored & (1 << (signal.SIGHUP - 1)), "the server stopped ignoring SIGHUP"
+        proc.send_signal(signal.SIGHUP)
+        login(address, "still_here")
+        assert proc.poll() is None
