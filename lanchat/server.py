@@ -185,7 +185,7 @@ class ChatServer:
         if not self._shares.take(host):
             limit = self.config.max_per_address
             log.warning("refused %s: too many connections from its address (%d)", peer, limit)
-            message = f"Your address has {limit} connections here already, the most it may have."
+            message = f"Too many connections from your address (at most {limit})."
             self._refuse(sock, protocol.error("too_many_connections", message))
             return
         conn = Connection(sock, peer, self.config)
