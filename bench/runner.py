@@ -161,6 +161,8 @@ def server_argv(
         str(port),
         "--max-clients",
         str(clients + 50),
+        "--max-per-address",  # every bench client comes from 127.0.0.1
+        str(clients + 50),
         "--rate",
         f"{rate:g}",
         "--burst",

@@ -96,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections at once, logged in or not (default %(default)s)",
     )
     server.add_argument(
+        "--max-per-address",
+        type=_int_in(1, 100000),
+        default=10,
+        metavar="N",
+        help="connections at once from one IP address, loopback included, so that one "
+        "host cannot fill the server; more get error too_many_connections "
+        "(default %(default)s)",
+    )
+    server.add_argument(
+        "--worker-idle-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a connection thread left without work this long ends, so threads and memory "
+        "go back down after a rush of connections (default %(default)s)",
+    )
+    server.add_argument(
         "--history",
         type=_int_in(protocol.MIN_HISTORY, 100000),
         default=100,

@@ -52,6 +52,7 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "auth_failed": ("Wrong or missing password.", True),
     "server_full": ("The server is full.", True),
     "rate_limited": ("Too many frames too fast; slow down.", False),
+    "too_many_connections": ("Your address holds its share of connections already.", True),
     "timeout": ("Timed out.", True),
     "bad_text": ("That text is empty once control characters are removed.", False),
     "no_such_user": ("Nobody of that name is online.", False),

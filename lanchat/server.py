@@ -3,7 +3,8 @@
 Design (docs/design.md): one I/O thread (`lanchat.ioloop`) accepts connections and writes
 every socket; each connection's reading and frame handling runs on a worker of the
 project's thread pool (`lanchat.threadpool`), sized from `max_clients`, so a connection
-over capacity gets `server_full` at once. Handlers act on frames through the room
+over capacity gets `server_full` at once, and one over its address's share
+(`lanchat.admission`) gets `too_many_connections`. Handlers act on frames through the room
 (`lanchat.room`), which queues encoded bytes on the I/O thread's outboxes.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
@@ -28,9 +29,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union, cast
+from typing import Callable, Dict, List, Optional, Tuple, Union, cast
 
 from lanchat import protocol
+from lanchat.admission import AddressShares
 from lanchat.discovery import Responder
 from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.history import adopt_legacy_file as adopt_legacy_history
@@ -62,6 +64,8 @@ class ServerConfig:
     port_span: int = protocol.PORT_SPAN
     name: str = ""  # empty: the host name
     max_clients: int = 50
+    max_per_address: int = 10  # connections one client address may hold at once
+    worker_idle_timeout: float = 10.0  # seconds before an idle connection thread ends
     history: int = 100
     login_timeout: float = protocol.LOGIN_TIMEOUT
     idle_timeout: float = protocol.IDLE_TIMEOUT
@@ -121,7 +125,8 @@ class ChatServer:
         self._responder = self._open_responder() if config.discovery else None
         # One worker per connection, plus one for the discovery responder.
         workers = config.max_clients + (1 if self._responder else 0)
-        self._pool = ThreadPool(workers, name="lanchat-conn")
+        self._pool = ThreadPool(workers, "lanchat-conn", config.worker_idle_timeout)
+        self._shares = AddressShares(config.max_per_address)
         # Every member of this room is a Connection, so also a Channel of the loop.
         self.room = Room(cast(Deliver, self._loop.deliver), self._history, config.history)
         self._handlers: Dict[str, Handler] = {
@@ -176,28 +181,48 @@ class ChatServer:
             self._stopped.set()
 
     def _admit(self, sock: socket.socket, address: Tuple) -> None:
-        """Run a new connection on a free pool worker, or refuse it: `server_full`."""
-        peer = f"{address[0]}:{address[1]}"
+        """Run a new connection on a free pool worker, or refuse it: `too_many_connections`
+        when its address holds its share already, else `server_full` when no worker is free.
+        """
+        host = address[0]
+        peer = f"{host}:{address[1]}"
+        if not self._shares.take(host):
+            limit = self.config.max_per_address
+            log.warning("refused %s: too many connections from its address (%d)", peer, limit)
+            message = f"Too many connections from your address (at most {limit})."
+            self._refuse(sock, protocol.error("too_many_connections", message))
+            return
         conn = Connection(sock, peer, self.config)
         self._loop.add(conn)  # before its reader runs, which removes it at the end
         try:
-            self._pool.try_submit(self._serve, conn)
+            self._pool.try_submit(self._serve_in_share, conn, host)
         except (PoolBusy, PoolShutDown):
+            self._shares.give_back(host)
             self._loop.remove(conn)
             log.warning("refused %s: server full (%d connections)", peer, self.config.max_clients)
-            refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(
-                protocol.error("server_full", f"The server is full ({self.config.max_clients}).")
-            )
-            try:
-                sock.send(refusal)  # small enough for an empty socket buffer
-            except OSError:
-                pass
-            sock.close()
+            full = f"The server is full ({self.config.max_clients})."
+            self._refuse(sock, protocol.error("server_full", full))
+
+    def _refuse(self, sock: socket.socket, error: Frame) -> None:
+        """Send `hello` and this error on a socket that gets no reader, and close it."""
+        refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(error)
+        try:
+            sock.send(refusal)  # small enough for an empty socket buffer
+        except OSError:
+            pass
+        sock.close()
 
     # -- on pool threads ---------------------------------------------------------------
 
     def _send(self, conn: Connection, frame: Frame) -> None:
         self._loop.deliver([(conn, protocol.encode(frame))])
+
+    def _serve_in_share(self, conn: Connection, host: str) -> None:
+        """Serve the connection; its address's share is given back once it is closed."""
+        try:
+            self._serve(conn)
+        finally:
+            self._shares.give_back(host)
 
     def _serve(self, conn: Connection) -> None:
         """One connection's whole life, on a pool worker: read, handle, leave, close."""
@@ -471,7 +496,7 @@ def _listen(bind: str, base: int, span: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a server until SIGINT or SIGTERM; return the exit code."""
+    """Run a server until SIGINT, SIGTERM or SIGHUP; return the exit code."""
     _configure_logging(args.log_level, args.log_file)
     _raise_file_limit()
     try:
@@ -484,6 +509,8 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         name=args.name or "",
         max_clients=args.max_clients,
+        max_per_address=args.max_per_address,
+        worker_idle_timeout=args.worker_idle_timeout,
         history=args.history,
         login_timeout=args.login_timeout,
         idle_timeout=args.idle_timeout,
@@ -505,8 +532,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: cannot listen on {args.bind}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     host, port = server.address
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.shutdown())
+    signals = _stop_on_signals(server)
     print(
         f"lanchat {protocol.VERSION} server {server.name!r} listening on {host}:{port}", flush=True
     )
@@ -514,8 +540,25 @@ def run(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.server_close()
-    log.info("stopped")
+    log.info("stopped by %s", signals[0] if signals else "a shutdown request")
     return 0
+
+
+def _stop_on_signals(server: ChatServer) -> List[str]:
+    """Make SIGINT, SIGTERM and SIGHUP (its terminal closed) shut the server down cleanly;
+    return the list that will name the signals received, in order."""
+    received: List[str] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)  # logged later, not in the handler
+        server.shutdown()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    # Windows has no SIGHUP; under `nohup` it is ignored on purpose and stays so.
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, stop)
+    return received
 
 
 def _configure_logging(level: str, path: Optional[str]) -> None:

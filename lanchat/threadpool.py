@@ -1,10 +1,12 @@
-"""lanchat's own thread pool: a fixed number of named workers and a shared work queue.
+"""lanchat's own thread pool: at most `max_workers` named workers and a shared work queue.
 
 Callers use `submit` (queues when every worker is busy), `try_submit` (refuses at once
 instead: the server answers `server_full` rather than leave a client waiting), the
 `busy`/`idle` counts, and `shutdown` or the context manager. Workers start on demand up to
-`max_workers` and then stay; an idle worker blocks on the queue and uses no CPU. A task
-that raises is logged and its worker lives on; its exception is kept in its `Task`.
+`max_workers`; an idle worker blocks on the queue and uses no CPU, and with `idle_timeout`
+it ends once it has had nothing to do for that long, so threads and their memory go back
+after a rush. A task that raises is logged and its worker lives on; its exception is kept
+in its `Task`.
 """
 
 from __future__ import annotations
@@ -71,16 +73,23 @@ class Task:
 
 
 class ThreadPool:
-    """At most `max_workers` threads running submitted tasks, first come first served."""
+    """At most `max_workers` threads running submitted tasks, first come first served.
 
-    def __init__(self, max_workers: int, name: str = "") -> None:
+    A worker idle for `idle_timeout` seconds ends (None: workers stay until `shutdown`).
+    """
+
+    def __init__(
+        self, max_workers: int, name: str = "", idle_timeout: Optional[float] = None
+    ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = name or f"pool{next(_pool_numbers)}"
+        self.idle_timeout = idle_timeout
         self._queue: queue.SimpleQueue[Optional[Task]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._threads: List[threading.Thread] = []
+        self._threads: List[threading.Thread] = []  # the workers alive
+        self._worker_numbers = itertools.count(1)
         self._busy = 0  # tasks queued or running
         self._closed = False
 
@@ -96,7 +105,7 @@ class ThreadPool:
 
     @property
     def threads(self) -> int:
-        """Worker threads started so far."""
+        """Worker threads alive: started on demand, not yet ended by idling or shutdown."""
         return len(self._threads)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Task:
@@ -122,14 +131,19 @@ class ThreadPool:
 
     def _start_worker(self) -> None:
         thread = threading.Thread(
-            target=self._work, name=f"{self.name}-worker-{len(self._threads) + 1}", daemon=True
+            target=self._work, name=f"{self.name}-worker-{next(self._worker_numbers)}", daemon=True
         )
         self._threads.append(thread)
         thread.start()
 
     def _work(self) -> None:
         while True:
-            task = self._queue.get()
+            try:
+                task = self._queue.get(timeout=self.idle_timeout)
+            except queue.Empty:
+                if self._end_idle_worker():
+                    return
+                continue
             if task is None:  # the wake-up that tells a worker to stop
                 return
             try:
@@ -139,6 +153,18 @@ class ThreadPool:
                     self._busy -= 1
                 # Only now: whoever a finished task wakes may count on this worker being free.
                 task._done.set()
+
+    def _end_idle_worker(self) -> bool:
+        """Count this idle worker out and return True, unless the tasks need it.
+
+        A task queued just now counts in `busy` and may be waiting for this very worker:
+        there must stay at least one worker per queued or running task.
+        """
+        with self._lock:
+            if len(self._threads) <= self._busy:
+                return False
+            self._threads.remove(threading.current_thread())
+            return True
 
     def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
         """Refuse new tasks, let queued ones finish, stop the workers.

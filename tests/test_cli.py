@@ -60,6 +60,8 @@ HELP_OPTIONS = {
         "--port",
         "--name",
         "--max-clients",
+        "--max-per-address",
+        "--worker-idle-timeout",
         "--history",
         "--login-timeout",
         "--idle-timeout",
@@ -109,6 +111,8 @@ BAD_ARGUMENTS: List[Sequence[str]] = [
     ("server", "--port", "65506"),  # the 30 ports above it would not exist
     ("server", "--max-clients", "0"),
     ("server", "--max-clients", "many"),
+    ("server", "--max-per-address", "0"),
+    ("server", "--worker-idle-timeout", "0"),
     ("server", "--history", "49"),  # below the contract's 50
     ("server", "--burst", "19"),  # below the contract's 20
     ("server", "--login-timeout", "0"),

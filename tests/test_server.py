@@ -208,7 +208,8 @@ def test_welcome_history_holds_recent_messages_oldest_first(
     assert all(m["type"] == "message" for m in welcome["history"])
 
 
-def test_many_users_see_every_message_in_id_order(server: ChatServer) -> None:
+def test_many_users_see_every_message_in_id_order(make_server: MakeServer) -> None:
+    server = make_server(max_per_address=20)  # 20 users, all from 127.0.0.1
     users = [login(server.address, f"user{n}")[0] for n in range(20)]
     for n, user in enumerate(users):
         for m in range(5):
@@ -226,7 +227,7 @@ def test_many_users_see_every_message_in_id_order(server: ChatServer) -> None:
 
 
 def test_two_hundred_users_log_in_at_once(make_server: MakeServer) -> None:
-    server = make_server(max_clients=250)
+    server = make_server(max_clients=250, max_per_address=200)  # all from 127.0.0.1
     clients = [RawClient(server.address, timeout=20) for _ in range(200)]
     for client in clients:
         client.expect("hello")

@@ -385,3 +385,54 @@ def test_an_idle_pool_uses_no_cpu(no_thread_leak: None) -> None:
         if on_proc:
             woke = _context_switches(list(ids.values())) - switches
             assert woke <= 5, f"idle workers were switched in {woke} times"
+
+
+# ---------------------------------------------------------------------------
+# Idle workers end (idle_timeout)
+
+
+def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll until `condition()` holds; fail after WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.01)
+
+
+def test_idle_workers_end_and_new_ones_start_on_demand(no_thread_leak: None) -> None:
+    """With idle_timeout, workers left without work end; the next task starts a new one."""
+    with ThreadPool(4, name="idler", idle_timeout=0.05) as pool:
+        for release in block_all(pool):
+            release.set()
+        wait_for(lambda: pool.threads == 0)
+        wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("idler-")])
+        assert (pool.busy, pool.idle) == (0, 4)
+        name = pool.submit(lambda: threading.current_thread().name).result(timeout=WAIT)
+        assert name == "idler-worker-5", "a new thread, under a name not used before"
+
+
+def test_without_idle_timeout_workers_stay(pool: ThreadPool) -> None:
+    """The default: a worker that has run a task waits for the next one for good."""
+    first = pool.submit(threading.current_thread).result(timeout=WAIT)
+    assert pool.idle_timeout is None
+    assert pool.submit(threading.current_thread).result(timeout=WAIT) is first
+    assert pool.threads == 1
+
+
+def test_a_task_never_waits_for_a_worker_that_is_ending(no_thread_leak: None) -> None:
+    """A task submitted just as the only worker's idle timeout runs out still runs.
+
+    That worker may be the one the task counts on, so it must stay for it. Many rounds,
+    each submitting around the moment the worker times out, with a tiny thread switch
+    interval, give the race every chance to show (a lost task times out its result).
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPool(1, name="edge", idle_timeout=0.002) as pool:
+            for n in range(600):
+                # A deliberate offset around the idle timeout, not a wait for an event.
+                threading.Event().wait(0.0005 * (n % 7))
+                assert pool.try_submit(int, n).result(timeout=WAIT) == n
+    finally:
+        sys.setswitchinterval(interval)

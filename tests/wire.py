@@ -22,14 +22,20 @@ class RawClient:
         self,
         address: Tuple[str, int],
         timeout: float = TIMEOUT,
+        source: str = "",
         receive_buffer: Optional[int] = None,
     ) -> None:
+        """Connect, from the local address `source` if given (e.g. another 127.x.y.z), with
+        `receive_buffer` set before connecting (the window a peer may fill is then small
+        from the start)."""
         if receive_buffer is None:
-            self.sock = socket.create_connection(address, timeout=timeout)
-        else:  # set before connecting: the window a peer may fill is then small from the start
+            self.sock = socket.create_connection(address, timeout, (source, 0) if source else None)
+        else:
             self.sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             self.sock.settimeout(timeout)
+            if source:
+                self.sock.bind((source, 0))
             self.sock.connect(address)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
