@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import free_port
+from conftest import free_port, pyz_command
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
@@ -278,3 +278,13 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> N
         history.close()
     with sqlite3.connect(str(db)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_server_help_says_where_resume_tokens_are_kept(pyz: Path) -> None:
+    result = subprocess.run(
+        pyz_command("server", "--help"), capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "messages and the hashed resume tokens" in text
+    assert "--no-history keep messages and resume tokens in memory only" in text
