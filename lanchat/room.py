@@ -104,24 +104,18 @@ class Room:
             takeover = stale is not None and _same_secret(resume.token, stale.resume_token)
             if stale is not None and not (takeover or owner):
                 raise ProtocolError("name_taken", f"{member.name!r} is online already.")
+            stranger = None if takeover else stale  # only the name's own token gets here
             token = secrets.token_hex(16)
             members = dict(self._members)
-            if stale is not None and not takeover:
+            if stranger is not None:
                 del members[member.key]  # the stranger leaves; the owner joins at the end
             members[member.key] = member  # a takeover keeps the old place in the list
-            history, cut = self._history_for(resume)
-            welcome = _welcome_within_limit(
-                member.name,
-                [m.name for m in members.values()],
-                history,
-                cut,
-                resume=token,
-                history_id=self._history.history_id,
-            )
+            online = [m.name for m in members.values()]
+            welcome = self._welcome(member.name, online, resume, token)
             deliveries = [(member, protocol.encode(welcome))]
             others = [m for m in members.values() if m is not member]
-            if stale is not None and not takeover:
-                deliveries += self._reclaim_notices(stale, others, now)
+            if stranger is not None:
+                deliveries += self._reclaim_notices(stranger, others, now)
             if not takeover:
                 joined = protocol.encode(protocol.join(member.name, now))
                 deliveries += [(m, joined) for m in others]
@@ -131,6 +125,13 @@ class Room:
             member.resume_token = token
             self._deliver(deliveries)
             return stale
+
+    def _welcome(self, name: str, online: List[str], resume: Resume, token: str) -> Frame:
+        """The welcome, with the history the login asked for (a read that may fail)."""
+        history, cut = self._history_for(resume)
+        return _welcome_within_limit(
+            name, online, history, cut, resume=token, history_id=self._history.history_id
+        )
 
     def _reclaim_notices(
         self, stranger: Member, others: List[Member], now: float

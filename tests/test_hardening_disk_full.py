@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List
 
 import pytest
-from conftest import free_port
-from wire import RawClient, login, start_pyz_server
+from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
 from lanchat.history import SqliteHistory, StorageError
@@ -58,41 +56,13 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-class PyzServer:
-    """`lanchat.pyz server` on one history file, which can be stopped and started again."""
-
-    def __init__(self, pyz: Path, db: Path, log: Path) -> None:
-        self.args = [
-            "--bind", "127.0.0.1", "--no-discovery", "--history-db", str(db),
-            "--log-file", str(log), "--rate", "1000", "--burst", "1000",
-        ]  # fmt: skip
-        self.pyz = pyz
-        self.proc: Optional[subprocess.Popen[str]] = None
-        self.address: Tuple[str, int] = ("", 0)
-
-    def start(self) -> Tuple[str, int]:
-        port = str(free_port())
-        self.proc, self.address = start_pyz_server(str(self.pyz), "--port", port, *self.args)
-        return self.address
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=10) == 0
-            self.proc.communicate(timeout=10)
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
-            self.proc = None
-
-
 @pytest.fixture
 def pyz_server(pyz: Path, small_disk: Path, tmp_path: Path) -> Iterator[PyzServer]:
     """A pyz server whose history is on the small disk (and whose log is not)."""
-    server = PyzServer(pyz, small_disk / "history.sqlite3", tmp_path / "server.log")
+    server = PyzServer(
+        str(pyz), "--history-db", str(small_disk / "history.sqlite3"),
+        "--log-file", str(tmp_path / "server.log"), "--rate", "1000", "--burst", "1000",
+    )  # fmt: skip
     try:
         yield server
     finally:

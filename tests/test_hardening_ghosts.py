@@ -7,39 +7,31 @@ frame and a clean leave.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Tuple
 
 import pytest
-from conftest import MakeServer, free_port
-from wire import RawClient, login, start_pyz_server
+from conftest import MakeServer
+from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
 from lanchat.history import MemoryHistory, SqliteHistory, StorageError
 from lanchat.protocol import ProtocolError
 from lanchat.room import Member, Resume, Room
 
-Server = Tuple["subprocess.Popen[str]", Tuple[str, int]]
-
 
 @pytest.fixture
 def pyz_server_on(pyz: Path) -> Iterator[Any]:
     """Starts `lanchat.pyz server` on a given history file; kills it after the test."""
-    started: List[subprocess.Popen] = []
+    started: List[PyzServer] = []
 
     def start(db: Path) -> Tuple[str, int]:
-        proc, address = start_pyz_server(
-            str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
-            "--history-db", str(db),
-        )  # fmt: skip
-        started.append(proc)
-        return address
+        started.append(PyzServer(str(pyz), "--history-db", str(db)))
+        return started[-1].start()
 
     yield start
-    for proc in started:
-        proc.kill()
-        proc.communicate(timeout=10)
+    for server in started:
+        server.kill()
 
 
 def login_frame(name: str, **extra: Any) -> dict:

@@ -8,15 +8,14 @@ and is closed, the others see the stranger leave and the owner join.
 from __future__ import annotations
 
 import hashlib
-import signal
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Tuple
 
 import pytest
-from conftest import free_port, pyz_command
-from wire import RawClient, login, start_pyz_server
+from conftest import pyz_command
+from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
 from lanchat.history import (
@@ -39,44 +38,13 @@ def login_frame(name: str, **extra: Any) -> dict:
 # -- the built pyz, restarted --------------------------------------------------------------
 
 
-class RestartableServer:
-    """`lanchat.pyz server` with fixed options, stopped with SIGTERM and started again."""
-
-    def __init__(self, pyz: Path, *options: str) -> None:
-        self.pyz = pyz
-        self.options = options
-        self.proc: Optional[subprocess.Popen[str]] = None
-
-    def start(self) -> Tuple[str, int]:
-        self.proc, address = start_pyz_server(
-            str(self.pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
-            *self.options,
-        )  # fmt: skip
-        return address
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=10) == 0
-        self.proc.communicate(timeout=10)
-        self.proc = None
-
-    def restart(self) -> Tuple[str, int]:
-        self.stop()
-        return self.start()
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
-
-
 @pytest.fixture
 def restartable(pyz: Path) -> Iterator[Any]:
-    servers: List[RestartableServer] = []
+    """Makes `PyzServer`s of the built pyz; kills them after the test."""
+    servers: List[PyzServer] = []
 
-    def make(*options: str) -> RestartableServer:
-        servers.append(RestartableServer(pyz, *options))
+    def make(*options: str) -> PyzServer:
+        servers.append(PyzServer(str(pyz), *options))
         return servers[-1]
 
     yield make
