@@ -57,6 +57,7 @@ MIGRATIONS: Tuple[str, ...] = (
         token_hash TEXT NOT NULL,
         last_used REAL NOT NULL
     );
+    CREATE INDEX resume_tokens_by_last_use ON resume_tokens (last_used);
     """,
 )
 
