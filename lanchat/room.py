@@ -15,6 +15,7 @@ import collections
 import contextlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 from lanchat import protocol
 from lanchat.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.protocol import Frame, ProtocolError, Token
+
+log = logging.getLogger(__name__)
 
 # Hands (member, bytes) pairs to the I/O layer in one call, so it can batch them.
 Deliver = Callable[[Iterable[Tuple["Member", bytes]]], None]
@@ -99,7 +102,7 @@ class Room:
         with self._lock:
             now = self._now()
             stale = self._members.get(member.key)
-            held = self._history.token_hash(member.key, now)
+            held = self._held_token(member.key, now)
             owner = held is not None and _same_secret(_hash_of(resume.token), held)
             takeover = stale is not None and _same_secret(resume.token, stale.resume_token)
             if stale is not None and not (takeover or owner):
@@ -142,6 +145,15 @@ class Room:
         )
         left = protocol.encode(protocol.leave(stranger.name, now, "error"))
         return [(stranger, protocol.encode(notice))] + [(m, left) for m in others]
+
+    def _held_token(self, name_key: str, now: float) -> Optional[str]:
+        """The hash of the name's resume token; None if none, or if it cannot be read (a
+        damaged token table must not keep everybody out: it only costs the reclaim)."""
+        try:
+            return self._history.token_hash(name_key, now)
+        except StorageError as exc:
+            log.warning("resume tokens unknown: %s", exc)
+            return None
 
     def _save_token(self, name_key: str, token: str, now: float) -> None:
         try:

@@ -11,7 +11,7 @@ import hashlib
 import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable, Iterator, List, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
 from conftest import pyz_command
@@ -24,6 +24,7 @@ from lanchat.history import (
     History,
     MemoryHistory,
     SqliteHistory,
+    StorageError,
 )
 from lanchat.protocol import ProtocolError
 from lanchat.room import Member, Resume, Room
@@ -205,6 +206,21 @@ def test_the_stranger_is_told_and_the_others_see_a_leave_and_a_join() -> None:
     with pytest.raises(ProtocolError) as caught:
         room.say(stranger, "still here?")
     assert caught.value.code == "not_logged_in"
+
+
+class UnreadableTokens(MemoryHistory):
+    """A history whose token table cannot be read, as a damaged one."""
+
+    def token_hash(self, name_key: str, now: float) -> Optional[str]:
+        raise StorageError("damaged")
+
+
+def test_unreadable_tokens_cost_the_reclaim_but_keep_nobody_out() -> None:
+    room, sent = make_room(UnreadableTokens(), Clock())
+    room.join(Member("carol"))
+    room.join(Member("bob"))
+    assert room.names == ["carol", "bob"]
+    assert [f["type"] for name, f in sent if name == "bob"] == ["welcome"]
 
 
 def test_a_token_survives_reopening_the_history_file(tmp_path: Path) -> None:
