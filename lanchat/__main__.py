@@ -168,12 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--history-db",
         metavar="PATH",
-        help="SQLite file that keeps the room's messages, on a local disk (not NFS); "
+        help="SQLite file that keeps the room's messages and the hashed resume tokens that "
+        "give people their names back after a restart, on a local disk (not NFS); "
         "{port} is replaced by the port (default: "
         "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
         "name); created readable by its owner only",
     )
-    history.add_argument("--no-history", action="store_true", help="keep messages in memory only")
+    history.add_argument(
+        "--no-history",
+        action="store_true",
+        help="keep messages and resume tokens in memory only (a restart forgets them)",
+    )
     server.add_argument(
         "--password-file",
         metavar="PATH",

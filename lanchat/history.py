@@ -4,17 +4,22 @@ The room asks a history for the next message id, stores each room message before
 is sent it (`add`), and reads it back for a newcomer (`recent`) or for a client that
 resumes after a drop (`after`). Both kinds tell themselves apart from any other history by
 a random `history_id`, so a client never trusts ids from a wiped or different history.
+Both also keep each name's resume token (hashed, for `TOKEN_LIFETIME` after its last use),
+so that the person who had a name gets it back after a drop, even across a restart.
 
 `SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
 message survives a crash of the server process; a power cut may lose the last ones). It
 holds an exclusive lock on its file for as long as it is open, so two servers never share
-one. Every failure to open is a `HistoryError` with a sentence for a person. The file,
-and SQLite's files beside it, are for their owner's eyes only (mode 0600).
+one. Every failure to open is a `HistoryError` with a sentence for a person; every later
+failure (a full disk, an I/O error, a damaged page) is a `StorageError` that changed
+nothing, and the first failed write of a run of them is logged, as is the recovery. The
+file, and SQLite's files beside it, are for their owner's eyes only (mode 0600).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -24,16 +29,17 @@ import sqlite3
 import stat
 import uuid
 from pathlib import Path
-from typing import Deque, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
 from lanchat import protocol
 from lanchat.protocol import Frame, Token
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
+TOKEN_LIFETIME = 7 * 24 * 3600.0  # seconds a resume token lasts after its last use
 PRIVATE_DIR = 0o700  # a history folder lanchat creates
 PRIVATE_FILE = 0o600  # the history file and SQLite's files next to it: chats stay private
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -52,11 +58,23 @@ MIGRATIONS: Tuple[str, ...] = (
     );
     CREATE INDEX messages_by_ref ON messages (sender_key, ref) WHERE ref IS NOT NULL;
     """,
+    """
+    CREATE TABLE resume_tokens (
+        name_key TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL,
+        last_used REAL NOT NULL
+    );
+    CREATE INDEX resume_tokens_by_last_use ON resume_tokens (last_used);
+    """,
 )
 
 
 class HistoryError(Exception):
     """The history cannot be used; the message says why, for a person."""
+
+
+class StorageError(Exception):
+    """A read or a write of an open history failed; it changed nothing."""
 
 
 def _data_dir() -> str:
@@ -130,6 +148,11 @@ def _ref_text(ref: Optional[Token]) -> Optional[str]:
     return None if ref is None else json.dumps(ref)
 
 
+def hash_token(token: str) -> str:
+    """A resume token as kept: its SHA-256, so a copy of the history holds no live token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 class MemoryHistory:
     """Room messages in memory only: gone when the server stops."""
 
@@ -137,6 +160,7 @@ class MemoryHistory:
         self.history_id = uuid.uuid4().hex
         self.last_id = 0
         self._messages: Deque[Frame] = collections.deque(maxlen=max(keep, RESUME_CAP))
+        self._tokens: Dict[str, Tuple[str, float]] = {}  # name key -> (hash, last used)
 
     def next_id(self) -> int:
         """A message id greater than every id handed out before."""
@@ -160,6 +184,30 @@ class MemoryHistory:
     def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
         """Memory keeps no refs beyond the room's own window (see Room)."""
         return None
+
+    def token_hash(self, name_key: str, now: float) -> Optional[str]:
+        """The hash of the name's resume token, None if it has none that is still good."""
+        held = self._tokens.get(name_key)
+        return held[0] if held is not None and held[1] > now - TOKEN_LIFETIME else None
+
+    def save_token(self, name_key: str, token: str, now: float) -> None:
+        """Make this the name's resume token (and forget the tokens that have expired)."""
+        self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now - TOKEN_LIFETIME}
+        self._tokens[name_key] = (hash_token(token), now)
+
+    def touch_token(self, name_key: str, token: str, now: float) -> None:
+        """Count the token as used now, if it is still the name's."""
+        if self._holds(name_key, token):
+            self._tokens[name_key] = (hash_token(token), now)
+
+    def forget_token(self, name_key: str, token: str) -> None:
+        """Drop the token, if it is still the name's."""
+        if self._holds(name_key, token):
+            del self._tokens[name_key]
+
+    def _holds(self, name_key: str, token: str) -> bool:
+        held = self._tokens.get(name_key)
+        return held is not None and held[0] == hash_token(token)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -223,25 +271,61 @@ class SqliteHistory:
         newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
         self.last_id = max(reserved, newest)
         self._reserved = self.last_id
+        self._failed_writes = 0  # in a row; the first is logged, and the recovery
 
     def _meta(self, key: str) -> Optional[str]:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
-    def next_id(self) -> int:
-        """A message id greater than every id handed out before, across restarts too."""
-        self.last_id += 1
-        if self.last_id > self._reserved:
-            self._reserved = self.last_id + ID_BLOCK
-            self._db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('reserved_id', ?)",
-                (str(self._reserved),),
+    def _read(self, sql: str, parameters: Tuple[Any, ...]) -> List[Any]:
+        """The rows of a query; StorageError if the file cannot be read."""
+        try:
+            return self._db.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the history file {self.path}: {exc}") from None
+
+    def _write(self, sql: str, parameters: Tuple[Any, ...]) -> None:
+        """Run and commit one statement; StorageError (and nothing written) if it fails.
+
+        A full disk fails every write until space returns: only the first failure of such
+        a run is logged, and the first success after it (one that wrote a row: a statement
+        that changes nothing succeeds on a full disk too).
+        """
+        try:
+            changed = self._db.execute(sql, parameters).rowcount
+        except sqlite3.Error as exc:
+            self._failed_writes += 1
+            if self._failed_writes == 1:
+                log.error("cannot write the history file %s: %s", self.path, exc)
+            raise StorageError(f"cannot write the history file {self.path}: {exc}") from None
+        if self._failed_writes and changed > 0:
+            log.warning(
+                "the history file %s takes writes again (%d failed)",
+                self.path,
+                self._failed_writes,
             )
-        return self.last_id
+            self._failed_writes = 0
+
+    def next_id(self) -> int:
+        """A message id greater than every id handed out before, across restarts too.
+
+        An id past the block reserved on disk is handed out only once the next block is
+        reserved there: if that write fails (StorageError), no id is used up.
+        """
+        candidate = self.last_id + 1
+        if candidate > self._reserved:
+            reserved = candidate + ID_BLOCK
+            self._write(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('reserved_id', ?)",
+                (str(reserved),),
+            )
+            self._reserved = reserved
+        self.last_id = candidate
+        return candidate
 
     def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
         """Store and commit a room message before it is relayed."""
-        self._db.execute(
+        self._write(
             "INSERT INTO messages (id, ts, sender, text, sender_key, ref)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (frame["id"], frame["ts"], frame["from"], frame["text"], sender_key, _ref_text(ref)),
@@ -252,27 +336,58 @@ class SqliteHistory:
 
     def recent(self, count: int) -> List[Frame]:
         """The last `count` room messages, oldest first."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT id, ts, sender, text FROM messages ORDER BY id DESC LIMIT ?", (count,)
-        ).fetchall()
+        )
         return self._frames(rows[::-1])
 
     def after(self, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
         """Room messages newer than `last_id` (the newest `cap`), and whether some were cut."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT id, ts, sender, text FROM messages WHERE id > ? ORDER BY id DESC LIMIT ?",
             (last_id, cap + 1),
-        ).fetchall()
+        )
         return self._frames(rows[:cap][::-1]), len(rows) > cap
 
     def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
         """The room message this user already sent with this ref, if stored."""
-        row = self._db.execute(
+        rows = self._read(
             "SELECT id, ts, sender, text FROM messages WHERE sender_key = ? AND ref = ? "
             "ORDER BY id DESC LIMIT 1",
             (sender_key, _ref_text(ref)),
-        ).fetchone()
-        return None if row is None else self._frames([row])[0]
+        )
+        return self._frames(rows)[0] if rows else None
+
+    def token_hash(self, name_key: str, now: float) -> Optional[str]:
+        """The hash of the name's resume token, None if it has none that is still good."""
+        rows = self._read(
+            "SELECT token_hash FROM resume_tokens WHERE name_key = ? AND last_used > ?",
+            (name_key, now - TOKEN_LIFETIME),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def save_token(self, name_key: str, token: str, now: float) -> None:
+        """Make this the name's resume token (and forget the tokens that have expired)."""
+        self._write("DELETE FROM resume_tokens WHERE last_used <= ?", (now - TOKEN_LIFETIME,))
+        self._write(
+            "INSERT OR REPLACE INTO resume_tokens (name_key, token_hash, last_used)"
+            " VALUES (?, ?, ?)",
+            (name_key, hash_token(token), now),
+        )
+
+    def touch_token(self, name_key: str, token: str, now: float) -> None:
+        """Count the token as used now, if it is still the name's."""
+        self._write(
+            "UPDATE resume_tokens SET last_used = ? WHERE name_key = ? AND token_hash = ?",
+            (now, name_key, hash_token(token)),
+        )
+
+    def forget_token(self, name_key: str, token: str) -> None:
+        """Drop the token, if it is still the name's."""
+        self._write(
+            "DELETE FROM resume_tokens WHERE name_key = ? AND token_hash = ?",
+            (name_key, hash_token(token)),
+        )
 
     def close(self) -> None:
         """Release the file (and its lock)."""

@@ -150,10 +150,13 @@ class IOLoop:
         """Send what this channel has queued; honour its close request."""
         if channel.released.is_set():
             return
+        closing = channel.close_reason is not None or channel.close_request == _DROP
+        # a channel dropped from outside its reader gets one try at what it has queued
+        last_try = channel.close_request == 0 and channel.close_reason not in (None, "slow")
+        if (chunks or channel.pending) and (last_try or not closing):
+            self._send(channel, chunks)
         if channel.close_reason is not None or channel.close_request == _DROP:
             channel.pending.clear()
-        elif chunks or channel.pending:
-            self._send(channel, chunks)
         self._watch_writes(channel, bool(channel.pending))
         if channel.close_reason is not None and channel.close_request == 0:
             _shut_down(channel.sock)  # its reader sees end-of-file and ends the session
@@ -247,7 +250,8 @@ class IOLoop:
                 self._make_dirty(channel)
 
     def drop(self, channel: Channel, reason: str) -> None:
-        """End a channel from outside its reader: its socket is shut down."""
+        """End a channel from outside its reader: what it has queued is sent if the kernel
+        takes it at once, and its socket is shut down."""
         with self._lock:
             if channel.close_reason is None:
                 channel.close_reason = reason

@@ -32,6 +32,9 @@ MAX_SERVER_FRAME = 4 * 1024 * 1024
 MAX_TEXT = 2000  # code points, as sent
 MAX_NAME = 24  # code points, after NFC
 MAX_DEPTH = 32  # JSON nesting
+# Every integer in a frame fits 64 signed bits: SQLite holds no more (nor do many JSON readers).
+MIN_INT = -(2**63)
+MAX_INT = 2**63 - 1
 
 LOGIN_TIMEOUT = 30.0
 IDLE_TIMEOUT = 120.0
@@ -56,6 +59,10 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "timeout": ("Timed out.", True),
     "bad_text": ("That text is empty once control characters are removed.", False),
     "no_such_user": ("Nobody of that name is online.", False),
+    # 4.1
+    "not_stored": ("The server could not store that message, so it was not sent.", False),
+    "name_reclaimed": ("The person who had that name before took it back.", True),
+    "server_error": ("The server failed to handle that frame.", True),
 }
 
 LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error")
@@ -352,7 +359,16 @@ def validate(frame: Frame, schema: Schema) -> Frame:
                 raise ProtocolError("bad_frame", f"Field {field!r} is missing.", ref)
         elif not _CHECKS[kind](frame[field]):
             raise ProtocolError("bad_frame", f"Field {field!r} has the wrong type.", ref)
+        elif not _in_int_range(frame[field]):
+            raise ProtocolError(
+                "bad_frame", f"Field {field!r} is out of range ({MIN_INT} to {MAX_INT}).", ref
+            )
     return frame
+
+
+def _in_int_range(value: Any) -> bool:
+    """False for an integer that does not fit 64 signed bits; True for anything else."""
+    return not isinstance(value, int) or MIN_INT <= value <= MAX_INT
 
 
 # ---------------------------------------------------------------------------

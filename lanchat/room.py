@@ -4,22 +4,29 @@ The room knows members only as `Member`s (a name, a key, a resume token); it ope
 socket. Every frame it fans out is encoded once, and the same bytes go to each receiver.
 One lock orders everything: a newcomer's `welcome` and every later frame reach each member
 in the order the room decided them, and a room message is stored before anybody is sent it.
+`join`, `say` and `leave` are all-or-nothing: each does every step that can fail before it
+changes the room, so a failure (a full disk, a damaged history file) never leaves a name
+online that nobody holds.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import hmac
 import json
+import logging
 import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from lanchat import protocol
-from lanchat.history import RESUME_CAP, History
+from lanchat.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.protocol import Frame, ProtocolError, Token
+
+log = logging.getLogger(__name__)
 
 # Hands (member, bytes) pairs to the I/O layer in one call, so it can batch them.
 Deliver = Callable[[Iterable[Tuple["Member", bytes]]], None]
@@ -85,32 +92,74 @@ class Room:
     def join(self, member: Member, resume: Resume = Resume()) -> Optional[Member]:
         """Add a member, welcome it and tell everybody else.
 
-        A name in use raises name_taken, unless the login presents that member's resume
-        token: then the newcomer takes the name over silently and the stale member it
-        replaces is returned, for the caller to close without a leave.
+        A name in use raises name_taken, unless the login presents a resume token that
+        holds it. The token of that very session takes the name over silently; the name's
+        own token (`History.token_hash`: the newest one its owner was given, kept across
+        restarts) also takes it back from a stranger, who gets `name_reclaimed` and is seen
+        leaving. Either way the member replaced is returned, for the caller to close
+        without a leave of its own.
         """
         with self._lock:
+            now = self._now()
             stale = self._members.get(member.key)
-            if stale is not None and not _same_secret(resume.token, stale.resume_token):
+            held = self._held_token(member.key, now)
+            owner = held is not None and _same_secret(_hash_of(resume.token), held)
+            takeover = stale is not None and _same_secret(resume.token, stale.resume_token)
+            if stale is not None and not (takeover or owner):
                 raise ProtocolError("name_taken", f"{stale.name!r} is online already.")
-            self._members[member.key] = member  # a takeover keeps the old place in the list
-            member.resume_token = secrets.token_hex(16)
-            names = [m.name for m in self._members.values()]
-            history, cut = self._history_for(resume)
-            welcome = _welcome_within_limit(
-                member.name,
-                names,
-                history,
-                cut,
-                resume=member.resume_token,
-                history_id=self._history.history_id,
-            )
+            stranger = None if takeover else stale  # only the name's own token gets here
+            token = secrets.token_hex(16)
+            members = dict(self._members)
+            if stranger is not None:
+                del members[member.key]  # the stranger leaves; the owner joins at the end
+            members[member.key] = member  # a takeover keeps the old place in the list
+            online = [m.name for m in members.values()]
+            welcome = self._welcome(member.name, online, resume, token)
             deliveries = [(member, protocol.encode(welcome))]
-            if stale is None:
-                joined = protocol.encode(protocol.join(member.name, self._now()))
-                deliveries += [(m, joined) for m in self._members.values() if m is not member]
+            others = [m for m in members.values() if m is not member]
+            if stranger is not None:
+                deliveries += self._reclaim_notices(stranger, others, now)
+            if not takeover:
+                joined = protocol.encode(protocol.join(member.name, now))
+                deliveries += [(m, joined) for m in others]
+            if held is None or owner:  # else a stranger's token: good until a restart only
+                self._save_token(member.key, token, now)
+            self._members = members
+            member.resume_token = token
             self._deliver(deliveries)
             return stale
+
+    def _welcome(self, name: str, online: List[str], resume: Resume, token: str) -> Frame:
+        """The welcome, with the history the login asked for (a read that may fail)."""
+        history, cut = self._history_for(resume)
+        return _welcome_within_limit(
+            name, online, history, cut, resume=token, history_id=self._history.history_id
+        )
+
+    def _reclaim_notices(
+        self, stranger: Member, others: List[Member], now: float
+    ) -> List[Tuple[Member, bytes]]:
+        """What a stranger whose name is taken back gets, and what the others see."""
+        notice = protocol.error(
+            "name_reclaimed", f"{stranger.name!r} was taken back by the person who had it."
+        )
+        left = protocol.encode(protocol.leave(stranger.name, now, "error"))
+        return [(stranger, protocol.encode(notice))] + [(m, left) for m in others]
+
+    def _held_token(self, name_key: str, now: float) -> Optional[str]:
+        """The hash of the name's resume token; None if none, or if it cannot be read (a
+        damaged token table must not keep everybody out: it only costs the reclaim)."""
+        try:
+            return self._history.token_hash(name_key, now)
+        except StorageError as exc:
+            log.warning("resume tokens unknown: %s", exc)
+            return None
+
+    def _save_token(self, name_key: str, token: str, now: float) -> None:
+        try:
+            self._history.save_token(name_key, token, now)
+        except StorageError:
+            pass  # the token then holds the name until a restart only (the history logs it)
 
     def _history_for(self, resume: Resume) -> Tuple[List[Frame], bool]:
         if resume.last_id is not None and resume.history_id == self._history.history_id:
@@ -118,14 +167,25 @@ class Room:
         return self._history.recent(self._welcome_size), False
 
     def leave(self, member: Member, reason: str, announce: bool = True) -> bool:
-        """Remove a member and, with `announce`, tell the others; False if it was not in."""
+        """Remove a member and, with `announce`, tell the others; False if it was not in.
+
+        A quit ends the member's resume token; any other leave counts as its last use.
+        """
         with self._lock:
             if self._members.get(member.key) is not member:
                 return False
+            now = self._now()
+            left = protocol.encode(protocol.leave(member.name, now, reason))
             del self._members[member.key]
             if announce and self._members:
-                left = protocol.encode(protocol.leave(member.name, self._now(), reason))
                 self._deliver([(m, left) for m in self._members.values()])
+            try:
+                if reason == "quit":
+                    self._history.forget_token(member.key, member.resume_token)
+                else:
+                    self._history.touch_token(member.key, member.resume_token, now)
+            except StorageError:
+                pass  # the token just expires sooner (the history logs it)
             return True
 
     def say(
@@ -139,7 +199,8 @@ class Room:
         with self._lock:
             if self._members.get(sender.key) is not sender:  # replaced by a resumed login
                 raise ProtocolError("not_logged_in", "This session was taken over.", ref)
-            original = self._resent(sender, text, ref)
+            with _not_stored_on_failure(ref):
+                original = self._resent(sender, text, ref)
             if original is not None:
                 echo = _with_ref(original, ref)
                 self._deliver([(sender, protocol.encode(echo))])
@@ -153,16 +214,21 @@ class Room:
                 receivers = [] if recipient is sender else [recipient]
             else:
                 receivers = [m for m in self._members.values() if m is not sender]
-            frame = protocol.message(self._history.next_id(), self._now(), sender.name, text, to)
-            if to is None:
-                self._history.add(frame, sender.key, ref)  # stored before anybody sees it
+            with _not_stored_on_failure(ref):
+                frame = self._store(sender, text, to, ref)
             data = protocol.encode(frame)
-            own = data
+            own = data if ref is None else protocol.encode(_with_ref(frame, ref))
             if ref is not None:
                 self._remember(sender, ref, frame)
-                own = protocol.encode(_with_ref(frame, ref))
             self._deliver([(sender, own)] + [(m, data) for m in receivers])
             return frame
+
+    def _store(self, sender: Member, text: str, to: Optional[str], ref: Optional[Token]) -> Frame:
+        """The message with its new id; a room message is stored before anybody sees it."""
+        frame = protocol.message(self._history.next_id(), self._now(), sender.name, text, to)
+        if to is None:
+            self._history.add(frame, sender.key, ref)
+        return frame
 
     def _resent(self, sender: Member, text: str, ref: Optional[Token]) -> Optional[Frame]:
         if ref is None:
@@ -182,6 +248,19 @@ class Room:
 
 def _same_secret(given: Optional[str], expected: str) -> bool:
     return bool(given) and bool(expected) and hmac.compare_digest(str(given), expected)
+
+
+def _hash_of(token: Optional[str]) -> Optional[str]:
+    return hash_token(token) if token else None
+
+
+@contextlib.contextmanager
+def _not_stored_on_failure(ref: Optional[Token]) -> Iterator[None]:
+    """Turn a history failure into not_stored: the message is neither stored nor relayed."""
+    try:
+        yield
+    except StorageError:
+        raise ProtocolError("not_stored", "The server cannot store messages now.", ref) from None
 
 
 def _with_ref(frame: Frame, ref: Optional[Token]) -> Frame:

@@ -233,6 +233,7 @@ class ChatServer:
             reason = self._read_until_done(conn)
         except Exception:
             log.exception("connection %s failed", conn.peer)
+            self._send(conn, protocol.error("server_error"))
         finally:
             if conn.logged_in:
                 announce = not self._stop.is_set()
@@ -332,6 +333,10 @@ class ChatServer:
                 log.info("closing %s after %s", conn.peer, exc.code)
                 return "error"
             return None
+        except Exception:  # a bug or a broken history: tell the client, end the session cleanly
+            log.exception("closing %s: its %r frame failed", conn.peer, kind)
+            self._send(conn, protocol.error("server_error", ref=protocol.ref_of(frame)))
+            return "error"
 
     def _on_login(self, conn: Connection, frame: Frame) -> Optional[str]:
         if not protocol.is_compatible(frame["version"]):

@@ -819,6 +819,10 @@ CONTRACT_ERRORS = {
     "timeout": True,
     "bad_text": False,
     "no_such_user": False,
+    # 4.1 extensions (docs/protocol.md)
+    "not_stored": False,
+    "name_reclaimed": True,
+    "server_error": True,
 }
 
 

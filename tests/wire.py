@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -166,3 +167,42 @@ def start_pyz_server(
     proc.kill()
     _, err = proc.communicate(timeout=5)
     raise AssertionError(f"server did not start: {err}")
+
+
+class PyzServer:
+    """`lanchat.pyz server` with fixed options on a free port of 127.0.0.1; it can be
+    stopped (SIGTERM, which must exit 0) and started again, e.g. on the same history file."""
+
+    def __init__(self, pyz: str, *options: str) -> None:
+        self.pyz = pyz
+        self.options = options
+        self.proc: Optional[subprocess.Popen[str]] = None
+
+    def start(self) -> Tuple[str, int]:
+        """Start it; return the address it listens on."""
+        from conftest import free_port
+
+        port = str(free_port())
+        self.proc, address = start_pyz_server(
+            self.pyz, "--bind", "127.0.0.1", "--port", port, "--no-discovery", *self.options
+        )
+        return address
+
+    def stop(self) -> None:
+        """Stop it as an operator does: SIGTERM."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=10) == 0
+        self.proc.communicate(timeout=10)
+        self.proc = None
+
+    def restart(self) -> Tuple[str, int]:
+        self.stop()
+        return self.start()
+
+    def kill(self) -> None:
+        """Make sure it is gone (for a fixture's teardown)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.communicate(timeout=10)
+            self.proc = None
