@@ -53,6 +53,7 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "auth_failed": ("Wrong or missing password.", True),
     "server_full": ("The server is full.", True),
     "rate_limited": ("Too many frames too fast; slow down.", False),
+    "flooding": ("Far too many frames too fast; the server hangs up.", True),
     "timeout": ("Timed out.", True),
     "bad_text": ("That text is empty once control characters are removed.", False),
     "no_such_user": ("Nobody of that name is online.", False),
@@ -62,14 +63,18 @@ LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error")
 
 
 class ProtocolError(Exception):
-    """A rule of the contract was broken; `code` is the contract's error code."""
+    """A rule of the contract was broken; `code` is the contract's error code, `fields`
+    the extra fields of its error frame (such as `retry_after`)."""
 
-    def __init__(self, code: str, message: str = "", ref: Optional[Token] = None) -> None:
+    def __init__(
+        self, code: str, message: str = "", ref: Optional[Token] = None, **fields: Any
+    ) -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown error code {code!r}")
         self.code = code
         self.message = message or ERROR_CODES[code][0]
         self.ref = ref
+        self.fields = fields
         super().__init__(f"{code}: {self.message}")
 
 
@@ -646,8 +651,8 @@ def error(code: str, message: str = "", ref: Optional[Token] = None, **extra: An
 
 
 def error_from(exc: ProtocolError, **extra: Any) -> Frame:
-    """The error frame that reports a ProtocolError."""
-    return error(exc.code, exc.message, exc.ref, **extra)
+    """The error frame that reports a ProtocolError, with its fields."""
+    return error(exc.code, exc.message, exc.ref, **exc.fields, **extra)
 
 
 def closes_connection(code: str) -> bool:

@@ -815,6 +815,7 @@ CONTRACT_ERRORS = {
     "auth_failed": True,
     "server_full": True,
     "rate_limited": False,
+    "flooding": True,
     "timeout": True,
     "bad_text": False,
     "no_such_user": False,
