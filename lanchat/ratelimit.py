@@ -6,6 +6,11 @@ import math
 import time
 from typing import Callable
 
+# A client may have this many frames refused as rate_limited at once, and FLOOD_RATE more
+# each second; the next refusal is `flooding` and closes the connection (docs/design.md).
+FLOOD_BURST = 1000
+FLOOD_RATE = 200
+
 
 class TokenBucket:
     """Allows `burst` frames at once, refilled at `rate` frames per second."""

@@ -36,7 +36,7 @@ from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.history import default_path as history_default_path
 from lanchat.ioloop import Channel, IOLoop
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.ratelimit import TokenBucket
+from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
 from lanchat.room import Deliver, Member, Resume, Room
 from lanchat.safelog import SafeFormatter
 from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
@@ -51,10 +51,6 @@ LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
 
 AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered
 
-# A client may have this many frames refused as rate_limited at once, and FLOOD_RATE more
-# each second; the next refusal is `flooding` and closes the connection (docs/design.md).
-FLOOD_BURST = 1000
-FLOOD_RATE = 200.0
 REFUSAL_LOG_INTERVAL = 60.0  # a connection's refusals are logged at most this often
 
 

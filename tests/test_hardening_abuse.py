@@ -9,18 +9,19 @@ import logging
 import os
 import re
 import signal
+import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
-from conftest import free_port
+from conftest import free_port, pyz_command
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.ratelimit import TokenBucket
+from lanchat.ratelimit import FLOOD_BURST, TokenBucket
 from lanchat.safelog import SafeFormatter
-from lanchat.server import FLOOD_BURST
 
 Address = Tuple[str, int]
 RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S")
@@ -31,10 +32,13 @@ class PyzServer:
     """A `lanchat.pyz server` subprocess; `stop()` ends it and returns its log (stderr)."""
 
     def __init__(self, pyz: Path, *args: str, env: Optional[Dict[str, str]] = None) -> None:
+        if "--discovery" in args:  # on this test's own base port only
+            args = tuple(arg for arg in args if arg != "--discovery")
+        else:
+            args = ("--no-discovery", *args)
         self.proc, self.address = start_pyz_server(
             str(pyz),
-            *("--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery"),
-            *("--no-history", *args),
+            *("--bind", "127.0.0.1", "--port", str(free_port()), "--no-history", *args),
             env=env,
         )
 
@@ -109,6 +113,23 @@ def test_client_text_cannot_forge_a_log_line_or_reach_the_terminal(
     assert "version '9.0\\r\\n" + FORGED + "\\x1b[2J\\x07'" in text
     assert "'\\x1b]0;pwned\\x07bob\\x9b\\u202e\\r\\n" + FORGED + "'" in text
     assert "hi\\u2028" + FORGED in text
+
+
+@pytest.mark.pyz
+def test_a_discovery_probe_cannot_forge_a_log_line_either(
+    start: Callable[..., PyzServer],
+) -> None:
+    """Code this change did not touch (the responder's debug line) is escaped too."""
+    server = start("--discovery", "--log-level", "debug")
+    probe = {"type": "discover", "app": "lanchat", "version": f"4.0.0\r\n{FORGED}\x1b[2J"}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(5)
+        udp.sendto(json.dumps(probe).encode(), server.address)
+        assert json.loads(udp.recv(65536))["type"] == "server"
+    log = server.stop()
+    assert "\r" not in log and "\x1b" not in log
+    assert "(version 4.0.0\\r\\n" + FORGED + "\\x1b[2J)" in log
+    assert not any(line.startswith(FORGED) for line in log.splitlines())
 
 
 def _format(record: logging.LogRecord) -> str:
@@ -338,3 +359,15 @@ def test_flooding_is_a_closing_error_code() -> None:
         "message": protocol.ERROR_CODES["rate_limited"][0],
         "retry_after": 0.2,
     }
+
+
+@pytest.mark.pyz
+def test_server_help_tells_the_flood_threshold_and_the_log_options(pyz: Path) -> None:
+    done = subprocess.run(
+        pyz_command("server", "--help"), capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    help_text = " ".join(done.stdout.split())
+    assert f"more than {FLOOD_BURST} frames refused at once" in help_text
+    assert "closed as flooding" in help_text
+    assert "private messages are never logged" in help_text
