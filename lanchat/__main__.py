@@ -12,6 +12,7 @@ import sys
 from typing import Callable, List, Optional
 
 from lanchat import __version__, protocol
+from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE
 
 
 def _int_in(low: int, high: int) -> Callable[[str], int]:
@@ -138,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=5.0,
         metavar="FRAMES",
-        help="frames per second a client may send on average (default %(default)s)",
+        help="frames per second a client may send on average; beyond that frames are "
+        f"refused (rate_limited), and a client with more than {FLOOD_BURST} frames refused "
+        f"at once (refilled at {FLOOD_RATE} a second) is closed as flooding "
+        "(default %(default)s)",
     )
     server.add_argument(
         "--burst",
@@ -195,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--log-messages",
         action="store_true",
-        help="also log message texts (off by default: chats stay private)",
+        help="also log the texts of room messages (off by default: chats stay private); "
+        "private messages are never logged",
     )
 
     client = commands.add_parser(

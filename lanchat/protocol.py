@@ -11,6 +11,7 @@ decoder and the validators raise nothing else.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import json
@@ -56,6 +57,7 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "server_full": ("The server is full.", True),
     "rate_limited": ("Too many frames too fast; slow down.", False),
     "too_many_connections": ("Your address holds its share of connections already.", True),
+    "flooding": ("Far too many frames too fast; the server hangs up.", True),
     "timeout": ("Timed out.", True),
     "bad_text": ("That text is empty once control characters are removed.", False),
     "no_such_user": ("Nobody of that name is online.", False),
@@ -69,14 +71,18 @@ LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error")
 
 
 class ProtocolError(Exception):
-    """A rule of the contract was broken; `code` is the contract's error code."""
+    """A rule of the contract was broken; `code` is the contract's error code, `fields`
+    the extra fields of its error frame (such as `retry_after`)."""
 
-    def __init__(self, code: str, message: str = "", ref: Optional[Token] = None) -> None:
+    def __init__(
+        self, code: str, message: str = "", ref: Optional[Token] = None, **fields: Any
+    ) -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown error code {code!r}")
         self.code = code
         self.message = message or ERROR_CODES[code][0]
         self.ref = ref
+        self.fields = fields
         super().__init__(f"{code}: {self.message}")
 
 
@@ -410,6 +416,38 @@ _SCRIPT_BY_PREFIX: Tuple[Tuple[str, Optional[str]], ...] = (
 
 _NAME_PUNCTUATION = frozenset("_-.")
 
+# Default_Ignorable_Code_Point: characters that draw as nothing, so `bob\ufe0f` would look
+# like `bob`. The stdlib has no such property; these are the ranges of
+# https://www.unicode.org/Public/14.0.0/ucd/DerivedCoreProperties.txt (the Unicode version
+# of Python 3.11's unicodedata; 15.0 to 16.0 list the same ranges), adjacent lines joined.
+_DEFAULT_IGNORABLE: Tuple[Tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors and vowel separator
+    (0x200B, 0x200F),  # zero width space, joiners, LRM, RLM
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates, deprecated formats
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors 1-16
+    (0xFEFF, 0xFEFF),  # zero width no-break space (BOM)
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF0, 0xFFF8),  # reserved
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol beam and phrase controls
+    (0xE0000, 0xE0FFF),  # tags, variation selectors 17-256, reserved
+)
+_DEFAULT_IGNORABLE_STARTS = [start for start, _ in _DEFAULT_IGNORABLE]
+
+
+def is_default_ignorable(char: str) -> bool:
+    """True for a Default_Ignorable_Code_Point: a character that is drawn as nothing."""
+    code = ord(char)
+    index = bisect.bisect_right(_DEFAULT_IGNORABLE_STARTS, code) - 1
+    return index >= 0 and code <= _DEFAULT_IGNORABLE[index][1]
+
 
 def script_of(char: str) -> Optional[str]:
     """The script of a letter, as the first word(s) of its Unicode name; None if none."""
@@ -435,6 +473,10 @@ def validate_name(name: str) -> str:
     has_letter_or_digit = False
     previous_category = ""
     for char in nfc:
+        if is_default_ignorable(char):
+            raise ProtocolError(
+                "invalid_name", f"A name may not hold the invisible character U+{ord(char):04X}."
+            )
         category = unicodedata.category(char)
         if category.startswith("L"):
             has_letter_or_digit = True
@@ -632,8 +674,8 @@ def error(code: str, message: str = "", ref: Optional[Token] = None, **extra: An
 
 
 def error_from(exc: ProtocolError, **extra: Any) -> Frame:
-    """The error frame that reports a ProtocolError."""
-    return error(exc.code, exc.message, exc.ref, **extra)
+    """The error frame that reports a ProtocolError, with its fields."""
+    return error(exc.code, exc.message, exc.ref, **exc.fields, **extra)
 
 
 def closes_connection(code: str) -> bool:

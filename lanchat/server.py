@@ -40,8 +40,9 @@ from lanchat.history import default_path as history_default_path
 from lanchat.ioloop import Channel, IOLoop
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.ratelimit import TokenBucket
+from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
 from lanchat.room import Deliver, Member, Resume, Room
+from lanchat.safelog import SafeFormatter
 from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ LINGER_QUIET_SECONDS = 1.0
 LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
 
 AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered
+
+REFUSAL_LOG_INTERVAL = 60.0  # a connection's refusals are logged at most this often
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class Connection(Member, Channel):
         self.peer = peer
         self.decoder = protocol.FrameDecoder()
         self.bucket = TokenBucket(config.rate, config.burst)
+        self.flood_allowance = TokenBucket(FLOOD_RATE, FLOOD_BURST)  # refusals before flooding
+        self.refused = 0  # frames refused as rate_limited and not logged yet
+        self.refusals_logged_at: Optional[float] = None
         self.connected_at = self.last_heard = time.monotonic()
         self.pinged = False
         self.logged_in = False
@@ -235,6 +241,7 @@ class ChatServer:
             log.exception("connection %s failed", conn.peer)
             self._send(conn, protocol.error("server_error"))
         finally:
+            self._log_refusals(conn)
             if conn.logged_in:
                 announce = not self._stop.is_set()
                 if self.room.leave(conn, reason, announce=announce):
@@ -295,8 +302,14 @@ class ChatServer:
             try:
                 frame = conn.decoder.next_frame()
             except ProtocolError as exc:
+                if conn.logged_in and exc.code != "too_long":  # a bad line is a frame too
+                    exc = self._rate_limit_error(conn) or exc
                 self._send(conn, protocol.error_from(exc))
-                if exc.code == "too_long" or not conn.logged_in:
+                if (
+                    exc.code == "too_long"
+                    or protocol.closes_connection(exc.code)
+                    or not conn.logged_in
+                ):
                     log.info("closing %s after %s", conn.peer, exc.code)
                     return "error"
                 continue
@@ -310,9 +323,9 @@ class ChatServer:
         """Act on one frame; return a leave reason to end the connection."""
         kind = frame["type"]
         try:
-            wait = conn.bucket.take()
-            if wait:
-                raise ProtocolError("rate_limited", "Too many frames; wait a moment.")
+            refusal = self._rate_limit_error(conn)
+            if refusal is not None:
+                raise refusal
             if kind not in protocol.CLIENT_FRAMES:
                 raise ProtocolError("unknown_type", f"Unknown frame type {kind!r}.")
             if not conn.logged_in and kind not in ("login", "ping", "quit"):
@@ -322,10 +335,9 @@ class ChatServer:
             protocol.validate(frame, protocol.CLIENT_FRAMES)
             return self._handlers[kind](conn, frame)
         except ProtocolError as exc:
-            extra = {"retry_after": round(wait, 3)} if exc.code == "rate_limited" else {}
             if exc.ref is None:
                 exc.ref = protocol.ref_of(frame)
-            self._send(conn, protocol.error_from(exc, **extra))
+            self._send(conn, protocol.error_from(exc))
             closes = protocol.closes_connection(exc.code) or (
                 exc.code == "bad_frame" and not conn.logged_in
             )
@@ -338,9 +350,36 @@ class ChatServer:
             self._send(conn, protocol.error("server_error", ref=protocol.ref_of(frame)))
             return "error"
 
+    def _rate_limit_error(self, conn: Connection) -> Optional[ProtocolError]:
+        """Charge one frame to the client's rate limit: None if allowed, else the error to
+        answer, `rate_limited` or, once far too many were refused, `flooding`."""
+        wait = conn.bucket.take()
+        if not wait:
+            return None
+        conn.refused += 1
+        now = time.monotonic()
+        if conn.refusals_logged_at is None or now - conn.refusals_logged_at >= REFUSAL_LOG_INTERVAL:
+            self._log_refusals(conn)
+        if conn.flood_allowance.take():
+            return ProtocolError("flooding", "Far too many frames too fast; goodbye.")
+        return ProtocolError("rate_limited", "Too many frames; wait a moment.", retry_after=wait)
+
+    def _log_refusals(self, conn: Connection) -> None:
+        """Log in one line the connection's rate-limit refusals not logged yet."""
+        if conn.refused:
+            log.info(
+                "rate limited %s %s: %d %s refused",
+                conn.name or "-",
+                conn.peer,
+                conn.refused,
+                "frame" if conn.refused == 1 else "frames",
+            )
+            conn.refused = 0
+            conn.refusals_logged_at = time.monotonic()
+
     def _on_login(self, conn: Connection, frame: Frame) -> Optional[str]:
         if not protocol.is_compatible(frame["version"]):
-            log.info("refused %s: version %s", conn.peer, frame["version"])
+            log.info("refused %s: version %r", conn.peer, frame["version"])
             self._send(
                 conn,
                 protocol.error(
@@ -352,10 +391,16 @@ class ChatServer:
             return "error"
         if conn.nonce is not None and not self._proof_is_right(conn, frame):
             return "error"
-        name = protocol.validate_name(frame["name"])
-        conn.rename(name)
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
-        stale = self.room.join(conn, resume)
+        try:
+            name = protocol.validate_name(frame["name"])
+            conn.rename(name)
+            stale = self.room.join(conn, resume)
+        except ProtocolError as exc:
+            log.info(
+                "refused name %r from %s: %s %s", frame["name"], conn.peer, exc.code, exc.message
+            )
+            raise
         conn.logged_in = True
         conn.bucket = TokenBucket(self.config.rate, self.config.burst)  # a full burst to start
         if stale is not None:
@@ -372,7 +417,7 @@ class ChatServer:
         expected = protocol.password_proof(self.config.password, conn.nonce, frame["name"])
         if hmac.compare_digest(str(frame.get("auth", "")), expected):
             return True
-        log.warning("auth failed from %s", conn.peer)
+        log.warning("auth failed from %s for name %r", conn.peer, frame["name"])
         self._stop.wait(AUTH_FAILURE_DELAY)  # slows guessing; a shutdown cuts it short
         self._send(conn, protocol.error("auth_failed", "Wrong or missing password."))
         return False
@@ -380,14 +425,8 @@ class ChatServer:
     def _on_say(self, conn: Connection, frame: Frame) -> Optional[str]:
         text = protocol.clean_text(frame["text"])
         message = self.room.say(conn, text, frame.get("to"), frame.get("ref"))
-        if self.config.log_messages:
-            log.info(
-                "message %d from %s to %s: %s",
-                message["id"],
-                conn.name,
-                message.get("to", "all"),
-                text,
-            )
+        if self.config.log_messages and "to" not in message:  # private ones stay private
+            log.info("message %d from %s: %s", message["id"], conn.name, text)
         return None
 
     def _on_who(self, conn: Connection, frame: Frame) -> Optional[str]:
@@ -538,9 +577,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     host, port = server.address
     signals = _stop_on_signals(server)
-    print(
-        f"lanchat {protocol.VERSION} server {server.name!r} listening on {host}:{port}", flush=True
+    access = "password required" if password else "no password"
+    started = (
+        f"lanchat {protocol.VERSION} server {server.name!r} ({access}) listening on {host}:{port}"
     )
+    print(started, flush=True)
+    log.info("%s", started)  # the log file gets it too
     try:
         server.serve_forever()
     finally:
@@ -568,7 +610,7 @@ def _stop_on_signals(server: ChatServer) -> List[str]:
 
 def _configure_logging(level: str, path: Optional[str]) -> None:
     handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -816,6 +816,7 @@ CONTRACT_ERRORS = {
     "server_full": True,
     "rate_limited": False,
     "too_many_connections": True,
+    "flooding": True,
     "timeout": True,
     "bad_text": False,
     "no_such_user": False,
