@@ -18,12 +18,14 @@ reconnect the outbox is sent again, with the same refs, once logged in (the serv
 relays a ref it has seen before only once and echoes the original instead).
 
 The outbox goes out in order, one message at a time: the next is sent once the server has
-answered the one before (echo or error), so a refused message can be sent again before
-any later one and nothing overtakes it. Sends are paced to the server's limit: a server
-that announces its `rate` and `burst` in `hello.limits` (4.1) gets a copy of its token
-bucket here (one frame of the burst kept spare, for network jitter), so it never has to
-refuse us; from any server, `rate_limited` holds every paced send back for `retry_after`.
-Leaving (`quit`) gives pending messages up to `LEAVE_GRACE` seconds to go.
+answered the one before (echo or error), so a refused message goes again before any later
+one, and nothing overtakes it. (Sent back to back, a message the server refuses can be
+overtaken by the next one, which a token refilled in between lets through.) Sends are
+paced to the server's limit: a server that announces its `rate` and `burst` in
+`hello.limits` (4.1) gets a copy of its token bucket here (one frame of the burst kept
+spare, for network jitter), so it need not refuse us; from any server, `rate_limited`
+holds every paced send back for `retry_after`. Leaving (`quit`) gives pending messages up
+to `LEAVE_GRACE` seconds to go.
 
 Every login after the first resumes the session (docs/protocol.md, Extensions): it
 presents the resume token of the last welcome (to take the name back from a connection
