@@ -706,7 +706,8 @@ class ClientModel:
                 actions.append(Send(self.outbox[0].frame()))
         if self._leave_by is None:
             return actions
-        if now >= self._leave_by:
+        stuck = self.login in (NAMING, PASSWORD)  # nothing goes until the user answers
+        if now >= self._leave_by or stuck:
             return actions + self._leave()
         if not self.outbox and (not self._can_send() or self._paced(now)):
             return actions + self._leave()

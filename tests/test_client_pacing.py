@@ -150,6 +150,15 @@ def test_leaving_gives_up_after_the_grace_with_1() -> None:
     assert len(model.outbox) == 1
 
 
+def test_leaving_at_the_name_prompt_waits_for_nothing() -> None:
+    model = paced_model()
+    model.submit("typed before the name was refused", NOW)
+    model.handle_event(Disconnected("connection lost", 0.5), NOW)
+    model.handle_event(Connected(protocol.hello("lab", []), ADDRESS), NOW)
+    model.handle_event(Received(protocol.error("name_taken")), NOW)
+    assert model.handle_key("\x03", NOW) == [Send(protocol.quit()), Exit(1)]
+
+
 def test_ctrl_c_twice_leaves_at_once() -> None:
     model = paced_model()
     model.submit("stuck", NOW)
