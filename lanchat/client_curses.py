@@ -42,7 +42,7 @@ from lanchat.termtext import text_width
 
 log = logging.getLogger(__name__)
 
-TICK = 1.0  # seconds between model ticks (keepalive, retries)
+TICK = 1.0  # longest wait between model ticks (keepalive); paced sends may want them sooner
 ESC = "\x1b"
 CTRL_L = "\x0c"
 
@@ -354,7 +354,7 @@ class Terminal:
             return self._chat_loop(model, connection, selector)
         except KeyboardInterrupt:  # a second Ctrl-C while leaving: leave all the same
             connection.send(protocol.quit())
-            return 0
+            return 1 if model.outbox else 0
         except Terminated as exc:
             log.info("leaving on signal %d", exc.signum)
             connection.send(protocol.quit())
@@ -366,7 +366,6 @@ class Terminal:
     def _chat_loop(
         self, model: ClientModel, connection: Connection, selector: selectors.BaseSelector
     ) -> int:
-        next_tick = time.monotonic() + TICK
         while True:
             actions: List[Action] = []
             try:
@@ -374,7 +373,7 @@ class Terminal:
                 screen = render(model, *self.size())
                 model.set_viewport(screen.page, screen.max_scroll, screen.scroll)
                 self.draw(screen)
-                has_keys = self._wait(selector, max(0.0, next_tick - time.monotonic()))
+                has_keys = self._wait(selector, model.seconds_to_wait(time.time(), TICK))
                 now = time.time()
                 while True:
                     try:
@@ -385,11 +384,9 @@ class Terminal:
                 if has_keys:
                     for key in self._keys():
                         actions += model.handle_key(key, now)
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + TICK
-                    actions += model.tick(now)
+                actions += model.tick(now)
                 code = self._perform(actions, connection)
-            except KeyboardInterrupt:  # Ctrl-C: the same as /quit
+            except KeyboardInterrupt:  # Ctrl-C: the same as /quit (twice: leave at once)
                 code = self._perform(model.handle_key("\x03", time.time()), connection)
             if code is not None:
                 return code

@@ -7,15 +7,25 @@ the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
 - `handle_event(event, now)` for what the connection reports (connection.Event),
 - `handle_key(key, now)` for one key: a character, or a curses key name such as
   "KEY_LEFT" (no curses import here: the curses layer passes `curses.keyname` strings),
-- `tick(now)` once a second or so, for keepalive pings and rate-limit retries.
+- `tick(now)` once a second or so, and at `wake_at`: keepalive pings, paced sends, leaving.
 
 Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
 (`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
 
 Each `say` carries a `ref` (a random client token). The message stays in the outbox,
 shown as pending, until its echo (a `message` with the same `ref`) arrives; after a
-reconnect the whole outbox is sent again, with the same refs, once logged in (the server
+reconnect the outbox is sent again, with the same refs, once logged in (the server
 relays a ref it has seen before only once and echoes the original instead).
+
+The outbox goes out in order, one message at a time: the next is sent once the server has
+answered the one before (echo or error), so a refused message goes again before any later
+one, and nothing overtakes it. (Sent back to back, a message the server refuses can be
+overtaken by the next one, which a token refilled in between lets through.) Sends are
+paced to the server's limit: a server that announces its `rate` and `burst` in
+`hello.limits` (4.1) gets a copy of its token bucket here (one frame of the burst kept
+spare, for network jitter), so it need not refuse us; from any server, `rate_limited`
+holds every paced send back for `retry_after`. Leaving (`quit`) gives pending messages up
+to `LEAVE_GRACE` seconds to go.
 
 Every login after the first resumes the session (docs/protocol.md, Extensions): it
 presents the resume token of the last welcome (to take the name back from a connection
@@ -41,6 +51,7 @@ from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple
 from lanchat import lineedit, protocol
 from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.protocol import Frame
+from lanchat.ratelimit import TokenBucket
 from lanchat.termtext import is_typeable, safe_text
 
 log = logging.getLogger(__name__)
@@ -54,6 +65,9 @@ PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
 MAX_PASSWORD = 1024  # characters the password prompt takes
 NAME_COLOURS = 6  # colours for names in the palette of the window
 MAX_COLOURED = 1000  # names whose colour is remembered; beyond, only those online
+SPARE_TOKENS = 1  # frames of the server's burst left unused: slack for network jitter
+MAX_RETRY_AFTER = 60.0  # a longer retry_after is taken as this
+LEAVE_GRACE = 2.0  # seconds pending messages get to go when the user leaves
 
 # Link states
 CONNECTING = "connecting"
@@ -150,8 +164,7 @@ class Outgoing:
     text: str
     to: Optional[str]
     ts: float
-    sent: bool = False  # sent on the current link
-    retry_at: Optional[float] = None  # rate limited: send again at this time
+    sent: bool = False  # sent on the current link, the answer not yet here
 
     def frame(self) -> Frame:
         """The say frame for this message."""
@@ -161,6 +174,18 @@ class Outgoing:
 def _message_key(frame: Frame) -> Tuple[object, ...]:
     """What tells two message frames apart when the server names no history."""
     return (frame["id"], frame["ts"], frame["from"], frame["text"])
+
+
+def _announced_pace(limits: object) -> Optional[Tuple[float, int]]:
+    """The (rate, burst) a 4.1 server announces in `hello.limits`; None if it does not."""
+    if not isinstance(limits, dict):
+        return None
+    rate, burst = limits.get("rate"), limits.get("burst")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+        return None
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        return None
+    return float(rate), burst
 
 
 def _nonce_ok(nonce: object) -> bool:
@@ -334,6 +359,12 @@ class ClientModel:
         self._nonce: Optional[str] = None  # the current link's challenge, if it has one
         self.exit_note = ""  # why the client gave up, for a line after the window closes
         self._want_who = False
+        self._who_waits = False  # /who typed, waiting for a token of the pace
+        self._pace: Optional[Tuple[float, int]] = None  # the server's (rate, burst), if said
+        self._bucket: Optional[TokenBucket] = None  # our copy of the server's bucket
+        self._bucket_now = 0.0  # the time our bucket reads: the `now` of the current call
+        self._paced_until = 0.0  # nothing paced is sent before this time
+        self._leave_by: Optional[float] = None  # leaving: give up on pending ones then
         self._last_heard = 0.0
         self._ping_sent: Optional[float] = None
         self._pings = 0
@@ -405,6 +436,26 @@ class ClientModel:
         return bool(self.outbox) or self._want_who
 
     @property
+    def leaving(self) -> bool:
+        """True once the user chose to leave and pending messages are given their moment."""
+        return self._leave_by is not None
+
+    @property
+    def wake_at(self) -> Optional[float]:
+        """When `tick` has something to do before its next round (a paced send, the end
+        of leaving's grace); None when nothing waits on the clock."""
+        times = [] if self._leave_by is None else [self._leave_by]
+        quit_waits = self.leaving and not self.outbox
+        if self._can_send() and (self._who_waits or self._head_waits() or quit_waits):
+            times.append(self._paced_until)
+        return min(times, default=None)
+
+    def seconds_to_wait(self, now: float, longest: float) -> float:
+        """How long the caller may wait for input before it calls `tick`."""
+        wake = self.wake_at
+        return max(0.0, longest if wake is None else min(longest, wake - now))
+
+    @property
     def last_seq(self) -> int:
         """The seq of the newest entry ever added (plain mode prints the ones after)."""
         return self._seq
@@ -449,6 +500,7 @@ class ClientModel:
         limits = hello.get("limits")
         if isinstance(limits, dict) and isinstance(limits.get("max_text"), int):
             self.max_text = max(1, min(limits["max_text"], protocol.MAX_TEXT))
+        self._pace = _announced_pace(limits)
         self._last_heard = now
         self._ping_sent = None
         for outgoing in self.outbox:
@@ -498,7 +550,7 @@ class ClientModel:
 
     def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
         was_up = self.link == CONNECTED
-        self._want_who = False  # its answer is lost with the link
+        self._want_who = self._who_waits = False  # its answer is lost with the link
         self.link = OFFLINE
         self.link_note = safe_text(event.reason)
         self.retry_at = now + event.retry_in
@@ -565,12 +617,8 @@ class ClientModel:
             " (truncated)" if frame.get("truncated") is True else "",
             len(self.outbox),
         )
-        actions: List[Action] = []
-        for outgoing in self.outbox:  # with their refs: the server relays each ref once
-            outgoing.sent = True
-            outgoing.retry_at = None
-            actions.append(Send(outgoing.frame()))
-        return actions
+        self._start_pacing(now)
+        return self._flush(now)  # with their refs: the server relays each ref once
 
     def _frame_error(self, frame: Frame, now: float) -> List[Action]:
         code = frame["code"]
@@ -583,16 +631,18 @@ class ClientModel:
             return self._password_refused_by_server(text, now)
         if code == "timeout" and self.login in (NAMING, PASSWORD):
             return []  # the user took their time; the reconnect brings a fresh login window
-        if outgoing is not None:
-            if code == "rate_limited":
-                retry = frame.get("retry_after")
-                wait = float(retry) if isinstance(retry, (int, float)) and retry > 0 else 1.0
-                outgoing.retry_at = now + min(wait, 60.0)
+        if code == "rate_limited":
+            retry = frame.get("retry_after")
+            wait = float(retry) if isinstance(retry, (int, float)) and retry > 0 else 1.0
+            self._paced_until = now + min(wait, MAX_RETRY_AFTER)
+            if outgoing is not None:  # it goes again, before any later one
+                outgoing.sent = False
                 return []
+        if outgoing is not None:
             self.outbox.remove(outgoing)
             target = f" to {outgoing.to}" if outgoing.to else ""
             self._add("error", f"not sent{target}: {text} ({outgoing.text[:40]})", ts=now)
-            return []
+            return self._flush(now)
         if code == "server_full":
             return self._server_full(text, now)
         if code == "incompatible_version":
@@ -657,9 +707,10 @@ class ClientModel:
         if outgoing is not None:
             self.outbox.remove(outgoing)
         entry = self._take_message(frame, now, quiet=False)
+        actions = self._flush(now) if outgoing is not None else []
         if entry is not None and entry.mention:
-            return [Bell()]
-        return []
+            actions.append(Bell())
+        return actions
 
     def _take_message(self, frame: Frame, now: float, quiet: bool) -> Optional[Entry]:
         # With a named history an id is the message; without one, ids may start over.
@@ -696,6 +747,7 @@ class ClientModel:
         return []
 
     def _frame_ping(self, frame: Frame, now: float) -> List[Action]:
+        self._take_token(now)  # answered at once all the same: a refused pong costs nothing
         return [Send(protocol.pong(frame.get("token")))]
 
     def _frame_shutdown(self, frame: Frame, now: float) -> List[Action]:
@@ -719,26 +771,84 @@ class ClientModel:
     # ------------------------------------------------------------------ clock
 
     def tick(self, now: float) -> List[Action]:
-        """Keepalive and rate-limit retries; call about once a second."""
+        """Keepalive, paced sends and leaving; call about once a second and at `wake_at`."""
         self.now = now
         actions: List[Action] = []
-        if self.link != CONNECTED:
-            return actions
-        if self.login == LOGGED_IN:
-            for outgoing in self.outbox:
-                if outgoing.retry_at is not None and outgoing.retry_at <= now:
-                    outgoing.retry_at = None
-                    outgoing.sent = True
-                    actions.append(Send(outgoing.frame()))
+        if self.link == CONNECTED:
+            actions += self._keepalive(now)
+        return actions + self._flush(now)
+
+    def _keepalive(self, now: float) -> List[Action]:
         if self._ping_sent is not None:
             if now - self._ping_sent > PING_TIMEOUT:
                 self._ping_sent = None
-                actions.append(Drop())
+                return [Drop()]
         elif now - self._last_heard > PING_AFTER:
             self._pings += 1
             self._ping_sent = now
-            actions.append(Send(protocol.ping(f"k{self._pings}")))
+            self._take_token(now)  # sent all the same: any answer, a refusal too, is news
+            return [Send(protocol.ping(f"k{self._pings}"))]
+        return []
+
+    # ------------------------------------------------------------------ pacing
+
+    def _start_pacing(self, now: float) -> None:
+        """A fresh login: the server's bucket is full again, and so is our copy of it."""
+        self._paced_until = 0.0
+        self._bucket = None
+        if self._pace is not None:
+            rate, burst = self._pace
+            self._bucket_now = now
+            self._bucket = TokenBucket(
+                rate, max(1, burst - SPARE_TOKENS), clock=lambda: self._bucket_now
+            )
+
+    def _take_token(self, now: float) -> float:
+        """Spend a token of our copy of the server's bucket: 0, else the seconds until one."""
+        if self._bucket is None:  # a server that announced no pace: rate_limited tells us
+            return 0.0
+        self._bucket_now = now
+        return self._bucket.take()
+
+    def _can_send(self) -> bool:
+        return self.link == CONNECTED and self.login == LOGGED_IN
+
+    def _head_waits(self) -> bool:
+        """True if the oldest message of the outbox is due to be sent (nothing in flight)."""
+        return bool(self.outbox) and not self.outbox[0].sent
+
+    def _paced(self, now: float) -> bool:
+        """True if a paced frame may go now; it spends the token. Else note when to try."""
+        if now < self._paced_until:
+            return False
+        wait = self._take_token(now)
+        if wait:
+            self._paced_until = now + wait
+        return not wait
+
+    def _flush(self, now: float) -> List[Action]:
+        """Send what may go now, in order: a waiting /who, the oldest message, and while
+        leaving the goodbye once nothing is pending (or the grace is over)."""
+        actions: List[Action] = []
+        if self._can_send():
+            if self._who_waits and self._paced(now):
+                self._who_waits = False
+                actions.append(Send(protocol.who()))
+            if self._head_waits() and self._paced(now):
+                self.outbox[0].sent = True
+                actions.append(Send(self.outbox[0].frame()))
+        if self._leave_by is None:
+            return actions
+        stuck = self.login in (NAMING, PASSWORD)  # nothing goes until the user answers
+        if now >= self._leave_by or stuck:
+            return actions + self._leave()
+        if not self.outbox and (not self._can_send() or self._paced(now)):
+            return actions + self._leave()
         return actions
+
+    def _leave(self) -> List[Action]:
+        """Say goodbye and exit: 1 if messages are left unsent (the caller counts them)."""
+        return [Send(protocol.quit()), Exit(1 if self.outbox else 0)]
 
     # ------------------------------------------------------------------ keys
 
@@ -777,10 +887,10 @@ class ClientModel:
             line, self.input, self.cursor = self.input, "", 0
             return self.submit(line, now)
         if key in ("\x03",):  # Ctrl-C (raw mode, or passed on by the loop)
-            return self.quit()
+            return self.quit(now)
         if key == "\x04":  # Ctrl-D: leave on an empty line, else delete forward
             if not self.input:
-                return self.quit()
+                return self.quit(now)
             self.cursor, self.input = lineedit.delete(self.cursor, self.input)
             return []
         if self.login == PASSWORD:
@@ -879,7 +989,7 @@ class ClientModel:
             return self._submit_name(line, now)
         if self.login == PASSWORD:
             return self._submit_password(line, now)
-        if not line.strip():
+        if not line.strip() or self.leaving:  # nothing new goes out once leaving
             return []
         if not self.history or self.history[-1] != line:
             self.history.append(line)
@@ -896,7 +1006,7 @@ class ClientModel:
     def _submit_name(self, line: str, now: float) -> List[Action]:
         name = line.strip()
         if name in ("/quit", "/q"):
-            return self.quit()
+            return self.quit(now)
         try:
             name = protocol.validate_name(name)
         except protocol.ProtocolError as exc:
@@ -927,7 +1037,7 @@ class ClientModel:
         command = word.lower()
         rest = rest.strip()
         if command in ("/quit", "/q", "/exit"):
-            return self.quit()
+            return self.quit(now)
         if command in ("/msg", "/m"):
             target, _, text = rest.partition(" ")
             if not target or not text.strip():
@@ -941,8 +1051,8 @@ class ClientModel:
             return self._say(ME_PREFIX + rest, None, now)
         if command == "/who":
             if self.login == LOGGED_IN:
-                self._want_who = True
-                return [Send(protocol.who())]
+                self._want_who = self._who_waits = True
+                return self._flush(now)
             self._add("info", "not online right now; the list shows who was there", ts=now)
             return []
         if command in ("/help", "/?"):
@@ -969,16 +1079,24 @@ class ClientModel:
             self.input, self.cursor = text, len(text)
             return []
         self._refs += 1
-        outgoing = Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now)
-        self.outbox.append(outgoing)
-        if self.login == LOGGED_IN and self.link == CONNECTED:
-            outgoing.sent = True
-            return [Send(outgoing.frame())]
-        return []
+        self.outbox.append(Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now))
+        return self._flush(now)
 
-    def quit(self) -> List[Action]:
-        """The user chose to leave: say goodbye to the server and exit 0."""
-        return [Send(protocol.quit()), Exit(0)]
+    def quit(self, now: float) -> List[Action]:
+        """The user chose to leave: say goodbye to the server and exit, once the pending
+        messages went (exit 0) or `LEAVE_GRACE` seconds are up (exit 1). Asked again
+        meanwhile, leave at once."""
+        if self._leave_by is not None:
+            return self._leave()
+        self._leave_by = now + LEAVE_GRACE
+        if self.outbox:
+            self._add(
+                "info",
+                f"sending {len(self.outbox)} pending message(s) before leaving; "
+                "Ctrl-C again leaves now",
+                ts=now,
+            )
+        return self._flush(now)
 
 
 # ---------------------------------------------------------------------------

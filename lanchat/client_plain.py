@@ -2,9 +2,11 @@
 
 It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`,
 and `-- Saturday 28 November --` where the day changes) and sends each line read from
-stdin, commands included (/msg, /me, /who, /quit). At the end of stdin it waits until
-everything typed was echoed by the server (at most `DRAIN_TIMEOUT` seconds), says goodbye
-and exits: 0 when all was delivered, else 1. No curses here, so plain mode runs on any
+stdin, commands included (/msg, /me, /who, /quit), in order and at the pace the server
+allows. At the end of stdin it waits until everything read was echoed by the server
+(giving up after `DRAIN_TIMEOUT` seconds without progress), says goodbye and exits: 0
+when all was delivered, else 1. Ctrl-C (SIGINT) gives what is pending up to
+`client_model.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
 Python.
 """
 
@@ -37,8 +39,8 @@ from lanchat.connection import Connection, Event, Link
 
 log = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT = 10.0  # after stdin ends, how long to wait for the echoes of what it sent
-TICK = 1.0
+DRAIN_TIMEOUT = 10.0  # after stdin ends, how long to wait for progress (an echo)
+TICK = 1.0  # longest wait between model ticks (keepalive); paced sends may want them sooner
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,18 @@ class _InputEnd:
     pass
 
 
+@dataclass(frozen=True)
+class _Interrupt:
+    """Ctrl-C (SIGINT): leave, giving pending messages their moment."""
+
+
 class _Terminated(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(f"signal {signum}")
         self.signum = signum
 
 
-Item = Union[Event, _Line, _InputEnd]
+Item = Union[Event, _Line, _InputEnd, _Interrupt]
 
 
 def format_entry(entry: Entry) -> str:
@@ -77,7 +84,7 @@ def format_entry(entry: Entry) -> str:
     return entry.text
 
 
-def _read_lines(fd: int, post: queue.Queue[Item]) -> None:
+def _read_lines(fd: int, post: queue.SimpleQueue[Item]) -> None:
     """Post each line read from fd (undecodable bytes replaced), then the end of input.
 
     It reads the raw fd, not sys.stdin: a daemon thread blocked inside a buffered reader
@@ -110,13 +117,18 @@ def run(
     stdout: TextIO,
 ) -> int:
     """Chat in plain lines until stdin ends, the user quits or the server refuses us."""
-    items: queue.Queue[Item] = queue.Queue()
+    # A SimpleQueue: its put may run inside a signal handler while the loop waits in get.
+    items: queue.SimpleQueue[Item] = queue.SimpleQueue()
     connection = Connection(host, port, items.put)
     old_handlers: Dict[int, object] = {}
 
     def terminate(signum: int, frame: Optional[FrameType]) -> None:
         raise _Terminated(signum)
 
+    def interrupt(signum: int, frame: Optional[FrameType]) -> None:
+        items.put(_Interrupt())
+
+    old_handlers[signal.SIGINT] = signal.signal(signal.SIGINT, interrupt)
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
@@ -128,9 +140,6 @@ def run(
     reader.start()
     try:
         return _loop(model, connection, items, stdout)
-    except KeyboardInterrupt:  # Ctrl-C: the user chose to leave
-        connection.send(protocol.quit())
-        return 0
     except _Terminated as exc:
         connection.send(protocol.quit())
         return 128 + exc.signum
@@ -141,16 +150,16 @@ def run(
 
 
 def _loop(
-    model: ClientModel, connection: Connection, items: queue.Queue[Item], stdout: TextIO
+    model: ClientModel, connection: Connection, items: queue.SimpleQueue[Item], stdout: TextIO
 ) -> int:
     printed = model.last_seq
     printed_ts: Optional[float] = None  # the last printed line's time: a new day gets a separator
     drain_until: Optional[float] = None
     held: List[str] = []  # lines read before the login: run in order once logged in
-    next_tick = time.monotonic() + TICK
+    unsent = 0  # what the last round left undelivered: less now is progress
     while True:
         try:
-            item: Optional[Item] = items.get(timeout=max(0.0, next_tick - time.monotonic()))
+            item: Optional[Item] = items.get(timeout=model.seconds_to_wait(time.time(), TICK))
         except queue.Empty:
             item = None
         now = time.time()
@@ -159,15 +168,20 @@ def _loop(
             held.append(item.text)
         elif isinstance(item, _InputEnd):
             drain_until = time.monotonic() + DRAIN_TIMEOUT
+        elif isinstance(item, _Interrupt):
+            actions += model.quit(now)
         elif item is not None:
             actions += model.handle_event(item, now)
         if held and model.login == LOGGED_IN:
             for text in held:
                 actions += model.submit(text, now)
             held.clear()
-        if time.monotonic() >= next_tick:
-            next_tick = time.monotonic() + TICK
-            actions += model.tick(now)
+        actions += model.tick(now)
+        if drain_until is not None:
+            drain_until = _drain_deadline(model, drain_until, unsent > _unsent(model, held), now)
+            if not (held or model.awaiting_answers or model.leaving) and model.has_logged_in:
+                actions += model.quit(now)
+        unsent = _unsent(model, held)
         for entry in model.entries:
             if entry.seq > printed:
                 if entry.ts is not None and starts_a_day(entry.ts, printed_ts, now):
@@ -184,18 +198,38 @@ def _loop(
             elif isinstance(action, GiveUp):
                 return 1
             elif isinstance(action, Exit):
-                return action.code
+                return _report_unsent(model, held, stdout) or action.code
         if model.login == NAMING:  # nobody here to ask for another name
             stdout.write("!! pass another --name\n")
             stdout.flush()
             connection.send(protocol.quit())
             return 1
-        if drain_until is not None:
-            if not held and not model.awaiting_answers and model.has_logged_in:
-                connection.send(protocol.quit())
-                return 0
-            if time.monotonic() > drain_until:
-                stdout.write(f"!! {len(model.outbox) + len(held)} message(s) not sent\n")
-                stdout.flush()
-                connection.send(protocol.quit())
-                return 1
+        if drain_until is not None and time.monotonic() > drain_until:
+            _report_unsent(model, held, stdout)
+            connection.send(protocol.quit())
+            return 1
+
+
+def _unsent(model: ClientModel, held: List[str]) -> int:
+    """Lines read but not yet delivered: the outbox and the lines held until the login."""
+    return len(model.outbox) + len(held)
+
+
+def _drain_deadline(model: ClientModel, deadline: float, progress: bool, now: float) -> float:
+    """When to stop waiting for the rest of stdin's lines: `DRAIN_TIMEOUT` seconds after
+    the last delivery, not counting the waits the server's pace asks of us."""
+    if progress:
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+    wake = model.wake_at
+    if wake is not None:
+        deadline = max(deadline, time.monotonic() + max(0.0, wake - now) + DRAIN_TIMEOUT)
+    return deadline
+
+
+def _report_unsent(model: ClientModel, held: List[str], stdout: TextIO) -> int:
+    """Say how many lines were not delivered; return 1 if any, else 0."""
+    unsent = _unsent(model, held)
+    if unsent:
+        stdout.write(f"!! {unsent} message(s) not sent\n")
+        stdout.flush()
+    return 1 if unsent else 0

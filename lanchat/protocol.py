@@ -539,18 +539,28 @@ def clean_text(text: str) -> str:
 # Frame constructors: the only place frames are built.
 
 
-def limits() -> Frame:
-    """The limits a server announces in `hello`."""
-    return {
+def limits(rate: Optional[float] = None, burst: Optional[int] = None) -> Frame:
+    """The limits a server announces in `hello`; `rate` and `burst` (4.1) are its frame limit."""
+    frame: Frame = {
         "max_frame": MAX_FRAME,
         "max_server_frame": MAX_SERVER_FRAME,
         "max_text": MAX_TEXT,
         "max_name": MAX_NAME,
     }
+    if rate is not None and burst is not None:
+        frame.update(rate=rate, burst=burst)
+    return frame
 
 
-def hello(server: str, online: Sequence[str], nonce: Optional[str] = None) -> Frame:
-    """The server's greeting; with a nonce it asks for a password proof."""
+def hello(
+    server: str,
+    online: Sequence[str],
+    nonce: Optional[str] = None,
+    rate: Optional[float] = None,
+    burst: Optional[int] = None,
+) -> Frame:
+    """The server's greeting; with a nonce it asks for a password proof, with a rate and a
+    burst it tells clients how fast they may send."""
     frame: Frame = {
         "type": "hello",
         "app": APP,
@@ -558,7 +568,7 @@ def hello(server: str, online: Sequence[str], nonce: Optional[str] = None) -> Fr
         "server": server,
         "online": [] if nonce else list(online),
         "auth": "password" if nonce else "none",
-        "limits": limits(),
+        "limits": limits(rate, burst),
     }
     if nonce:
         frame["nonce"] = nonce

@@ -235,7 +235,8 @@ class ChatServer:
         log.info("connect %s", conn.peer)
         reason = "error"
         try:
-            self._send(conn, protocol.hello(self.name, self.room.names, conn.nonce))
+            rate, burst = self.config.rate, self.config.burst
+            self._send(conn, protocol.hello(self.name, self.room.names, conn.nonce, rate, burst))
             reason = self._read_until_done(conn)
         except Exception:
             log.exception("connection %s failed", conn.peer)

@@ -40,6 +40,8 @@ def test_hello_announces_the_server_and_its_limits(server: ChatServer) -> None:
         "max_server_frame": 4194304,
         "max_text": 2000,
         "max_name": 24,
+        "rate": 5.0,
+        "burst": 30,
     }
 
 
