@@ -525,7 +525,7 @@ def test_discover_prints_one_line_per_server(responders, capsys):
     assert discovery.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
-    assert out[0].split() == [name, f"{address}:{port + 1}", "4.0.0", "3/50", "users", "compatible"]
+    assert out[0].split() == [name, f"{address}:{port + 1}", "4.1.0", "3/50", "users", "compatible"]
 
 
 def test_discover_json_prints_one_object_per_line(capsys):
@@ -589,7 +589,7 @@ def test_discover_falls_back_to_the_port_range_of_the_host(tcp_services, capsys)
     assert capsys.readouterr().out.split() == [
         name,
         f"{address}:{ports[0]}",
-        "4.0.0",
+        protocol.VERSION,
         "2/?",
         "users",
         "compatible",

@@ -857,7 +857,7 @@ def test_error_from_carries_code_message_ref_and_extras() -> None:
 
 def test_contract_constants() -> None:
     """The numbers PROTOCOL.md fixes."""
-    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.0.0", 4)
+    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.1.0", 4)
     assert (protocol.DEFAULT_PORT, protocol.PORT_SPAN) == (42069, 30)
     assert protocol.MAX_FRAME == 65536
     assert protocol.MAX_SERVER_FRAME == 4 * 1024 * 1024
