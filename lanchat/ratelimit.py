@@ -1,4 +1,5 @@
-"""A token bucket: how many frames a client may send, on average and at once."""
+"""A token bucket: how many frames a client may send, on average and at once; and how many
+refused frames make it a flooder."""
 
 from __future__ import annotations
 
