@@ -617,7 +617,7 @@ def test_hello_is_the_contracts_example() -> None:
     assert protocol.hello("den", ["alice", "carol"]) == {
         "type": "hello",
         "app": "lanchat",
-        "version": "4.0.0",
+        "version": protocol.VERSION,
         "server": "den",
         "online": ["alice", "carol"],
         "auth": "none",
@@ -732,14 +732,14 @@ def test_server_frame_constructors(name: str, frame: Frame, expected: Frame) -> 
 
 
 CLIENT_FRAME_CASES: List[Tuple[str, Frame, Frame]] = [
-    ("login", protocol.login("bob"), {"type": "login", "name": "bob", "version": "4.0.0"}),
+    ("login", protocol.login("bob"), {"type": "login", "name": "bob", "version": protocol.VERSION}),
     (
         "login full",
         protocol.login("bob", auth="ab", last_id=17, history_id="h1", resume="tok"),
         {
             "type": "login",
             "name": "bob",
-            "version": "4.0.0",
+            "version": protocol.VERSION,
             "auth": "ab",
             "last_id": 17,
             "history_id": "h1",
@@ -749,7 +749,7 @@ CLIENT_FRAME_CASES: List[Tuple[str, Frame, Frame]] = [
     (
         "login last_id 0",
         protocol.login("bob", last_id=0),
-        {"type": "login", "name": "bob", "version": "4.0.0", "last_id": 0},
+        {"type": "login", "name": "bob", "version": protocol.VERSION, "last_id": 0},
     ),
     ("say", protocol.say("hello all"), {"type": "say", "text": "hello all"}),
     (
@@ -776,12 +776,12 @@ def test_client_frame_constructors(name: str, frame: Frame, expected: Frame) -> 
 def test_discovery_frames() -> None:
     """The UDP probe and answer are the contract's and validate."""
     probe = protocol.discover()
-    assert probe == {"type": "discover", "app": "lanchat", "version": "4.0.0"}
+    assert probe == {"type": "discover", "app": "lanchat", "version": protocol.VERSION}
     answer = protocol.server_info("den", 42070, 3, 50)
     assert answer == {
         "type": "server",
         "app": "lanchat",
-        "version": "4.0.0",
+        "version": protocol.VERSION,
         "server": "den",
         "port": 42070,
         "users": 3,
