@@ -287,6 +287,8 @@ CLIENT_FRAMES: Schema = {
         "last_id": ("int", False),
         "history_id": ("str", False),
         "resume": ("str", False),
+        # 4.1: "batch" asks for joins and leaves in `presence` frames
+        "presence": ("str", False),
     },
     "say": {"text": ("str", True), "to": ("str", False), "ref": ("token", False)},
     "who": {},
@@ -323,6 +325,7 @@ SERVER_FRAMES: Schema = {
         "to": ("str", False),
         "ref": ("token", False),
     },
+    "presence": {"changes": ("frames", True)},
     "online": {"names": ("names", True)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
@@ -618,6 +621,11 @@ def leave(name: str, ts: float, reason: str) -> Frame:
     if reason not in LEAVE_REASONS:
         raise ValueError(f"unknown leave reason {reason!r}")
     return {"type": "leave", "name": name, "ts": ts, "reason": reason}
+
+
+def presence(changes: Sequence[Frame]) -> Frame:
+    """Several `join` and `leave` frames in their order (4.1, for clients that asked)."""
+    return {"type": "presence", "changes": list(changes)}
 
 
 def say(text: str, to: Optional[str] = None, ref: Optional[Token] = None) -> Frame:

@@ -1,8 +1,9 @@
-"""The chat room: who is online, the history, and fan-out of every frame.
+"""The chat room: who is online, the history, and fan-out of every event.
 
-The room knows members only as `Member`s (a name, a key, a resume token); it opens no
-socket. Every frame it fans out is encoded once, and the same bytes go to each receiver.
-One lock orders everything: a newcomer's `welcome` and every later frame reach each member
+The room knows members only as `Member`s (a name, a key, a resume token, the codec of its
+transport); it opens no socket. It decides typed events (`lanchat.events`) and fans each
+out encoded once per codec: the same bytes go to every receiver of that codec. One lock
+orders everything: a newcomer's `welcome` and every later frame reach each member
 in the order the room decided them, and a room message is stored before anybody is sent it.
 `join`, `say` and `leave` are all-or-nothing: each does every step that can fail before it
 changes the room, so a failure (a full disk, a damaged history file) never leaves a name
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -22,24 +24,32 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import protocol
+from lanchat import events, protocol
 from lanchat.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.protocol import Frame, ProtocolError, Token
+from lanchat.transport import LANCHAT, Codec, encode_once, message_event
 
 log = logging.getLogger(__name__)
 
 # Hands (member, bytes) pairs to the I/O layer in one call, so it can batch them.
 Deliver = Callable[[Iterable[Tuple["Member", bytes]]], None]
 
+# Schedules a call a little later, off the caller's stack (the server's I/O loop does).
+Schedule = Callable[[Callable[[], None]], None]
+
 REF_WINDOW = 1000  # refs remembered per user (room and private messages)
 
 
 class Member:
-    """A user as the room sees one: the name as chosen, its key, and its resume token."""
+    """A user as the room sees one: the name as chosen, its key, its resume token, and
+    the codec its transport speaks; `batch_presence` members get joins and leaves in
+    `presence` batches (protocol 4.1)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, codec: Codec = LANCHAT) -> None:
         self.rename(name)
         self.resume_token = ""
+        self.codec = codec
+        self.batch_presence = False
 
     def rename(self, name: str) -> None:
         """Take a (validated) name; the key is what names collide on."""
@@ -60,6 +70,8 @@ class Room:
     """Membership, history and fan-out of one chat room.
 
     `deliver` is called with the room lock held and must not block: it queues bytes.
+    Joins and leaves for `batch_presence` members wait for a `flush_presence`, which the
+    room asks `schedule` for (without one, each goes out at once, in a batch of one).
     """
 
     def __init__(
@@ -68,14 +80,17 @@ class Room:
         history: History,
         welcome_size: int = 100,
         clock: Callable[[], float] = time.time,
+        schedule: Optional[Schedule] = None,
     ) -> None:
         self._deliver = deliver
         self._history = history
         self._welcome_size = welcome_size
         self._clock = clock
+        self._schedule = schedule
         self._lock = threading.Lock()
         self._members: Dict[str, Member] = {}  # by name key, in join order
-        self._refs: Dict[str, collections.OrderedDict[str, Frame]] = {}  # by sender key
+        self._refs: Dict[str, collections.OrderedDict[str, events.Message]] = {}  # by sender key
+        self._presence: List[events.PresenceChange] = []  # not yet sent to batch members
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -113,38 +128,56 @@ class Room:
             if stranger is not None:
                 del members[member.key]  # the stranger leaves; the owner joins at the end
             members[member.key] = member  # a takeover keeps the old place in the list
-            online = [m.name for m in members.values()]
+            online = tuple(m.name for m in members.values())
             welcome = self._welcome(member.name, online, resume, token)
-            deliveries = [(member, protocol.encode(welcome))]
             others = [m for m in members.values() if m is not member]
-            if stranger is not None:
-                deliveries += self._reclaim_notices(stranger, others, now)
-            if not takeover:
-                joined = protocol.encode(protocol.join(member.name, now))
-                deliveries += [(m, joined) for m in others]
             if held is None or owner:  # else a stranger's token: good until a restart only
                 self._save_token(member.key, token, now)
             self._members = members
             member.resume_token = token
+            deliveries = _encoded(welcome, [member])
+            if stranger is not None:
+                notice = events.Error(
+                    "name_reclaimed", f"{stranger.name!r} was taken back by the person who had it."
+                )
+                deliveries += _encoded(notice, [stranger])
+                deliveries += self._announce(events.Left(stranger.name, now, "error"), others)
+            if not takeover:
+                deliveries += self._announce(events.Joined(member.name, now), others)
             self._deliver(deliveries)
             return stale
 
-    def _welcome(self, name: str, online: List[str], resume: Resume, token: str) -> Frame:
+    def _welcome(
+        self, name: str, online: Tuple[str, ...], resume: Resume, token: str
+    ) -> events.Welcome:
         """The welcome, with the history the login asked for (a read that may fail)."""
         history, cut = self._history_for(resume)
-        return _welcome_within_limit(
-            name, online, history, cut, resume=token, history_id=self._history.history_id
-        )
+        messages = tuple(message_event(frame) for frame in history)
+        return events.Welcome(name, online, messages, cut, token, self._history.history_id)
 
-    def _reclaim_notices(
-        self, stranger: Member, others: List[Member], now: float
+    def _announce(
+        self, change: events.PresenceChange, receivers: Sequence[Member]
     ) -> List[Tuple[Member, bytes]]:
-        """What a stranger whose name is taken back gets, and what the others see."""
-        notice = protocol.error(
-            "name_reclaimed", f"{stranger.name!r} was taken back by the person who had it."
-        )
-        left = protocol.encode(protocol.leave(stranger.name, now, "error"))
-        return [(stranger, protocol.encode(notice))] + [(m, left) for m in others]
+        """A join or leave for `receivers`: at once for most, in the next presence batch for
+        those who asked for batches (lock held)."""
+        singles = [m for m in receivers if not m.batch_presence]
+        if len(singles) < len(receivers):
+            if self._schedule is None:
+                batched = [m for m in receivers if m.batch_presence]
+                return _encoded(change, singles) + _encoded(events.Presence((change,)), batched)
+            if not self._presence:
+                self._schedule(self.flush_presence)
+            self._presence.append(change)
+        return _encoded(change, singles)
+
+    def flush_presence(self) -> None:
+        """Send the joins and leaves waiting since the last batch, as one `presence` event,
+        to every member that asked for batches."""
+        with self._lock:
+            changes, self._presence = tuple(self._presence), []
+            receivers = [m for m in self._members.values() if m.batch_presence]
+            if changes and receivers:
+                self._deliver(_encoded(events.Presence(changes), receivers))
 
     def _held_token(self, name_key: str, now: float) -> Optional[str]:
         """The hash of the name's resume token; None if none, or if it cannot be read (a
@@ -175,10 +208,10 @@ class Room:
             if self._members.get(member.key) is not member:
                 return False
             now = self._now()
-            left = protocol.encode(protocol.leave(member.name, now, reason))
             del self._members[member.key]
             if announce and self._members:
-                self._deliver([(m, left) for m in self._members.values()])
+                left = events.Left(member.name, now, reason)
+                self._deliver(self._announce(left, list(self._members.values())))
             try:
                 if reason == "quit":
                     self._history.forget_token(member.key, member.resume_token)
@@ -190,7 +223,7 @@ class Room:
 
     def say(
         self, sender: Member, text: str, to: Optional[str] = None, ref: Optional[Token] = None
-    ) -> Frame:
+    ) -> events.Message:
         """Relay a message (text already cleaned) to the room or to one user; return it.
 
         A ref this sender already used for the same text is a resend: it is not relayed
@@ -202,8 +235,7 @@ class Room:
             with _not_stored_on_failure(ref):
                 original = self._resent(sender, text, ref)
             if original is not None:
-                echo = _with_ref(original, ref)
-                self._deliver([(sender, protocol.encode(echo))])
+                self._deliver(_encoded(dataclasses.replace(original, ref=ref), [sender]))
                 return original
             receivers: Sequence[Member]
             if to is not None:
@@ -215,35 +247,44 @@ class Room:
             else:
                 receivers = [m for m in self._members.values() if m is not sender]
             with _not_stored_on_failure(ref):
-                frame = self._store(sender, text, to, ref)
-            data = protocol.encode(frame)
-            own = data if ref is None else protocol.encode(_with_ref(frame, ref))
+                message = self._store(sender, text, to, ref)
+            own = message if ref is None else dataclasses.replace(message, ref=ref)
             if ref is not None:
-                self._remember(sender, ref, frame)
-            self._deliver([(sender, own)] + [(m, data) for m in receivers])
-            return frame
+                self._remember(sender, ref, message)
+            self._deliver(_encoded(own, [sender]) + _encoded(message, receivers))
+            return message
 
-    def _store(self, sender: Member, text: str, to: Optional[str], ref: Optional[Token]) -> Frame:
+    def _store(
+        self, sender: Member, text: str, to: Optional[str], ref: Optional[Token]
+    ) -> events.Message:
         """The message with its new id; a room message is stored before anybody sees it."""
-        frame = protocol.message(self._history.next_id(), self._now(), sender.name, text, to)
+        message = events.Message(self._history.next_id(), self._now(), sender.name, text, to)
         if to is None:
+            frame = protocol.message(message.id, message.ts, message.sender, text)
             self._history.add(frame, sender.key, ref)
-        return frame
+        return message
 
-    def _resent(self, sender: Member, text: str, ref: Optional[Token]) -> Optional[Frame]:
+    def _resent(self, sender: Member, text: str, ref: Optional[Token]) -> Optional[events.Message]:
         if ref is None:
             return None
         refs = self._refs.get(sender.key)
         original = refs.get(json.dumps(ref)) if refs is not None else None
         if original is None:
-            original = self._history.find_ref(sender.key, ref)  # from before a restart
-        return original if original is not None and original["text"] == text else None
+            stored = self._history.find_ref(sender.key, ref)  # from before a restart
+            original = message_event(stored) if stored is not None else None
+        return original if original is not None and original.text == text else None
 
-    def _remember(self, sender: Member, ref: Token, frame: Frame) -> None:
+    def _remember(self, sender: Member, ref: Token, message: events.Message) -> None:
         refs = self._refs.setdefault(sender.key, collections.OrderedDict())
-        refs[json.dumps(ref)] = frame
+        refs[json.dumps(ref)] = message
         if len(refs) > REF_WINDOW:
             refs.popitem(last=False)
+
+
+def _encoded(event: events.Event, receivers: Iterable[Member]) -> List[Tuple[Member, bytes]]:
+    """The event's bytes for each receiver, encoded once per codec."""
+    cache: Dict[str, bytes] = {}
+    return [(m, encode_once(m.codec, event, cache)) for m in receivers]
 
 
 def _same_secret(given: Optional[str], expected: str) -> bool:
@@ -261,21 +302,3 @@ def _not_stored_on_failure(ref: Optional[Token]) -> Iterator[None]:
         yield
     except StorageError:
         raise ProtocolError("not_stored", "The server cannot store messages now.", ref) from None
-
-
-def _with_ref(frame: Frame, ref: Optional[Token]) -> Frame:
-    return protocol.message(
-        frame["id"], frame["ts"], frame["from"], frame["text"], frame.get("to"), ref
-    )
-
-
-def _welcome_within_limit(
-    name: str, online: List[str], history: List[Frame], cut: bool, **extensions: object
-) -> Frame:
-    """The welcome frame, with the oldest history dropped until it fits max_server_frame."""
-    while True:
-        frame = protocol.welcome(name, online, history, truncated=cut or None, **extensions)
-        if not history or len(protocol.encode(frame)) <= protocol.MAX_SERVER_FRAME:
-            return frame
-        history = history[len(history) // 10 + 1 :]
-        cut = True

@@ -497,6 +497,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "last_id": ("int", False),
         "history_id": ("str", False),
         "resume": ("str", False),
+        "presence": ("str", False),  # 4.1: "batch"
     },
     "say": {"text": ("str", True), "to": ("str", False), "ref": ("token", False)},
     "who": {},

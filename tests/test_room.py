@@ -57,6 +57,6 @@ def test_a_resend_is_echoed_to_the_sender_only_and_a_reused_ref_is_new() -> None
     first = room.say(alice, "once", ref=1)
     again = room.say(alice, "once", ref=1)
     other = room.say(alice, "other text", ref=1)
-    assert again["id"] == first["id"] and other["id"] > first["id"]
+    assert again.id == first.id and other.id > first.id
     to_bob = [f["text"] for name, f in sent if name == "bob" and f["type"] == "message"]
     assert to_bob == ["once", "other text"]

@@ -1,0 +1,122 @@
+"""What the server tells a client, as typed events that no wire format has shaped yet.
+
+The room and the session decide *what* happens (somebody joined, a message, an error); a
+transport's codec decides how each event looks on its wire (`lanchat.transport`). Every
+event is a frozen value, so one event can be encoded once per codec and the bytes shared
+by every member that speaks that codec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple, Union
+
+from lanchat.protocol import Token
+
+
+@dataclass(frozen=True)
+class Hello:
+    """The greeting on connect; `nonce` asks for a password proof."""
+
+    server: str
+    online: Tuple[str, ...]
+    nonce: Optional[str] = None
+    rate: Optional[float] = None  # the message rate limit a client should pace itself to
+    burst: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A relayed message; `ref` only on the sender's own copy, `to` only when private."""
+
+    id: int
+    ts: float
+    sender: str
+    text: str
+    to: Optional[str] = None
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """A successful login: who is online and the history the client has not seen."""
+
+    name: str
+    online: Tuple[str, ...]
+    history: Tuple[Message, ...]
+    truncated: bool = False
+    resume: Optional[str] = None
+    history_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Joined:
+    """Somebody logged in."""
+
+    name: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class Left:
+    """Somebody left, and why (one of protocol.LEAVE_REASONS)."""
+
+    name: str
+    ts: float
+    reason: str
+
+
+PresenceChange = Union[Joined, Left]
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Several joins and leaves in their order, for clients that asked for batches."""
+
+    changes: Tuple[PresenceChange, ...]
+
+
+@dataclass(frozen=True)
+class Online:
+    """The online list, asked for with `who`."""
+
+    names: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A keepalive probe."""
+
+    token: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a ping."""
+
+    token: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Error:
+    """An error with a contract code (protocol.ERROR_CODES) and fields that help."""
+
+    code: str
+    message: str
+    ref: Optional[Token] = None
+    extra: Tuple[Tuple[str, Any], ...] = field(default=())
+
+    @property
+    def fields(self) -> Dict[str, Any]:
+        """The helpful fields (e.g. `retry_after`) as a dict."""
+        return dict(self.extra)
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The server is going away."""
+
+    message: str
+
+
+Event = Union[Hello, Welcome, Joined, Left, Presence, Message, Online, Ping, Pong, Error, Shutdown]
