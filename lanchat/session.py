@@ -1,0 +1,307 @@
+"""One client's session, without I/O: frames and clock ticks in, effects out.
+
+In the spirit of h11: a `Session` is fed `(frame, now)` (or a decoding error, or a tick
+when its `deadline` has come) and returns `Effects`: events for its own client, whether
+the connection ends (and with which leave reason), and sessions of the same name it
+replaced. It acts on the room directly (the room is domain logic, not I/O) but never
+touches a socket or a clock of its own, so every phase, error and timer is testable
+without a network (tests/test_session.py).
+
+The login phases are handler tables: what a frame type means depends on the phase, and
+one function (`_refuse`) decides whether an error closes the connection.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from lanchat import events, protocol
+from lanchat.protocol import Frame, ProtocolError
+from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
+from lanchat.room import Member, Resume, Room
+
+log = logging.getLogger(__name__)
+
+AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered: slows guessing
+REFUSAL_LOG_INTERVAL = 60.0  # a connection's rate-limit refusals are logged at most this often
+
+_ping_tokens = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What every session of one server shares."""
+
+    server_name: str
+    rate: float = 5.0
+    burst: int = 30
+    login_timeout: float = protocol.LOGIN_TIMEOUT
+    idle_timeout: float = protocol.IDLE_TIMEOUT
+    password: Optional[str] = None
+    log_messages: bool = False
+
+
+@dataclass
+class Effects:
+    """What the caller must do after feeding a session."""
+
+    send: List[events.Event] = field(default_factory=list)
+    close: Optional[str] = None  # a leave reason: the connection ends after `send`
+    replaced: List[Member] = field(default_factory=list)  # close these, without a leave
+
+
+Handler = Callable[["Session", Frame, float], Effects]
+
+
+class Session:
+    """The protocol state of one connection: phase, rate limits, timers, its room member."""
+
+    def __init__(
+        self, config: SessionConfig, room: Room, member: Member, peer: str, now: float
+    ) -> None:
+        self.config = config
+        self.room = room
+        self.member = member
+        self.peer = peer
+        self._now = self.connected_at = self.last_heard = now  # the latest time fed in
+        self.logged_in = False
+        self.ended = False
+        self.pinged = False
+        self.nonce = secrets.token_hex(16) if config.password else None
+        self._phase: Dict[str, Handler] = _LOGIN_PHASE
+        self._auth_failed_at: Optional[float] = None
+        self._bucket = TokenBucket(config.rate, config.burst, clock=lambda: self._now)
+        self._flood_allowance = TokenBucket(FLOOD_RATE, FLOOD_BURST, clock=lambda: self._now)
+        self._refused = 0  # frames refused as rate_limited and not logged yet
+        self._refusals_logged_at: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return f"<Session {self.member.name or '-'} {self.peer}>"
+
+    # -- what the caller feeds in ----------------------------------------------------
+
+    def start(self) -> Effects:
+        """The greeting for a new connection."""
+        log.info("connect %s", self.peer)
+        online = () if self.nonce else tuple(self.room.names)
+        hello = events.Hello(
+            self.config.server_name, online, self.nonce, self.config.rate, self.config.burst
+        )
+        return Effects([hello])
+
+    def receive(self, frame: Frame, now: float) -> Effects:
+        """Act on one decoded frame."""
+        self._heard(now)
+        if self._auth_failed_at is not None:
+            return Effects()  # the connection is about to close: nothing more is read
+        try:
+            refusal = self._charge_rate_limit()
+            if refusal is not None:
+                raise refusal
+            kind = frame["type"]
+            handler = self._phase.get(kind)
+            if handler is None:
+                raise _not_here(kind)
+            protocol.validate(frame, protocol.CLIENT_FRAMES)
+            return handler(self, frame, now)
+        except ProtocolError as exc:
+            if exc.ref is None:
+                exc.ref = protocol.ref_of(frame)
+            return self._refuse(exc)
+        except Exception:  # a bug or a broken store: an error frame and a clean leave
+            log.exception("handling a frame from %s failed", self.peer)
+            message = protocol.ERROR_CODES["server_error"][0]
+            error = events.Error("server_error", message, protocol.ref_of(frame))
+            return Effects([error], close="error")
+
+    def bad_input(self, exc: ProtocolError, now: float) -> Effects:
+        """Answer a line the decoder could not make a frame of."""
+        self._heard(now)
+        if self._auth_failed_at is not None:
+            return Effects()
+        if exc.code == "too_long":  # a line over max_frame: the stream cannot be trusted
+            return self._refuse(exc, closes=True)
+        if self.logged_in:  # a bad line costs like a frame
+            exc = self._charge_rate_limit() or exc
+        return self._refuse(exc)
+
+    def tick(self, now: float) -> Effects:
+        """Run the timers that are due (call when `deadline` has passed)."""
+        self._now = now
+        if self._auth_failed_at is not None:
+            if now >= self._auth_failed_at + AUTH_FAILURE_DELAY:
+                error = events.Error("auth_failed", "Wrong or missing password.")
+                return Effects([error], close="error")
+            return Effects()
+        if not self.logged_in:
+            if now >= self.connected_at + self.config.login_timeout:
+                return Effects([events.Error("timeout", "Login took too long.")], close="timeout")
+            return Effects()
+        quiet = now - self.last_heard
+        if quiet >= self.config.idle_timeout:
+            error = events.Error("timeout", "Nothing heard from you for too long.")
+            return Effects([error], close="timeout")
+        if quiet >= self.config.idle_timeout / 2 and not self.pinged:
+            self.pinged = True
+            return Effects([events.Ping(f"idle-{next(_ping_tokens)}")])
+        return Effects()
+
+    @property
+    def deadline(self) -> float:
+        """When `tick` must run next (a monotonic time like the `now`s fed in)."""
+        if self._auth_failed_at is not None:
+            return self._auth_failed_at + AUTH_FAILURE_DELAY
+        if not self.logged_in:
+            return self.connected_at + self.config.login_timeout
+        if self.pinged:
+            return self.last_heard + self.config.idle_timeout
+        return self.last_heard + self.config.idle_timeout / 2
+
+    def end(self, reason: str, announce: bool = True) -> None:
+        """The connection is over: leave the room (telling the others, with `announce`)."""
+        if self.ended:
+            return
+        self.ended = True
+        self._log_refusals()
+        if self.logged_in:
+            if self.room.leave(self.member, reason, announce=announce):
+                log.info("leave %s %s (%s)", self.member.name, self.peer, reason)
+        else:
+            log.info("disconnect %s before login (%s)", self.peer, reason)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _heard(self, now: float) -> None:
+        self._now = self.last_heard = now
+        self.pinged = False
+
+    def _refuse(self, exc: ProtocolError, closes: bool = False) -> Effects:
+        """The one place that answers an error and decides whether it closes."""
+        extra = tuple(exc.fields.items())
+        effects = Effects([events.Error(exc.code, exc.message, exc.ref, extra)])
+        closes = (
+            closes
+            or protocol.closes_connection(exc.code)
+            or (exc.code == "bad_frame" and not self.logged_in)
+        )
+        if closes:
+            log.info("closing %s after %s", self.peer, exc.code)
+            effects.close = "error"
+        return effects
+
+    def _charge_rate_limit(self) -> Optional[ProtocolError]:
+        """Charge one frame: None if allowed, else `rate_limited`, or `flooding` once far
+        too many were refused."""
+        wait = self._bucket.take()
+        if not wait:
+            return None
+        self._refused += 1
+        logged = self._refusals_logged_at
+        if logged is None or self._now - logged >= REFUSAL_LOG_INTERVAL:
+            self._log_refusals()
+        if self._flood_allowance.take():
+            return ProtocolError("flooding", "Far too many frames too fast; goodbye.")
+        return ProtocolError("rate_limited", "Too many frames; wait a moment.", retry_after=wait)
+
+    def _log_refusals(self) -> None:
+        """Log in one line the rate-limit refusals not logged yet."""
+        if self._refused:
+            count = self._refused
+            frames = "frame" if count == 1 else "frames"
+            log.info(
+                "rate limited %s %s: %d %s refused",
+                self.member.name or "-",
+                self.peer,
+                count,
+                frames,
+            )
+            self._refused = 0
+            self._refusals_logged_at = self._now
+
+    # -- handlers, by phase ----------------------------------------------------------------
+
+    def _on_login(self, frame: Frame, now: float) -> Effects:
+        if not protocol.is_compatible(frame["version"]):
+            log.info("refused %s: version %r", self.peer, frame["version"])
+            raise ProtocolError(
+                "incompatible_version",
+                f"This server speaks lanchat {protocol.VERSION}; you have {frame['version']}.",
+                server_version=protocol.VERSION,
+            )
+        if self.nonce is not None and not self._proof_is_right(frame):
+            log.warning("auth failed from %s for name %r", self.peer, frame["name"])
+            self._auth_failed_at = now
+            return Effects()
+        resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
+        try:
+            self.member.rename(protocol.validate_name(frame["name"]))
+            self.member.batch_presence = frame.get("presence") == "batch"
+            stale = self.room.join(self.member, resume)
+        except ProtocolError as exc:
+            log.info(
+                "refused name %r from %s: %s %s", frame["name"], self.peer, exc.code, exc.message
+            )
+            raise
+        self.logged_in = True
+        self._phase = _CHAT_PHASE
+        self._bucket = TokenBucket(self.config.rate, self.config.burst, clock=lambda: self._now)
+        if stale is None:
+            log.info("login %s %s", self.member.name, self.peer)
+            return Effects()
+        log.info("login %s %s takes over from %s", self.member.name, self.peer, stale)
+        return Effects(replaced=[stale])
+
+    def _proof_is_right(self, frame: Frame) -> bool:
+        assert self.config.password is not None and self.nonce is not None
+        expected = protocol.password_proof(self.config.password, self.nonce, frame["name"])
+        return hmac.compare_digest(str(frame.get("auth", "")), expected)
+
+    def _on_say(self, frame: Frame, now: float) -> Effects:
+        text = protocol.clean_text(frame["text"])
+        message = self.room.say(self.member, text, frame.get("to"), frame.get("ref"))
+        if self.config.log_messages and message.to is None:  # private ones stay private
+            log.info("message %d from %s: %s", message.id, self.member.name, text)
+        return Effects()
+
+    def _on_who(self, frame: Frame, now: float) -> Effects:
+        return Effects([events.Online(tuple(self.room.names))])
+
+    def _on_ping(self, frame: Frame, now: float) -> Effects:
+        return Effects([events.Pong(frame.get("token"))])
+
+    def _on_pong(self, frame: Frame, now: float) -> Effects:
+        return Effects()  # hearing anything at all already reset the idle timer
+
+    def _on_quit(self, frame: Frame, now: float) -> Effects:
+        return Effects(close="quit")
+
+    def _on_second_login(self, frame: Frame, now: float) -> Effects:
+        raise ProtocolError("bad_frame", "You are logged in already.")
+
+
+def _not_here(kind: str) -> ProtocolError:
+    """The error for a frame type the current phase has no handler for."""
+    if kind not in protocol.CLIENT_FRAMES:
+        return ProtocolError("unknown_type", f"Unknown frame type {kind!r}.")
+    return ProtocolError("not_logged_in", "Log in first.")
+
+
+# Before login a client may only log in, ping and quit (the contract's Handshake, 6.).
+_LOGIN_PHASE: Dict[str, Handler] = {
+    "login": Session._on_login,
+    "ping": Session._on_ping,
+    "quit": Session._on_quit,
+}
+_CHAT_PHASE: Dict[str, Handler] = {
+    "login": Session._on_second_login,
+    "say": Session._on_say,
+    "who": Session._on_who,
+    "ping": Session._on_ping,
+    "pong": Session._on_pong,
+    "quit": Session._on_quit,
+}
