@@ -13,6 +13,7 @@ from typing import Callable, List, Optional
 
 from lanchat import __version__, protocol
 from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE
+from lanchat.threadpool import default_workers
 
 
 def _int_in(low: int, high: int) -> Callable[[str], int]:
@@ -110,8 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="a connection thread left without work this long ends, so threads and memory "
-        "go back down after a rush of connections (default %(default)s)",
+        help="a worker thread left without work this long ends, so threads and memory "
+        "go back down after a rush (default %(default)s)",
+    )
+    server.add_argument(
+        "--workers",
+        type=_int_in(1, 64),
+        default=default_workers(),
+        metavar="N",
+        help="threads that handle the clients' frames, however many clients there are "
+        "(default %(default)s on this machine: a few per core)",
     )
     server.add_argument(
         "--history",

@@ -172,7 +172,8 @@ def _udp_socket(address: str, port: int) -> socket.socket:
 
 
 class Responder:
-    """UDP discovery responder; the server runs serve() on its thread pool.
+    """UDP discovery responder: the server's I/O loop calls `receive` when one of its
+    `sockets` is readable; on its own, `serve()` runs a loop of its own.
 
     It binds in the constructor (an OSError there means discovery is unavailable, e.g. the
     port is held by a program without SO_REUSEADDR). `serve()` answers until `close()`,
@@ -230,14 +231,20 @@ class Responder:
                 while not self._closed:
                     for key, _ in selector.select(timeout=0.5):
                         if key.fileobj is not self._wake_recv:
-                            self._receive(key.fileobj)  # type: ignore[arg-type]
+                            self.receive(key.fileobj)  # type: ignore[arg-type]
         finally:
             with self._lock:
                 self._serving = False
                 self._closed = True
                 self._close_sockets()
 
-    def _receive(self, sock: socket.socket) -> None:
+    @property
+    def sockets(self) -> List[socket.socket]:
+        """The sockets probes arrive on (non-blocking)."""
+        return list(self._sockets)
+
+    def receive(self, sock: socket.socket) -> None:
+        """Answer the probe waiting on `sock`, if it is a valid `discover`."""
         try:
             data, sender = sock.recvfrom(MAX_DATAGRAM)
         except (BlockingIOError, InterruptedError):

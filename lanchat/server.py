@@ -1,11 +1,12 @@
-"""The headless lanchat server: sockets, the thread pool and the room, wired together.
+"""The headless lanchat server: the I/O loop, the thread pool and the room, wired together.
 
-Design (docs/design.md): one I/O thread (`lanchat.ioloop`) accepts connections and writes
-every socket; each connection's reading and frame handling runs on a worker of the
-project's thread pool (`lanchat.threadpool`), sized from `max_clients`, so a connection
-over capacity gets `server_full` at once, and one over its address's share
-(`lanchat.admission`) gets `too_many_connections`. Handlers act on frames through the room
-(`lanchat.room`), which queues encoded bytes on the I/O thread's outboxes.
+Design (docs/design.md): one I/O thread (`lanchat.ioloop`) owns every socket: it accepts,
+reads, writes and closes. What it reads goes to a small fixed pool of workers
+(`lanchat.threadpool`), which feed each connection's frames, in order, to its
+`lanchat.session.Session`, a protocol state machine without I/O. Sessions act through the
+room (`lanchat.room`), which fans typed events out, encoded once per wire format
+(`lanchat.transport`). Capacity is counted: a connection over `max_clients` gets
+`server_full`, one over its address's share (`lanchat.admission`) `too_many_connections`.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
 `serve_forever()`, `shutdown()` from another thread or a signal handler, and
@@ -16,46 +17,38 @@ from __future__ import annotations
 
 import argparse
 import errno
-import hmac
-import itertools
 import logging
 import os
-import secrets
-import select
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union, cast
+from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import protocol
+from lanchat import events, protocol
 from lanchat.admission import AddressShares
 from lanchat.discovery import Responder
 from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.history import default_path as history_default_path
-from lanchat.ioloop import Channel, IOLoop
+from lanchat.ioloop import IOLoop, Item, Link
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
-from lanchat.room import Deliver, Member, Resume, Room
+from lanchat.room import Deliver, Room
 from lanchat.safelog import SafeFormatter
-from lanchat.threadpool import PoolBusy, PoolShutDown, ThreadPool
+from lanchat.session import Effects, Session, SessionConfig
+from lanchat.threadpool import ThreadPool, default_workers
+from lanchat.transport import LANCHAT, Codec
 
 log = logging.getLogger(__name__)
 
-RECV_SIZE = 65536
-CLOSING_DRAIN_SECONDS = 5.0  # a closing connection's last frames may take this long to go
-# A closing connection's late input is read and dropped until it pauses this long ...
-LINGER_QUIET_SECONDS = 1.0
-LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
-
-AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered
-
-REFUSAL_LOG_INTERVAL = 60.0  # a connection's refusals are logged at most this often
+# Joins and leaves for clients that take presence in batches wait at most this long, so a
+# rush of logins costs one frame per client per batch instead of one per login.
+PRESENCE_BATCH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,8 @@ class ServerConfig:
     name: str = ""  # empty: the host name
     max_clients: int = 50
     max_per_address: int = 10  # connections one client address may hold at once
-    worker_idle_timeout: float = 10.0  # seconds before an idle connection thread ends
+    workers: int = default_workers()  # the pool that handles every connection's frames
+    worker_idle_timeout: float = 10.0  # seconds before an idle worker thread ends
     history: int = 100
     login_timeout: float = protocol.LOGIN_TIMEOUT
     idle_timeout: float = protocol.IDLE_TIMEOUT
@@ -87,62 +81,64 @@ class NoFreePort(OSError):
     """Every port of the range is taken."""
 
 
-class Connection(Member, Channel):
-    """One client: its socket's channel, the room member, and the session's state."""
-
-    def __init__(self, sock: socket.socket, peer: str, config: ServerConfig) -> None:
-        Member.__init__(self, "")
-        Channel.__init__(self, sock)
-        self.peer = peer
-        self.decoder = protocol.FrameDecoder()
-        self.bucket = TokenBucket(config.rate, config.burst)
-        self.flood_allowance = TokenBucket(FLOOD_RATE, FLOOD_BURST)  # refusals before flooding
-        self.refused = 0  # frames refused as rate_limited and not logged yet
-        self.refusals_logged_at: Optional[float] = None
-        self.connected_at = self.last_heard = time.monotonic()
-        self.pinged = False
-        self.logged_in = False
-        self.nonce = secrets.token_hex(16) if config.password else None
-
-    def __repr__(self) -> str:
-        return f"<Connection {self.name or '-'} {self.peer}>"
-
-
-Handler = Callable[[Connection, Frame], Optional[str]]
-
-
 class ChatServer:
-    """A lanchat server bound to its port; `serve_forever` runs it until `shutdown`."""
+    """A lanchat server bound to its port; `serve_forever` runs it until `shutdown`.
+
+    It wires the parts together: the I/O loop owns the sockets, a fixed pool of workers
+    feeds each connection's input to its `Session`, the room fans events out. More
+    listeners (another port, another codec, TLS) can be added with `listen` before
+    `serve_forever`.
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.name = config.name or socket.gethostname()
-        self._listener = _listen(config.bind, config.port, config.port_span)
-        self.address: Tuple[str, int] = self._listener.getsockname()[:2]
+        listener = _listen(config.bind, config.port, config.port_span)
+        self.address: Tuple[str, int] = listener.getsockname()[:2]
+        self._listeners = [listener]
         try:
             self._history = self._open_history()
         except HistoryError:
-            self._listener.close()
+            listener.close()
             raise
-        self._loop = IOLoop(self._listener, self._admit, config.max_backlog, config.max_rest)
+        self._pool = ThreadPool(config.workers, "lanchat-worker", config.worker_idle_timeout)
+        self._loop = IOLoop(
+            self._pool, self._admit, self._handle, config.max_backlog, config.max_rest
+        )
+        self._loop.listen(listener, LANCHAT)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
         self._responder = self._open_responder() if config.discovery else None
-        # One worker per connection, plus one for the discovery responder.
-        workers = config.max_clients + (1 if self._responder else 0)
-        self._pool = ThreadPool(workers, "lanchat-conn", config.worker_idle_timeout)
+        if self._responder:
+            for sock in self._responder.sockets:
+                self._loop.add_reader(sock, self._responder.receive)
         self._shares = AddressShares(config.max_per_address)
-        # Every member of this room is a Connection, so also a Channel of the loop.
-        self.room = Room(cast(Deliver, self._loop.deliver), self._history, config.history)
-        self._handlers: Dict[str, Handler] = {
-            "login": self._on_login,
-            "say": self._on_say,
-            "who": self._on_who,
-            "ping": self._on_ping,
-            "pong": self._on_pong,
-            "quit": self._on_quit,
-        }
+        self._connections = 0  # counted in by _admit, out by _end
+        self._count_lock = threading.Lock()
+        # Every member of this room is a Link of the loop.
+        self.room = Room(
+            cast(Deliver, self._loop.deliver),
+            self._history,
+            config.history,
+            schedule=lambda flush: self._loop.call_later(PRESENCE_BATCH_SECONDS, flush),
+        )
+        self._sessions = SessionConfig(
+            server_name=self.name,
+            rate=config.rate,
+            burst=config.burst,
+            login_timeout=config.login_timeout,
+            idle_timeout=config.idle_timeout,
+            password=config.password,
+            log_messages=config.log_messages,
+        )
+
+    def listen(
+        self, sock: socket.socket, codec: Codec = LANCHAT, tls: Optional[ssl.SSLContext] = None
+    ) -> None:
+        """Also accept on another listening socket (before `serve_forever`)."""
+        self._listeners.append(sock)
+        self._loop.listen(sock, codec, tls)
 
     def _open_history(self) -> History:
         if self.config.history_db is None:
@@ -171,285 +167,99 @@ class ChatServer:
     # -- the I/O thread ------------------------------------------------------------
 
     def serve_forever(self) -> None:
-        """Accept and write until `shutdown`; then tell everyone, close all, stop the pool."""
+        """Serve until `shutdown`; then tell everyone, close all, stop the pool."""
         self._loop_thread = threading.current_thread()
-        if self._responder:
-            self._pool.submit(self._responder.serve)
         try:
-            self._loop.run()
+            with self._loop.woken_by_signals():
+                self._loop.run()
         finally:
-            notice = protocol.shutdown(f"{self.name} is shutting down.")
-            self._loop.close_all(protocol.encode(notice), self.config.flush_timeout)
-            if self._responder:
-                self._responder.close()
+            notice = events.Shutdown(f"{self.name} is shutting down.")
+            self._loop.close_all(lambda link: link.codec.encode(notice), self.config.flush_timeout)
             if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
                 log.error("some connections did not end in time")
             self._stopped.set()
 
-    def _admit(self, sock: socket.socket, address: Tuple) -> None:
-        """Run a new connection on a free pool worker, or refuse it: `too_many_connections`
-        when its address holds its share already, else `server_full` when no worker is free.
-        """
+    def _admit(self, sock: socket.socket, address: Tuple, codec: Codec) -> Union[Link, bytes]:
+        """A new connection's link, greeted; or the bytes that refuse it:
+        `too_many_connections` when its address holds its share already, `server_full`
+        when the server holds `max_clients` connections."""
         host = address[0]
         peer = f"{host}:{address[1]}"
         if not self._shares.take(host):
             limit = self.config.max_per_address
             log.warning("refused %s: too many connections from its address (%d)", peer, limit)
             message = f"Too many connections from your address (at most {limit})."
-            self._refuse(sock, protocol.error("too_many_connections", message))
-            return
-        conn = Connection(sock, peer, self.config)
-        self._loop.add(conn)  # before its reader runs, which removes it at the end
-        try:
-            self._pool.try_submit(self._serve_in_share, conn, host)
-        except (PoolBusy, PoolShutDown):
+            return self._refusal(codec, events.Error("too_many_connections", message))
+        with self._count_lock:
+            full = self._connections >= self.config.max_clients
+            if not full:
+                self._connections += 1
+        if full:
             self._shares.give_back(host)
-            self._loop.remove(conn)
             log.warning("refused %s: server full (%d connections)", peer, self.config.max_clients)
-            full = f"The server is full ({self.config.max_clients})."
-            self._refuse(sock, protocol.error("server_full", full))
+            message = f"The server is full ({self.config.max_clients})."
+            return self._refusal(codec, events.Error("server_full", message))
+        link = Link(sock, peer, codec)
+        session = Session(self._sessions, self.room, link, peer, time.monotonic())
+        link.session = session
+        self._apply(link, session, session.start())
+        self._loop.set_deadline(link, session.deadline)
+        return link
 
-    def _refuse(self, sock: socket.socket, error: Frame) -> None:
-        """Send `hello` and this error on a socket that gets no reader, and close it."""
-        refusal = protocol.encode(protocol.hello(self.name, [])) + protocol.encode(error)
-        try:
-            sock.send(refusal)  # small enough for an empty socket buffer
-        except OSError:
-            pass
-        sock.close()
+    def _refusal(self, codec: Codec, error: events.Error) -> bytes:
+        return codec.encode(events.Hello(self.name, ())) + codec.encode(error)
 
-    # -- on pool threads ---------------------------------------------------------------
+    # -- on pool workers, one at a time per link ------------------------------------
 
-    def _send(self, conn: Connection, frame: Frame) -> None:
-        self._loop.deliver([(conn, protocol.encode(frame))])
-
-    def _serve_in_share(self, conn: Connection, host: str) -> None:
-        """Serve the connection; its address's share is given back once it is closed."""
-        try:
-            self._serve(conn)
-        finally:
-            self._shares.give_back(host)
-
-    def _serve(self, conn: Connection) -> None:
-        """One connection's whole life, on a pool worker: read, handle, leave, close."""
-        log.info("connect %s", conn.peer)
-        reason = "error"
-        try:
-            rate, burst = self.config.rate, self.config.burst
-            self._send(conn, protocol.hello(self.name, self.room.names, conn.nonce, rate, burst))
-            reason = self._read_until_done(conn)
-        except Exception:
-            log.exception("connection %s failed", conn.peer)
-            self._send(conn, protocol.error("server_error"))
-        finally:
-            self._log_refusals(conn)
-            if conn.logged_in:
-                announce = not self._stop.is_set()
-                if self.room.leave(conn, reason, announce=announce):
-                    log.info("leave %s %s (%s)", conn.name, conn.peer, reason)
-            else:
-                log.info("disconnect %s before login (%s)", conn.peer, reason)
-            self._close(conn, linger=reason not in ("disconnect", "slow"))
-
-    def _read_until_done(self, conn: Connection) -> str:
-        """Read and handle frames; return the leave reason once the connection must end."""
-        waiter = _ReadWaiter(conn.sock)
-        while True:
-            if conn.close_reason is not None:
-                return conn.close_reason
-            timeout = self._check_timers(conn)
-            if isinstance(timeout, str):
-                return timeout
-            if not waiter.wait(timeout):
-                continue
-            try:
-                data = conn.sock.recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                return conn.close_reason or "disconnect"
-            conn.last_heard = time.monotonic()
-            conn.pinged = False
-            conn.decoder.feed(data)
-            outcome = self._handle_buffered(conn)
-            if outcome is not None:
-                return outcome
-
-    def _check_timers(self, conn: Connection) -> Union[float, str]:
-        """Seconds until the next timer, or the leave reason when one has run out."""
+    def _handle(self, link: Link, item: Item) -> None:
+        """Feed one item of a link's input to its session and carry out the effects."""
+        session = link.session
+        assert isinstance(session, Session)
+        if session.ended:
+            return
+        kind, value = item
+        if kind == "end":
+            self._end(link, session, str(value))
+            return
         now = time.monotonic()
-        if not conn.logged_in:
-            left = conn.connected_at + self.config.login_timeout - now
-            if left > 0:
-                return left
-            self._send(conn, protocol.error("timeout", "Login took too long."))
-            return "timeout"
-        quiet = now - conn.last_heard
-        if quiet >= self.config.idle_timeout:
-            self._send(conn, protocol.error("timeout", "Nothing heard from you for too long."))
-            return "timeout"
-        ping_at = self.config.idle_timeout / 2
-        if quiet >= ping_at and not conn.pinged:
-            conn.pinged = True
-            self._send(conn, protocol.ping(f"idle-{next(_ping_tokens)}"))
-        if conn.pinged:
-            return self.config.idle_timeout - quiet
-        return ping_at - quiet
-
-    def _handle_buffered(self, conn: Connection) -> Optional[str]:
-        while True:
-            try:
-                frame = conn.decoder.next_frame()
-            except ProtocolError as exc:
-                if conn.logged_in and exc.code != "too_long":  # a bad line is a frame too
-                    exc = self._rate_limit_error(conn) or exc
-                self._send(conn, protocol.error_from(exc))
-                if (
-                    exc.code == "too_long"
-                    or protocol.closes_connection(exc.code)
-                    or not conn.logged_in
-                ):
-                    log.info("closing %s after %s", conn.peer, exc.code)
-                    return "error"
-                continue
-            if frame is None:
-                return None
-            outcome = self._handle(conn, frame)
-            if outcome is not None:
-                return outcome
-
-    def _handle(self, conn: Connection, frame: Frame) -> Optional[str]:
-        """Act on one frame; return a leave reason to end the connection."""
-        kind = frame["type"]
-        try:
-            refusal = self._rate_limit_error(conn)
-            if refusal is not None:
-                raise refusal
-            if kind not in protocol.CLIENT_FRAMES:
-                raise ProtocolError("unknown_type", f"Unknown frame type {kind!r}.")
-            if not conn.logged_in and kind not in ("login", "ping", "quit"):
-                raise ProtocolError("not_logged_in", "Log in first.")
-            if conn.logged_in and kind == "login":
-                raise ProtocolError("bad_frame", "You are logged in already.")
-            protocol.validate(frame, protocol.CLIENT_FRAMES)
-            return self._handlers[kind](conn, frame)
-        except ProtocolError as exc:
-            if exc.ref is None:
-                exc.ref = protocol.ref_of(frame)
-            self._send(conn, protocol.error_from(exc))
-            closes = protocol.closes_connection(exc.code) or (
-                exc.code == "bad_frame" and not conn.logged_in
-            )
-            if closes:
-                log.info("closing %s after %s", conn.peer, exc.code)
-                return "error"
-            return None
-        except Exception:  # a bug or a broken history: tell the client, end the session cleanly
-            log.exception("closing %s: its %r frame failed", conn.peer, kind)
-            self._send(conn, protocol.error("server_error", ref=protocol.ref_of(frame)))
-            return "error"
-
-    def _rate_limit_error(self, conn: Connection) -> Optional[ProtocolError]:
-        """Charge one frame to the client's rate limit: None if allowed, else the error to
-        answer, `rate_limited` or, once far too many were refused, `flooding`."""
-        wait = conn.bucket.take()
-        if not wait:
-            return None
-        conn.refused += 1
-        now = time.monotonic()
-        if conn.refusals_logged_at is None or now - conn.refusals_logged_at >= REFUSAL_LOG_INTERVAL:
-            self._log_refusals(conn)
-        if conn.flood_allowance.take():
-            return ProtocolError("flooding", "Far too many frames too fast; goodbye.")
-        return ProtocolError("rate_limited", "Too many frames; wait a moment.", retry_after=wait)
-
-    def _log_refusals(self, conn: Connection) -> None:
-        """Log in one line the connection's rate-limit refusals not logged yet."""
-        if conn.refused:
-            log.info(
-                "rate limited %s %s: %d %s refused",
-                conn.name or "-",
-                conn.peer,
-                conn.refused,
-                "frame" if conn.refused == 1 else "frames",
-            )
-            conn.refused = 0
-            conn.refusals_logged_at = time.monotonic()
-
-    def _on_login(self, conn: Connection, frame: Frame) -> Optional[str]:
-        if not protocol.is_compatible(frame["version"]):
-            log.info("refused %s: version %r", conn.peer, frame["version"])
-            self._send(
-                conn,
-                protocol.error(
-                    "incompatible_version",
-                    f"This server speaks lanchat {protocol.VERSION}; you have {frame['version']}.",
-                    server_version=protocol.VERSION,
-                ),
-            )
-            return "error"
-        if conn.nonce is not None and not self._proof_is_right(conn, frame):
-            return "error"
-        resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
-        try:
-            name = protocol.validate_name(frame["name"])
-            conn.rename(name)
-            stale = self.room.join(conn, resume)
-        except ProtocolError as exc:
-            log.info(
-                "refused name %r from %s: %s %s", frame["name"], conn.peer, exc.code, exc.message
-            )
-            raise
-        conn.logged_in = True
-        conn.bucket = TokenBucket(self.config.rate, self.config.burst)  # a full burst to start
-        if stale is not None:
-            assert isinstance(stale, Connection)
-            log.info("login %s %s takes over from %s", name, conn.peer, stale.peer)
-            self._loop.drop(stale, "replaced")
+        if kind == "tick":
+            self._apply(link, session, session.tick(now))
         else:
-            log.info("login %s %s", name, conn.peer)
-        return None
+            assert isinstance(value, bytes)
+            link.decoder.feed(value)
+            while not session.ended:
+                try:
+                    frame = link.decoder.next_frame()
+                except ProtocolError as exc:
+                    effects = session.bad_input(exc, now)
+                else:
+                    if frame is None:
+                        break
+                    effects = session.receive(frame, now)
+                self._apply(link, session, effects)
+        if not session.ended:
+            self._loop.set_deadline(link, session.deadline)
 
-    def _proof_is_right(self, conn: Connection, frame: Frame) -> bool:
-        """Check the login's password proof; a wrong one is logged, slowed down and refused."""
-        assert self.config.password is not None and conn.nonce is not None
-        expected = protocol.password_proof(self.config.password, conn.nonce, frame["name"])
-        if hmac.compare_digest(str(frame.get("auth", "")), expected):
-            return True
-        log.warning("auth failed from %s for name %r", conn.peer, frame["name"])
-        self._stop.wait(AUTH_FAILURE_DELAY)  # slows guessing; a shutdown cuts it short
-        self._send(conn, protocol.error("auth_failed", "Wrong or missing password."))
-        return False
+    def _apply(self, link: Link, session: Session, effects: Effects) -> None:
+        """Carry out what the session asked for."""
+        if effects.send:
+            self._loop.deliver([(link, link.codec.encode(event)) for event in effects.send])
+        for stale in effects.replaced:
+            assert isinstance(stale, Link)
+            self._loop.post(stale, ("end", "replaced"))
+        if effects.close is not None:
+            self._end(link, session, effects.close)
 
-    def _on_say(self, conn: Connection, frame: Frame) -> Optional[str]:
-        text = protocol.clean_text(frame["text"])
-        message = self.room.say(conn, text, frame.get("to"), frame.get("ref"))
-        if self.config.log_messages and "to" not in message:  # private ones stay private
-            log.info("message %d from %s: %s", message["id"], conn.name, text)
-        return None
-
-    def _on_who(self, conn: Connection, frame: Frame) -> Optional[str]:
-        self._send(conn, protocol.online(self.room.names))
-        return None
-
-    def _on_ping(self, conn: Connection, frame: Frame) -> Optional[str]:
-        self._send(conn, protocol.pong(frame.get("token")))
-        return None
-
-    def _on_pong(self, conn: Connection, frame: Frame) -> Optional[str]:
-        return None  # hearing anything at all already reset the idle timer
-
-    def _on_quit(self, conn: Connection, frame: Frame) -> Optional[str]:
-        return "quit"
-
-    def _close(self, conn: Connection, linger: bool) -> None:
-        """Let the I/O thread send the last frames and let go of the socket, then close it."""
-        self._loop.release(conn, CLOSING_DRAIN_SECONDS)
-        if linger:
-            _drain_input(conn.sock, self._stop)
-        conn.sock.close()
+    def _end(self, link: Link, session: Session, reason: str) -> None:
+        """The one way a connection ends: leave the room, then close once all is sent."""
+        if session.ended:
+            return
+        session.end(reason, announce=not self._stop.is_set())
+        self._loop.close_link(link, linger=reason not in ("disconnect", "slow"))
+        host = link.peer.rsplit(":", 1)[0]
+        self._shares.give_back(host)
+        with self._count_lock:
+            self._connections -= 1
 
     # -- control -----------------------------------------------------------------------
 
@@ -462,11 +272,12 @@ class ChatServer:
         return self._stopped.wait(timeout)
 
     def server_close(self) -> None:
-        """Release the listening socket and the loop's resources."""
+        """Release the listening sockets and the loop's resources."""
         if self._responder:
             self._responder.close()
         self._history.close()
-        self._listener.close()
+        for listener in self._listeners:
+            listener.close()
         self._loop.close()
 
     @property
@@ -474,47 +285,11 @@ class ChatServer:
         """How many users are logged in."""
         return len(self.room)
 
-
-_ping_tokens = itertools.count(1)
-
-
-class _ReadWaiter:
-    """Waits until one socket is readable; poll() where there is one (no FD_SETSIZE cap)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._poll = select.poll() if hasattr(select, "poll") else None
-        if self._poll is not None:
-            self._poll.register(sock, select.POLLIN)
-
-    def wait(self, timeout: float) -> bool:
-        if self._poll is not None:
-            return bool(self._poll.poll(max(0, int(timeout * 1000) + 1)))
-        readable, _, _ = select.select([self._sock], [], [], timeout)
-        return bool(readable)
-
-
-def _drain_input(sock: socket.socket, stopping: threading.Event) -> None:
-    """Half-close, then read and drop late input until the peer closes or pauses, so it
-    sees our last frame and a FIN instead of a reset (a close with unread input sends RST).
-    """
-    try:
-        sock.shutdown(socket.SHUT_WR)
-        waiter = _ReadWaiter(sock)
-        give_up = time.monotonic() + LINGER_MAX_SECONDS
-        quiet_until = time.monotonic() + LINGER_QUIET_SECONDS
-        while not stopping.is_set():
-            now = time.monotonic()
-            left = min(give_up, quiet_until) - now
-            if left <= 0:
-                return
-            # short slices, so a server shutting down does not wait for the peer
-            if waiter.wait(min(left, 0.1)):
-                if not sock.recv(RECV_SIZE):
-                    return
-                quiet_until = time.monotonic() + LINGER_QUIET_SECONDS
-    except OSError:
-        return
+    @property
+    def connections(self) -> int:
+        """How many connections count against `max_clients`, logged in or not."""
+        with self._count_lock:
+            return self._connections
 
 
 def _listen(bind: str, base: int, span: int) -> socket.socket:
@@ -555,6 +330,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name or "",
         max_clients=args.max_clients,
         max_per_address=args.max_per_address,
+        workers=args.workers,
         worker_idle_timeout=args.worker_idle_timeout,
         history=args.history,
         login_timeout=args.login_timeout,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -22,6 +23,11 @@ from typing import Any, Callable, List, Optional, Type
 log = logging.getLogger(__name__)
 
 _pool_numbers = itertools.count(1)
+
+
+def default_workers() -> int:
+    """A pool size for this machine when tasks are short: a few workers per core."""
+    return min(16, (os.cpu_count() or 1) + 2)
 
 
 class PoolShutDown(RuntimeError):

@@ -1,24 +1,60 @@
-"""The server's I/O thread on its own: batching, slow receivers, last frames before a close."""
+"""The server's I/O thread on its own: batching, slow receivers, last frames before a close,
+input handed on in order, and a flooder's input bounded."""
 
 from __future__ import annotations
 
 import socket
 import threading
-from typing import Iterator, List, Tuple
+import time
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 from conftest import StallWatch
 
-from lanchat.ioloop import Channel, IOLoop
+from lanchat.ioloop import MAX_INBOX_BYTES, IOLoop, Item, Link
+from lanchat.threadpool import ThreadPool
+from lanchat.transport import LANCHAT
 
-Pairs = List[Tuple[Channel, socket.socket]]
+Pairs = List[Tuple[Link, socket.socket]]
+
+
+class Recorder:
+    """The loop's `handle`: keeps every item per link, and checks no link is handled by
+    two workers at once."""
+
+    def __init__(self) -> None:
+        self.items: Dict[Link, List[Item]] = {}
+        self.overlaps = 0
+        self.hold = threading.Event()  # while clear, handling waits (a slow worker)
+        self.hold.set()
+        self._busy: set = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, link: Link, item: Item) -> None:
+        with self._lock:
+            if link in self._busy:
+                self.overlaps += 1
+            self._busy.add(link)
+        self.hold.wait(10)
+        with self._lock:
+            self.items.setdefault(link, []).append(item)
+            self._busy.discard(link)
+
+    def data(self, link: Link) -> bytes:
+        with self._lock:
+            return b"".join(v for k, v in self.items.get(link, []) if k == "data")  # type: ignore[misc]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
 
 
 @pytest.fixture
 def loop_and_peers(
-    request: pytest.FixtureRequest, no_thread_leak: None
+    request: pytest.FixtureRequest, recorder: Recorder, no_thread_leak: None
 ) -> Iterator[Tuple[IOLoop, Pairs]]:
-    """An IOLoop on 127.0.0.1 and three accepted channels with their peers' sockets.
+    """An IOLoop on 127.0.0.1 and three accepted links with their peers' sockets.
 
     The longest rest between rounds is the argument of the test's `max_rest` marker
     (default 0); the pace is huge, so every round is followed by that whole rest.
@@ -28,16 +64,18 @@ def loop_and_peers(
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    accepted: List[Channel] = []
+    accepted: List[Link] = []
     ready = threading.Semaphore(0)
 
-    def accept(sock: socket.socket, address: tuple) -> None:
-        channel = Channel(sock)
-        loop.add(channel)
-        accepted.append(channel)
+    def admit(sock: socket.socket, address: tuple, codec: object) -> Link:
+        link = Link(sock, f"{address[0]}:{address[1]}", LANCHAT)
+        accepted.append(link)
         ready.release()
+        return link
 
-    loop = IOLoop(listener, accept, max_backlog=65536, max_rest=max_rest, pace=1e9)
+    pool = ThreadPool(4, "test-ioloop-worker")
+    loop = IOLoop(pool, admit, recorder, max_backlog=65536, max_rest=max_rest, pace=1e9)
+    loop.listen(listener, LANCHAT)
     thread = threading.Thread(target=loop.run, name="test-ioloop")
     thread.start()
     watch = StallWatch(loop)
@@ -50,16 +88,23 @@ def loop_and_peers(
         yield loop, list(zip(accepted, peers))
     finally:
         watch.stop()
+        recorder.hold.set()
         loop.stop()
         thread.join(5)
-        loop.close_all(b"bye\n", timeout=1)
+        loop.close_all(lambda link: b"bye\n", timeout=1)
         loop.close()
-        for channel in accepted:
-            channel.sock.close()
+        pool.shutdown(wait=True, timeout=5)
         for peer in peers:
             peer.close()
         listener.close()
     assert not watch.stalls, "the loop held output without sending it"
+
+
+def wait_until(condition: object, what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 @pytest.mark.max_rest(0.5)
@@ -67,22 +112,22 @@ def test_frames_queued_during_the_rest_after_a_round_go_out_in_one_send(
     loop_and_peers: Tuple[IOLoop, Pairs],
 ) -> None:
     loop, pairs = loop_and_peers
-    channel, peer = pairs[0]
-    loop.deliver([(channel, b"first\n")])
+    link, peer = pairs[0]
+    loop.deliver([(link, b"first\n")])
     assert peer.recv(100) == b"first\n"  # an idle loop sends at once
-    loop.deliver([(channel, b"second\n")])
-    loop.deliver([(channel, b"third\n")])  # within the 0.5 s that follow a round
+    loop.deliver([(link, b"second\n")])
+    loop.deliver([(link, b"third\n")])  # within the 0.5 s that follow a round
     assert peer.recv(100) == b"second\nthird\n"
 
 
-def test_one_delivery_reaches_every_channel(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
+def test_one_delivery_reaches_every_link(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
     loop, pairs = loop_and_peers
-    loop.deliver([(channel, b"all\n") for channel, _ in pairs])
+    loop.deliver([(link, b"all\n") for link, _ in pairs])
     assert [peer.recv(100) for _, peer in pairs] == [b"all\n"] * 3
 
 
-def test_a_receiver_that_never_reads_is_dropped_as_slow(
-    loop_and_peers: Tuple[IOLoop, Pairs],
+def test_a_receiver_that_never_reads_is_ended_as_slow(
+    loop_and_peers: Tuple[IOLoop, Pairs], recorder: Recorder
 ) -> None:
     loop, pairs = loop_and_peers
     (sleeper, _), (reader, reader_peer) = pairs[0], pairs[1]
@@ -90,30 +135,79 @@ def test_a_receiver_that_never_reads_is_dropped_as_slow(
     for _ in range(200):  # far more than the socket buffers and the 64 KiB backlog hold
         loop.deliver([(sleeper, chunk), (reader, b"ok\n")])
         assert reader_peer.recv(100).startswith(b"ok\n")
-        if sleeper.close_reason:
+        if sleeper.slow:
             break
-    assert sleeper.close_reason == "slow"
-    loop.release(sleeper, timeout=5)
-    assert sleeper.released.is_set()
+    assert sleeper.slow
+    wait_until(lambda: recorder.items.get(sleeper, [])[-1:] == [("end", "slow")], "told slow")
+    loop.close_link(sleeper, linger=False)
+    assert sleeper.closed.wait(5)
 
 
-def test_release_sends_the_last_frames_first(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
+def test_close_link_sends_the_last_frames_first(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
     loop, pairs = loop_and_peers
-    channel, peer = pairs[2]
-    loop.deliver([(channel, b"last words\n")])
-    loop.release(channel, timeout=5)
-    assert channel.released.is_set()
-    channel.sock.close()
+    link, peer = pairs[2]
+    loop.deliver([(link, b"last words\n")])
+    loop.close_link(link, linger=True)
     data = b""
-    while chunk := peer.recv(100):
+    while chunk := peer.recv(100):  # the FIN comes after them
         data += chunk
     assert data == b"last words\n"
+    peer.close()
+    assert link.closed.wait(5)
 
 
-def test_close_all_sends_the_notice_to_every_channel(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
+def test_close_all_sends_the_notice_to_every_link(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
     loop, pairs = loop_and_peers
     loop.stop()
-    # the fixture's teardown runs close_all; here the channels get it first
-    loop.close_all(b"bye\n", timeout=1)
+    # the fixture's teardown runs close_all; here the links get it first
+    loop.close_all(lambda link: b"bye\n", timeout=1)
     for _, peer in pairs:
         assert peer.recv(100) == b"bye\n"
+
+
+def test_input_reaches_the_handler_in_order_one_worker_at_a_time(
+    loop_and_peers: Tuple[IOLoop, Pairs], recorder: Recorder
+) -> None:
+    _, pairs = loop_and_peers
+    expected = {}
+    for n in range(200):
+        for index, (link, peer) in enumerate(pairs):
+            line = f"{index}:{n}\n".encode()
+            peer.sendall(line)
+            expected[link] = expected.get(link, b"") + line
+    for link, _ in pairs:
+        wait_until(lambda k=link: recorder.data(k) == expected[k], "every byte, in order")
+    assert recorder.overlaps == 0
+
+
+def test_the_end_of_input_is_told_after_the_input(
+    loop_and_peers: Tuple[IOLoop, Pairs], recorder: Recorder
+) -> None:
+    _, pairs = loop_and_peers
+    link, peer = pairs[0]
+    peer.sendall(b"bye\n")
+    peer.close()
+    wait_until(lambda: recorder.items.get(link, [])[-1:] == [("end", "disconnect")], "told")
+    assert recorder.data(link) == b"bye\n"
+
+
+def test_a_link_whose_worker_lags_is_not_read_past_the_inbox_limit(
+    loop_and_peers: Tuple[IOLoop, Pairs], recorder: Recorder
+) -> None:
+    _, pairs = loop_and_peers
+    link, peer = pairs[0]
+    recorder.hold.clear()  # the worker is stuck
+    peer.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the kernel's buffers are full too
+        try:
+            sent += peer.send(b"x" * 65536)
+        except BlockingIOError:
+            if sent > MAX_INBOX_BYTES * 4:
+                break
+            time.sleep(0.01)
+    assert link.inbox_bytes <= MAX_INBOX_BYTES + 65536 * 4, "reading stopped"
+    assert sent > MAX_INBOX_BYTES * 4
+    recorder.hold.set()
+    wait_until(lambda: len(recorder.data(link)) == sent, "every byte once the worker is back")

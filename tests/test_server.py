@@ -532,16 +532,17 @@ def test_after_everyone_leaves_the_pool_is_free_again(server: ChatServer) -> Non
         client.send({"type": "quit"})
         client.expect_closed()
     deadline = time.monotonic() + 5
-    while server._pool.busy and time.monotonic() < deadline:
+    while (server._pool.busy or server.connections) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server._pool.busy == 0
+    assert server.connections == 0, "every connection is counted out"
     assert server.users == 0
 
 
 def test_connect_login_and_leave_are_logged_with_the_peer(
     server: ChatServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="lanchat.server")
+    caplog.set_level("INFO", logger="lanchat")  # the server and its sessions
     alice, _ = login(server.address, "alice")
     peer = "{}:{}".format(*alice.sock.getsockname())
     say(alice, "secret words")
