@@ -356,6 +356,7 @@ class IOLoop:
         with self._lock:
             self._links.discard(link)
             link.outbox = []
+            link.ended = True  # nothing more is queued for it, or handed on from it
         link.closed.set()
 
     def _set_interest(self, link: Link, want_write: bool = False) -> None:
