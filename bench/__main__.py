@@ -150,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="logins in flight at once (default %(default)s)",
     )
     parser.add_argument(
+        "--login-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up logging in (and, again, waiting for the joins) after this long; the "
+        "row then shows how many got in (default: 30 s, more for thousands of clients)",
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -297,13 +304,16 @@ def failures(result: Dict[str, Any]) -> List[str]:
     return out
 
 
-def write_results(
-    results: List[Dict[str, Any]], directory: Path, quick: bool, args: List[str]
-) -> Path:
-    """Write the run's figures as JSON; return the file's path."""
+def results_path(directory: Path, quick: bool) -> Path:
+    """Where this run's JSON goes: named after the run's start, in UTC."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{'quick' if quick else 'bench'}-{now:%Y%m%dT%H%M%SZ}.json"
+    return directory / f"{'quick' if quick else 'bench'}-{now:%Y%m%dT%H%M%SZ}.json"
+
+
+def write_results(results: List[Dict[str, Any]], path: Path, args: List[str]) -> None:
+    """Write the figures so far as JSON (after each row: a stopped run keeps its rows)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "generated": now.isoformat(timespec="seconds"),
         "argv": args,
@@ -317,7 +327,15 @@ def write_results(
     tmp = path.with_suffix(".tmp")  # whole or nothing: readers never see half a file
     tmp.write_text(json.dumps(document, indent=2) + "\n", "utf-8")
     tmp.replace(path)
-    return path
+
+
+def summary(result: Dict[str, Any]) -> str:
+    """One progress line for a finished row, for long runs."""
+    return (
+        f"    {result['logged_in']} logged in, {result['login_s']:.1f} s; "
+        f"RSS {result['server_peak_rss_mib']} MiB, {result['server_threads_peak']} threads, "
+        f"CPU {result['server_cpu_pct']:.1f} %, {result['lost']} lost"
+    )
 
 
 def labels(pyzs: Sequence[Path]) -> List[str]:
@@ -372,6 +390,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         duration=args.duration,
         server_args=tuple(args.server_arg),
         presence=args.presence,
+        login_timeout=args.login_timeout,
     )
     check = args.check or args.quick
     names = ", ".join(f"{t.label} ({t.pyz or ' '.join(t.peer_command)})" for t in servers)
@@ -381,6 +400,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     narrow = port_range_note(most)
     if narrow:
         print(f"bench: warning: {narrow}")
+    path = results_path(args.results_dir, args.quick)
+    argv_used = sys.argv[1:] if argv is None else argv
     results: List[Dict[str, Any]] = []
     bad: List[str] = []
     for scenario in chosen:
@@ -393,10 +414,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print(f"bench: {scenario.name} on {server.label}: {exc}", file=sys.stderr)
                 return 3
             results.append(result)
+            write_results(results, path, argv_used)
+            print(summary(result), flush=True)
             bad += [f"{scenario.name} on {server.label}: {why}" for why in failures(result)]
-    path = write_results(
-        results, args.results_dir, args.quick, sys.argv[1:] if argv is None else argv
-    )
     print()
     print(table(results))
     goals = targets(results)

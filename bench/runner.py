@@ -84,6 +84,7 @@ class Options:
     login_concurrency: int = 100
     drain_quiet: float = 3.0  # traffic ends when no delivery came for this long...
     drain_max: float = 60.0  # ...or this long after the last send
+    login_timeout: Optional[float] = None  # for logging in, and again for settling
     verify: bool = False
     duration: Optional[float] = None  # overrides every scenario's duration
     server_args: Tuple[str, ...] = ()  # appended to a lanchat server's command line
@@ -237,7 +238,9 @@ def _measure(
     notes: List[str] = []
     # Generous for thousands: each login fans a join out to everyone already online, so
     # the work grows with the square of the clients (5000 took 40 s on a 4.0 server).
-    login_timeout = max(30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2)
+    login_timeout = options.login_timeout or max(
+        30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
+    )
     irc = target.pyz is None
     gen = (IrcLoadGen if irc else LoadGen)(
         HOST,
