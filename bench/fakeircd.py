@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import configparser
-import signal
 import socket
 import sys
 from typing import List, Optional
@@ -68,11 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     config = configparser.ConfigParser(strict=False)
     config.read(args.config)
     bind = config.get("Global", "Listen", fallback="127.0.0.1")
-    server = FakeIrcServer(bind, config.getint("Global", "Ports"))
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
-    host, port = server.listener.getsockname()[:2]
-    print(f"Now listening on [{host}]:{port} (socket 3).", flush=True)
-    server.serve()
+    FakeIrcServer(bind, config.getint("Global", "Ports")).run("Now listening on [{}]:{}.")
     return 0
 
 

@@ -48,6 +48,13 @@ class FakeServer:
         self.deliveries = 0
         self.running = True
 
+    def run(self, ready: str) -> None:
+        """Print the `ready` line (a format of host and port) and serve until SIGTERM."""
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        host, port = self.listener.getsockname()[:2]
+        print(ready.format(host, port), flush=True)
+        self.serve()
+
     def serve(self) -> None:
         """Run until SIGTERM."""
         while self.running:
@@ -193,11 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--drop-every", type=int, default=int(os.environ.get("LANCHAT_FAKE_DROP_EVERY", "0"))
     )
     args, _ = parser.parse_known_args(argv)  # the real server's other options: ignored
-    server = FakeServer(args.bind, args.port, args.drop_every)
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
-    host, port = server.listener.getsockname()[:2]
-    print(f"fake lanchat listening on {host}:{port}", flush=True)
-    server.serve()
+    FakeServer(args.bind, args.port, args.drop_every).run("fake lanchat listening on {}:{}")
     return 0
 
 

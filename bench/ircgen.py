@@ -87,11 +87,7 @@ class IrcLoadGen(LoadGen):
     def _slow(self, conn: Conn, line: bytes, now: int) -> None:
         prefix, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
         if command == "PRIVMSG":
-            stamp = line_stamp(line)
-            if stamp is None:
-                self.foreign_messages += 1
-            else:
-                self._delivered(stamp, now)
+            self._delivered(line_stamp(line), now)
         elif command == "PING":
             self.pings += 1
             token = params[-1] if params else ""

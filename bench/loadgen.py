@@ -258,11 +258,12 @@ class LoadGen:
         while self.online + self.login_failed < self.clients:
             left = deadline - time.monotonic()
             if left <= 0:
+                # No one else may start: dropping a login in flight would open another.
+                self.login_failed += self.clients - self._next_index
+                self._next_index = self.clients
                 for conn in list(self.conns):
                     if conn.state in (HELLO, LOGIN):
                         self._drop(conn, "login_timeout")
-                self.login_failed += self.clients - self._next_index
-                self._next_index = self.clients
                 break
             self._poll(min(left, 0.05))
         end = self._last_welcome_ns or time.time_ns()
@@ -619,10 +620,13 @@ class LoadGen:
         if delivered_at:
             self._last_delivery_ns = delivered_at
 
-    def _delivered(self, stamp: Tuple[int, int], now: int) -> None:
-        """Count a delivery found by the slow path (the hot loop inlines the same)."""
-        seq, sent = stamp
-        if seq < len(self._counts):
+    def _delivered(self, stamp: Optional[Tuple[int, int]], now: int) -> None:
+        """Count a delivery found by the slow path (the hot loop inlines the same).
+
+        None, or a stamp of no message of this run, is a message the bench did not send.
+        """
+        if stamp is not None and stamp[0] < len(self._counts):
+            seq, sent = stamp
             self._counts[seq] += 1
             self._latency.append(now - sent)
             self._last_delivery_ns = max(self._last_delivery_ns, now)
@@ -658,11 +662,7 @@ class LoadGen:
                 return
             kind = frame.get("type")
         if kind == "message":
-            stamp = frame_stamp(frame)
-            if stamp is None:
-                self.foreign_messages += 1
-            else:
-                self._delivered(stamp, now)
+            self._delivered(frame_stamp(frame), now)
         elif kind == "hello":
             if conn.state == HELLO:
                 conn.state = LOGIN

@@ -158,3 +158,14 @@ def test_builds_with_the_same_file_name_are_told_apart_by_path() -> None:
         "a/lanchat.pyz",
         "b/lanchat.pyz",
     ]
+
+
+def test_a_login_timeout_opens_no_more_connections() -> None:
+    """Clients still logging in when time runs out fail, and none starts in their place."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says hello
+        port = silent.getsockname()[1]
+        with loadgen.LoadGen("127.0.0.1", port, 5, login_concurrency=2) as gen:
+            report = gen.login(timeout=0.3)
+            assert (report.logged_in, report.failed) == (0, 5)
+            assert len(gen.conns) == 2  # only the two in flight were ever opened
+            assert gen.drops == {"login_timeout": 2}
