@@ -230,7 +230,8 @@ def targets(results: Sequence[Dict[str, Any]]) -> List[str]:
     out = []
     for server in dict.fromkeys(r["server"] for r in results):
         rows = {r["scenario"]: r for r in results if r["server"] == server}
-        goals = _goals(rows, _peer_p99(results))
+        peer = any(r["protocol"] == "irc" for r in rows.values())
+        goals = _goals(rows, "" if peer else _peer_p99(results))
         if goals:
             out.append(f"  {server}:")
             out += goals
