@@ -5,7 +5,10 @@ join, say -> message to everyone) and takes the real server's command line, so
 `python -m bench --pyz bench/fakeserver.py` runs the whole bench against it. Two uses:
 tests of the bench that must not depend on the real server, and measuring how many
 deliveries a second the generator itself can take. `--drop-every N` skips every Nth
-delivery on purpose, so a test can see the bench count losses.
+delivery on purpose, so a test can see the bench count losses. A client that logs in
+with `"presence": "batch"` (protocol 4.1) gets the joins of each loop round in one
+`presence` frame instead of one `join` frame each. bench/fakeircd.py reuses the loop for
+a stand-in IRC server.
 """
 
 from __future__ import annotations
@@ -39,10 +42,18 @@ class FakeServer:
         self.outbuf: Dict[socket.socket, bytearray] = {}
         self.names: Dict[socket.socket, str] = {}
         self.online: List[socket.socket] = []
+        self.batched: Dict[socket.socket, List[dict]] = {}  # presence changes not yet sent
         self.next_id = 0
         self.drop_every = drop_every
         self.deliveries = 0
         self.running = True
+
+    def run(self, ready: str) -> None:
+        """Print the `ready` line (a format of host and port) and serve until SIGTERM."""
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "running", False))
+        host, port = self.listener.getsockname()[:2]
+        print(ready.format(host, port), flush=True)
+        self.serve()
 
     def serve(self) -> None:
         """Run until SIGTERM."""
@@ -57,6 +68,14 @@ class FakeServer:
                     self._flush(sock)
                 if mask & selectors.EVENT_READ and sock in self.inbuf:
                     self._read(sock)
+            self._send_presence()
+
+    def _send_presence(self) -> None:
+        """Send each batching client this round's joins as one `presence` frame."""
+        for sock, changes in self.batched.items():
+            if changes:
+                self._send(sock, _frame({"type": "presence", "changes": changes}))
+                self.batched[sock] = []
 
     def _accept(self) -> None:
         while True:
@@ -69,7 +88,11 @@ class FakeServer:
             self.inbuf[sock] = b""
             self.outbuf[sock] = bytearray()
             self.sel.register(sock, selectors.EVENT_READ, 1)
-            self._send(sock, _frame({"type": "hello", "app": "lanchat", "version": VERSION}))
+            self._greet(sock)
+
+    def _greet(self, sock: socket.socket) -> None:
+        """The server speaks first: lanchat's hello."""
+        self._send(sock, _frame({"type": "hello", "app": "lanchat", "version": VERSION}))
 
     def _close(self, sock: socket.socket) -> None:
         self.sel.unregister(sock)
@@ -77,6 +100,7 @@ class FakeServer:
         self.inbuf.pop(sock, None)
         self.outbuf.pop(sock, None)
         self.names.pop(sock, None)
+        self.batched.pop(sock, None)
         if sock in self.online:
             self.online.remove(sock)
 
@@ -123,7 +147,11 @@ class FakeServer:
         self.inbuf[sock] = lines.pop()
         for line in lines:
             if line.strip():
-                self._handle(sock, json.loads(line))
+                self._line(sock, line)
+
+    def _line(self, sock: socket.socket, line: bytes) -> None:
+        """One received line: a lanchat frame."""
+        self._handle(sock, json.loads(line))
 
     def _handle(self, sock: socket.socket, frame: dict) -> None:
         kind = frame.get("type")
@@ -132,11 +160,18 @@ class FakeServer:
             name = str(frame["name"])
             self.names[sock] = name
             self.online.append(sock)
+            if frame.get("presence") == "batch":
+                self.batched[sock] = []
             names = [self.names[s] for s in self.online]
             self._send(sock, _frame({"type": "welcome", "name": name, "online": names}))
-            join = _frame({"type": "join", "name": name, "ts": now})
+            change = {"type": "join", "name": name, "ts": now}
+            join = _frame(change)
             for other in list(self.online):
-                if other is not sock:
+                if other is sock:
+                    continue
+                if other in self.batched:
+                    self.batched[other].append(change)
+                else:
                     self._send(other, join)
         elif kind == "say":
             self.next_id += 1
@@ -165,11 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--drop-every", type=int, default=int(os.environ.get("LANCHAT_FAKE_DROP_EVERY", "0"))
     )
     args, _ = parser.parse_known_args(argv)  # the real server's other options: ignored
-    server = FakeServer(args.bind, args.port, args.drop_every)
-    signal.signal(signal.SIGTERM, lambda *_: setattr(server, "running", False))
-    host, port = server.listener.getsockname()[:2]
-    print(f"fake lanchat listening on {host}:{port}", flush=True)
-    server.serve()
+    FakeServer(args.bind, args.port, args.drop_every).run("fake lanchat listening on {}:{}")
     return 0
 
 

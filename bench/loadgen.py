@@ -19,6 +19,12 @@ received line is not JSON-decoded when its bytes show it is one of our room mess
 (`message_stamp`) or a `join`; every other line goes through `json.loads`.
 `verify=True` decodes every line as well and counts any disagreement, for smoke tests.
 
+`presence="batch"` asks a 4.1 server for `presence` frames, several logins' `join`s in
+one frame, instead of one `join` frame per login; a 4.0 server ignores the field.
+`LoadGen` speaks lanchat; a subclass overrides the few dialect hooks (`STAMP`, `JOIN`,
+`ECHOES_OWN`, `_on_connect`, `_say`, `_expected_joins`, `_check`, `_slow`) to drive
+another protocol with the same schedule and measurements (bench/ircgen.py).
+
 epoll directly rather than `selectors`: its wrapper cost about 0.3 us more per ready
 socket, some 7 % of the generator's whole cost per delivery. Every loop here is bounded
 by a deadline.
@@ -45,7 +51,7 @@ RECV_SIZE = 65536
 TEXT_PREFIX = "lcb/"  # "lanchat bench": the texts the bench sends are lcb/<seq>/<sent ns>
 
 # Fast paths for the compact encoding lanchat's server uses (protocol.encode).
-_JOIN_PREFIX = b'{"type":"join",'
+_JOIN = re.compile(rb'\{"type":"join",')
 _WELCOME_PREFIX = b'{"type":"welcome",'
 # A message frame whose field "text" is exactly "lcb/<digits>/<digits>". Inside a JSON
 # string every `"` is escaped, so the bytes `,"text":"` can only be a key of the frame
@@ -64,6 +70,7 @@ _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
 
 # Connection states.
 HELLO, LOGIN, ONLINE, CLOSED = "hello", "login", "online", "closed"
+PRESENCE_MODES = ("single", "batch")  # one join frame per login, or presence frames (4.1)
 
 Tick = Callable[[], object]  # its result is ignored
 
@@ -144,13 +151,14 @@ class TrafficReport:
     """What a traffic run offered, what arrived, and how fast."""
 
     receivers: int  # clients logged in when sending started
+    copies: int  # deliveries expected per message: receivers, less the sender without echo
     senders: int
     offered_rate: float
     planned: int  # messages the schedule called for
     sent: int
     rejected: int  # answered rate_limited: never relayed, not expected anywhere
     unsent: int  # the sender had gone before its turn
-    expected: int  # (sent - rejected) x receivers
+    expected: int  # (sent - rejected) x copies
     received: int  # deliveries of those messages that arrived, duplicates excluded
     lost: int
     duplicates: int
@@ -179,6 +187,12 @@ class TrafficReport:
 class LoadGen:
     """N lanchat clients on one selector loop (see the module docstring for the order)."""
 
+    # The dialect: what a bench message and a join look like in raw bytes (the hot path
+    # reads (seq, sent ns) from groups 1 and 2), and whether the sender gets its own back.
+    STAMP = _STAMP
+    JOIN = _JOIN
+    ECHOES_OWN = True
+
     def __init__(
         self,
         host: str,
@@ -189,7 +203,11 @@ class LoadGen:
         verify: bool = False,
         name_prefix: str = "b",
         recv_size: int = RECV_SIZE,
+        presence: str = "single",
     ) -> None:
+        if presence not in PRESENCE_MODES:
+            raise ValueError(f"presence must be one of {PRESENCE_MODES}, not {presence!r}")
+        self.presence = presence
         self.host = host
         self.port = port
         self.clients = clients
@@ -209,6 +227,7 @@ class LoadGen:
         # Counted over the whole life of the generator.
         self.joins = 0
         self.leaves = 0
+        self.presence_frames = 0
         self.errors: Counter = Counter()  # error code -> count
         self.drops: Counter = Counter()  # why our connections closed
         self.shutdowns = 0
@@ -239,11 +258,12 @@ class LoadGen:
         while self.online + self.login_failed < self.clients:
             left = deadline - time.monotonic()
             if left <= 0:
+                # No one else may start: dropping a login in flight would open another.
+                self.login_failed += self.clients - self._next_index
+                self._next_index = self.clients
                 for conn in list(self.conns):
                     if conn.state in (HELLO, LOGIN):
                         self._drop(conn, "login_timeout")
-                self.login_failed += self.clients - self._next_index
-                self._next_index = self.clients
                 break
             self._poll(min(left, 0.05))
         end = self._last_welcome_ns or time.time_ns()
@@ -258,10 +278,11 @@ class LoadGen:
     def settle(self, timeout: float) -> bool:
         """Read until every client has seen the join of each later one; False on timeout.
 
-        With L clients online and none gone, that is L(L-1)/2 join frames. Traffic starts
-        after this so that login fan-out does not count against message latency.
+        With L clients online and none gone, that is L(L-1)/2 joins, whether they came as
+        `join` frames or as changes inside `presence` frames. Traffic starts after this so
+        that login fan-out does not count against message latency.
         """
-        want = self.online * (self.online - 1) // 2
+        want = self._expected_joins(self.online)
         deadline = time.monotonic() + timeout
         while self.joins < want:
             left = deadline - time.monotonic()
@@ -292,6 +313,7 @@ class LoadGen:
         receivers = len(senders)
         if not senders:
             raise RuntimeError("no client is logged in")
+        copies = receivers if self.ECHOES_OWN else receivers - 1
         planned = max(1, round(rate * duration))
         self._counts = [0] * planned
         was_sent = bytearray(planned)
@@ -319,7 +341,7 @@ class LoadGen:
                 sender = senders[next_seq % receivers]
                 if sender.state == ONLINE:
                     sent_ns = time.time_ns()
-                    self._write(sender, say_frame(next_seq, sent_ns))
+                    self._write(sender, self._say(next_seq, sent_ns))
                     was_sent[next_seq] = 1
                     sent += 1
                     last_send = sent_ns
@@ -336,7 +358,7 @@ class LoadGen:
             if next_seq >= planned:
                 if not drain_start:
                     drain_start = now
-                expected = (sent - len(self._rejected)) * receivers
+                expected = (sent - len(self._rejected)) * copies
                 quiet_until = max(self._last_delivery_ns, drain_start) + quiet_ns
                 if (
                     len(self._latency) >= expected
@@ -355,18 +377,19 @@ class LoadGen:
         for seq, count in enumerate(self._counts):
             if not was_sent[seq] or seq in self._rejected:
                 continue
-            delivered += min(count, receivers)
-            if count < receivers:
-                lost += receivers - count
+            delivered += min(count, copies)
+            if count < copies:
+                lost += copies - count
             else:
-                duplicates += count - receivers
-        expected = (sent - len(self._rejected)) * receivers
+                duplicates += count - copies
+        expected = (sent - len(self._rejected)) * copies
         ordered = sorted(self._latency)
         lag_ordered = sorted(self._read_lag)
         polls = self.polls - polls0
         active_ns = max(self._last_delivery_ns - start, 1)
         return TrafficReport(
             receivers=receivers,
+            copies=copies,
             senders=len(senders),
             offered_rate=rate,
             planned=planned,
@@ -452,6 +475,28 @@ class LoadGen:
             self._by_fd[sock.fileno()] = conn
             self._epoll.register(sock.fileno(), _READABLE)
             self._in_flight += 1
+            self._on_connect(conn)
+
+    # -- the dialect: lanchat here, overridden for another protocol ----------------------
+
+    def _on_connect(self, conn: Conn) -> None:
+        """A connection was opened: lanchat's server speaks first, so nothing to send."""
+
+    def _say(self, seq: int, sent_ns: int) -> bytes:
+        """The bytes that send bench message `seq` to the room."""
+        return say_frame(seq, sent_ns)
+
+    def _expected_joins(self, online: int) -> int:
+        """Joins the clients see once `online` have logged in: each sees every later one."""
+        return online * (online - 1) // 2
+
+    def _welcomed(self, conn: Conn, now: int) -> None:
+        """A client finished logging in: it is online, and another may start."""
+        conn.state = ONLINE
+        self.online += 1
+        self._in_flight -= 1
+        self._last_welcome_ns = now
+        self._open_more()
 
     def _drop(self, conn: Conn, reason: str) -> None:
         if conn.state == CLOSED:
@@ -511,7 +556,8 @@ class LoadGen:
         counts = self._counts
         ncounts = len(counts)
         record = self._latency.append
-        match = _STAMP.match
+        match = self.STAMP.match
+        is_join = self.JOIN.match
         recv_size = self.recv_size
         clock = time.time_ns
         timespec = _TIMESPEC.unpack_from
@@ -565,7 +611,7 @@ class LoadGen:
                         self.foreign_messages += 1
                     if self.verify:
                         self._check(line, (seq, int(found[2])))
-                elif line.startswith(_JOIN_PREFIX):
+                elif is_join(line):
                     self.joins += 1
                     if self.verify:
                         self._check(line, None)
@@ -574,10 +620,13 @@ class LoadGen:
         if delivered_at:
             self._last_delivery_ns = delivered_at
 
-    def _delivered(self, stamp: Tuple[int, int], now: int) -> None:
-        """Count a delivery found by the slow path (the hot loop inlines the same)."""
-        seq, sent = stamp
-        if seq < len(self._counts):
+    def _delivered(self, stamp: Optional[Tuple[int, int]], now: int) -> None:
+        """Count a delivery found by the slow path (the hot loop inlines the same).
+
+        None, or a stamp of no message of this run, is a message the bench did not send.
+        """
+        if stamp is not None and stamp[0] < len(self._counts):
+            seq, sent = stamp
             self._counts[seq] += 1
             self._latency.append(now - sent)
             self._last_delivery_ns = max(self._last_delivery_ns, now)
@@ -613,27 +662,23 @@ class LoadGen:
                 return
             kind = frame.get("type")
         if kind == "message":
-            stamp = frame_stamp(frame)
-            if stamp is None:
-                self.foreign_messages += 1
-            else:
-                self._delivered(stamp, now)
+            self._delivered(frame_stamp(frame), now)
         elif kind == "hello":
             if conn.state == HELLO:
                 conn.state = LOGIN
                 login = {"type": "login", "name": conn.name, "version": PROTOCOL_VERSION}
+                if self.presence == "batch":
+                    login["presence"] = "batch"
                 self._write(conn, _encode(login))
         elif kind == "welcome":
             if conn.state == LOGIN:
-                conn.state = ONLINE
-                self.online += 1
-                self._in_flight -= 1
-                self._last_welcome_ns = now
-                self._open_more()
+                self._welcomed(conn, now)
         elif kind == "join":
             self.joins += 1
         elif kind == "leave":
             self.leaves += 1
+        elif kind == "presence":
+            self._presence(frame)
         elif kind == "ping":
             self.pings += 1
             pong: dict = {"type": "pong"}
@@ -652,6 +697,22 @@ class LoadGen:
             self.shutdowns += 1
         else:
             self.other_frames += 1
+
+    def _presence(self, frame: dict) -> None:
+        """Count the joins and leaves a batched `presence` frame carries (4.1)."""
+        self.presence_frames += 1
+        changes = frame.get("changes")
+        if not isinstance(changes, list):
+            self.bad_lines += 1
+            return
+        for change in changes:
+            kind = change.get("type") if isinstance(change, dict) else None
+            if kind == "join":
+                self.joins += 1
+            elif kind == "leave":
+                self.leaves += 1
+            else:
+                self.bad_lines += 1
 
 
 def _own_cpu() -> float:

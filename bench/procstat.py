@@ -122,6 +122,25 @@ def system_times() -> SystemTimes:
     )
 
 
+def listen_overflows() -> int:
+    """Connections the machine's listening sockets had no room for so far (TcpExt).
+
+    The kernel drops the handshake when a listen queue is full, and the client retries
+    after a second or more, so each overflow during logins is a wait the login time
+    includes. Machine-wide: other programs' listeners count too. 0 where not readable.
+    """
+    try:
+        with open("/proc/net/netstat", encoding="ascii") as netstat:
+            lines = netstat.read().splitlines()
+    except OSError:
+        return 0
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            fields = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(fields.get("ListenOverflows", 0))
+    return 0
+
+
 def own_cpu_seconds() -> float:
     """CPU seconds (user + system) this process has used: the load generator's cost."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -1,9 +1,11 @@
-"""One bench scenario end to end: start the server from the pyz, load it, measure, stop it.
+"""One bench scenario end to end: start the server, load it, measure, stop it.
 
-`run(scenario, options)` returns the scenario's figures as a flat dict (the JSON result
-and the table both come from it). Each scenario gets a fresh server, so its peak RSS
-(VmHWM) and thread count belong to that scenario alone. The server only ever listens on
-127.0.0.1.
+The server is a lanchat build (a pyz) or the IRC peer (ngircd, driven by the load
+generator's IRC mode); its CPU, RSS and threads are read from /proc the same way for
+both. `run(scenario, target, options)` returns the scenario's figures as a flat dict
+(the JSON result and the table both come from it). Each scenario gets a fresh server, so
+its peak RSS (VmHWM) and thread count belong to that scenario alone. The server only ever
+listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from bench import procstat
+from bench import ngircd, procstat
+from bench.ircgen import IrcLoadGen
 from bench.loadgen import LoadGen
 
 HOST = "127.0.0.1"
@@ -64,18 +67,28 @@ class Scenario:
 
 
 @dataclass(frozen=True)
-class Options:
-    """How to run scenarios: which server, which ports, which limits."""
+class Target:
+    """A server the scenarios run against: a lanchat build, or the IRC peer."""
 
-    pyz: Path
+    label: str  # its name in the table's `server` column
+    pyz: Optional[Path] = None  # a lanchat build; None: the IRC peer
+    peer_command: Tuple[str, ...] = ()  # how to start the IRC peer (ngircd)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run scenarios: which interpreter, which ports, which limits."""
+
     python: str
     base_port: Optional[int] = None  # None: a port the OS says is free
     login_concurrency: int = 100
     drain_quiet: float = 3.0  # traffic ends when no delivery came for this long...
     drain_max: float = 60.0  # ...or this long after the last send
+    login_timeout: Optional[float] = None  # for logging in, and again for settling
     verify: bool = False
     duration: Optional[float] = None  # overrides every scenario's duration
-    server_args: Tuple[str, ...] = ()  # appended to the server's command line
+    server_args: Tuple[str, ...] = ()  # appended to a lanchat server's command line
+    presence: str = "single"  # lanchat clients ask for batched presence (4.1) or not
 
 
 def free_port() -> int:
@@ -88,20 +101,21 @@ def free_port() -> int:
 class ServerProcess:
     """The lanchat server from the pyz as a child process, its output in a log file."""
 
-    def __init__(self, argv: List[str], workdir: Path) -> None:
+    def __init__(self, argv: List[str], workdir: Path, ready: re.Pattern = LISTENING) -> None:
         self.argv = argv
+        self.ready = ready  # the log line that says it listens; group 1 is the port
         self.log_path = workdir / "server.log"
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
 
     @property
     def pid(self) -> int:
-        """The server's process id (the pyz runs in-process: no wrapper)."""
+        """The server's process id (the pyz and ngircd run in-process: no wrapper)."""
         assert self.proc is not None
         return self.proc.pid
 
     def start(self, timeout: float = 30.0) -> int:
-        """Start it and return the port it printed in its `listening on` line."""
+        """Start it and return the port it printed in its `ready` line."""
         # A file, not a pipe: a pipe nobody drains would stall a chatty server.
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -109,7 +123,7 @@ class ServerProcess:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = LISTENING.search(self.log_path.read_bytes())
+            found = self.ready.search(self.log_path.read_bytes())
             if found:
                 self.port = int(found.group(1))
                 return self.port
@@ -143,7 +157,7 @@ class ServerProcess:
 
 
 def server_argv(
-    options: Options, clients: int, rate: float, burst: int, port: int, workdir: Path
+    options: Options, pyz: Path, clients: int, rate: float, burst: int, port: int, workdir: Path
 ) -> List[str]:
     """The command line that starts the server for a scenario."""
     # The default durable history, but in the scenario's own temporary folder: never the
@@ -153,7 +167,7 @@ def server_argv(
         history.append(str(workdir / "history.sqlite3"))
     return [
         options.python,
-        str(options.pyz),
+        str(pyz),
         "server",
         "--bind",
         HOST,
@@ -181,45 +195,66 @@ def server_rate_for(scenario: Scenario) -> float:
     return max(SERVER_DEFAULT_RATE, math.ceil(per_sender * 4))
 
 
-def run(scenario: Scenario, options: Options) -> Dict[str, Any]:
+def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
     """Run one scenario on a fresh server and return its figures."""
     duration = options.duration or scenario.duration
-    server_rate = server_rate_for(scenario)
     port = options.base_port or free_port()
-    with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as workdir:
-        argv = server_argv(
-            options, scenario.clients, server_rate, SERVER_DEFAULT_BURST, port, Path(workdir)
-        )
-        server = ServerProcess(argv, Path(workdir))
+    with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as tmp:
+        workdir = Path(tmp)
+        server_rate: Optional[float] = None
+        if target.pyz is None:
+            config = ngircd.write_config(workdir, port)
+            argv = ngircd.argv(list(target.peer_command), config)
+            server = ServerProcess(argv, workdir, ready=ngircd.READY)
+        else:
+            server_rate = server_rate_for(scenario)
+            argv = server_argv(
+                options,
+                target.pyz,
+                scenario.clients,
+                server_rate,
+                SERVER_DEFAULT_BURST,
+                port,
+                workdir,
+            )
+            server = ServerProcess(argv, workdir)
         try:
             server.start()
-            return _measure(scenario, options, duration, server, server_rate)
+            return _measure(scenario, target, options, duration, server, server_rate)
         finally:
             server.stop()
 
 
 def _measure(
     scenario: Scenario,
+    target: Target,
     options: Options,
     duration: float,
     server: ServerProcess,
-    server_rate: float,
+    server_rate: Optional[float],
 ) -> Dict[str, Any]:
     pid = server.pid
     watch = procstat.Watch(pid)
     notes: List[str] = []
-    # Generous for thousands: each login fans a join out to everyone already online.
-    login_timeout = max(30.0, scenario.clients / 20)
-    gen = LoadGen(
+    # Generous for thousands: each login fans a join out to everyone already online, so
+    # the work grows with the square of the clients (5000 took 40 s on a 4.0 server).
+    login_timeout = options.login_timeout or max(
+        30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
+    )
+    irc = target.pyz is None
+    gen = (IrcLoadGen if irc else LoadGen)(
         HOST,
         server.port,
         scenario.clients,
         login_concurrency=options.login_concurrency,
         verify=options.verify,
+        presence="single" if irc else options.presence,
     )
     with gen:
         login_cpu0 = procstat.cpu_seconds(pid)
+        overflows0 = procstat.listen_overflows()
         login = gen.login(login_timeout)
+        overflows = procstat.listen_overflows() - overflows0
         settle_start = time.monotonic()
         settled = gen.settle(login_timeout)
         settle_s = time.monotonic() - settle_start
@@ -231,6 +266,11 @@ def _measure(
             raise BenchError(f"no client could log in:\n{server.log_tail()}")
         if login.failed:
             notes.append(f"{login.failed} clients failed to log in: {dict(gen.drops)}")
+        if overflows:
+            notes.append(
+                f"{overflows} connection attempts overflowed a listen queue during logins "
+                "and were retried by TCP a second or more later: login s includes those waits"
+            )
 
         server_clock = procstat.CpuClock()
         server_clock.start(procstat.cpu_seconds(pid))
@@ -238,6 +278,9 @@ def _measure(
         gen_cpu0 = procstat.own_cpu_seconds()
         result: Dict[str, Any] = {
             "scenario": scenario.name,
+            "server": target.label,
+            "protocol": "irc" if irc else "lanchat",
+            "presence": gen.presence,
             "clients": scenario.clients,
             "server_argv": server.argv[1:],
             "logged_in": login.logged_in,
@@ -246,10 +289,11 @@ def _measure(
             "settle_s": round(settle_s, 3),
             "login_server_cpu_s": round(server_login_cpu, 3),
             "login_gen_cpu_s": round(login.cpu_s, 3),
+            "login_listen_overflows": overflows,
             "duration_s": duration,
             "offered_msg_s": scenario.rate,
             "server_rate": server_rate,
-            "server_burst": SERVER_DEFAULT_BURST,
+            "server_burst": None if irc else SERVER_DEFAULT_BURST,
         }
         if scenario.rate > 0:
             report = gen.traffic(
@@ -262,6 +306,7 @@ def _measure(
             server_clock.stop(procstat.cpu_seconds(pid))
             result.update(
                 receivers=report.receivers,
+                copies_per_message=report.copies,
                 sent=report.sent,
                 rejected=report.rejected,
                 unsent=report.unsent,
@@ -302,6 +347,7 @@ def _measure(
             result.update(dict.fromkeys(TRAFFIC_KEYS))  # same keys in every row
             result.update(
                 receivers=gen.online,
+                copies_per_message=None,
                 expected=0,
                 received=0,
                 lost=0,
@@ -325,7 +371,10 @@ def _measure(
             server_threads_peak=watch.peak_threads,
             disconnects=dict(gen.drops),
             errors=dict(gen.errors),
+            online_at_end=gen.online,
             pings_answered=gen.pings,
+            joins_seen=gen.joins,
+            presence_frames=gen.presence_frames,
             foreign_messages=gen.foreign_messages,
             bad_lines=gen.bad_lines,
             verify_mismatches=gen.verify_mismatches if options.verify else None,
@@ -354,6 +403,8 @@ def _measure(
     if gen.online < login.logged_in:
         notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
     tail = [line for line in server.log_tail().splitlines() if "listening on" not in line]
+    if irc:
+        tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong
     if tail:
         result["server_log_tail"] = tail
     result["notes"] = notes

@@ -1,0 +1,115 @@
+"""IRC mode of the load generator: the same load and measurements against an IRC server.
+
+`IrcLoadGen` is `LoadGen` speaking IRC (RFC 2812) instead of lanchat, so that a real peer
+such as ngircd can run the bench's scenarios side by side with lanchat. Each client sends
+`NICK`/`USER` (no password), waits for `001`, sends `JOIN #bench` and counts as logged in
+at `366` (end of the channel's names, the counterpart of lanchat's `welcome` with its
+online list). A room message is `PRIVMSG #bench :lcb/<seq>/<ns>`, the same stamp text the
+lanchat mode sends, and deliveries and latency are read from the relayed `PRIVMSG`s by a
+fast path in the same way. `PING` is answered with `PONG`.
+
+Two differences from lanchat that the counts follow: an IRC server does not echo a
+`PRIVMSG` to its sender, so each message is expected N-1 times rather than N; and each
+client also sees its own `JOIN`, so settling waits for N(N+1)/2 joins rather than N(N-1)/2.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Tuple
+
+from bench.loadgen import HELLO, LOGIN, Conn, LoadGen, text_stamp
+
+CHANNEL = "#bench"
+# A relayed bench message, `:nick!user@host PRIVMSG #bench :lcb/<seq>/<ns>` and nothing
+# more (the CR of CRLF may remain after splitting on LF): as good as a parse.
+_STAMP = re.compile(rb":[^ ]+ PRIVMSG #bench :lcb/(\d+)/(\d+)\r?$")
+_JOIN = re.compile(rb":[^ ]+ JOIN :?#bench\r?$")
+
+
+def parse_line(line: str) -> Tuple[str, str, List[str]]:
+    """(prefix, command, params) of one IRC line without its CRLF (RFC 2812 2.3.1)."""
+    prefix = ""
+    if line.startswith(":"):
+        prefix, _, line = line[1:].partition(" ")
+    line = line.lstrip(" ")
+    head, colon, trailing = line.partition(" :")
+    words = head.split()
+    command = words[0].upper() if words else ""
+    params = words[1:] + ([trailing] if colon else [])
+    return prefix, command, params
+
+
+def message_stamp(line: bytes) -> Optional[Tuple[int, int]]:
+    """(seq, sent ns) of a relayed bench PRIVMSG, read from raw bytes; else None."""
+    found = _STAMP.match(line)
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def line_stamp(line: bytes) -> Optional[Tuple[int, int]]:
+    """(seq, sent ns) of a bench PRIVMSG to the channel, by a full parse; else None."""
+    _, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
+    if command != "PRIVMSG" or len(params) != 2 or params[0] != CHANNEL:
+        return None
+    return text_stamp(params[1])
+
+
+class IrcLoadGen(LoadGen):
+    """N IRC clients in channel #bench, on the load generator's loop and schedule."""
+
+    STAMP = _STAMP
+    JOIN = _JOIN
+    ECHOES_OWN = False
+
+    def _on_connect(self, conn: Conn) -> None:
+        # The client speaks first in IRC; bytes written before the connection completes
+        # wait in the output buffer.
+        name = conn.name
+        self._write(conn, f"NICK {name}\r\nUSER {name} 0 * :lanchat bench\r\n".encode())
+
+    def _say(self, seq: int, sent_ns: int) -> bytes:
+        return b"PRIVMSG #bench :lcb/%d/%d\r\n" % (seq, sent_ns)
+
+    def _expected_joins(self, online: int) -> int:
+        # Every client sees its own JOIN as well as those of everyone after it.
+        return online * (online + 1) // 2
+
+    def _check(self, line: bytes, stamp: Optional[Tuple[int, int]]) -> None:
+        """Verify mode: the fast path must agree with a full parse."""
+        if stamp is None:
+            _, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
+            ok = command == "JOIN" and params == [CHANNEL]
+        else:
+            ok = line_stamp(line) == stamp
+        if not ok:
+            self.verify_mismatches += 1
+
+    def _slow(self, conn: Conn, line: bytes, now: int) -> None:
+        prefix, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
+        if command == "PRIVMSG":
+            self._delivered(line_stamp(line), now)
+        elif command == "PING":
+            self.pings += 1
+            token = params[-1] if params else ""
+            self._write(conn, f"PONG :{token}\r\n".encode())
+        elif command == "001":
+            if conn.state == HELLO:
+                conn.state = LOGIN
+                self._write(conn, f"JOIN {CHANNEL}\r\n".encode())
+        elif command == "366":  # end of NAMES: in the channel, with everyone's names
+            if conn.state == LOGIN:
+                self._welcomed(conn, now)
+        elif command == "JOIN":
+            self.joins += 1
+        elif command in ("PART", "QUIT"):
+            self.leaves += 1
+        elif command == "ERROR":
+            self.shutdowns += 1
+        elif len(command) == 3 and command.isdigit() and command[0] in "45":
+            self.errors[command] += 1  # an error numeric: 433 nick in use, 471 full...
+            if conn.state in (HELLO, LOGIN):
+                self._drop(conn, f"error:{command}")
+        elif not prefix and not command:
+            self.bad_lines += 1
+        else:
+            self.other_frames += 1
