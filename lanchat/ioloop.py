@@ -308,7 +308,11 @@ class IOLoop:
             if not link.pending or time.monotonic() >= link.close_by:
                 self._finish_close(link)
                 return
-        self._set_interest(link)
+        wanted = (selectors.EVENT_READ if link.reading else 0) | (
+            selectors.EVENT_WRITE if link.pending else 0
+        )
+        if wanted != link.interest:
+            self._set_interest(link)
 
     def _send(self, link: Link, chunks: List[bytes]) -> None:
         data: Union[bytes, bytearray]
@@ -428,13 +432,13 @@ class IOLoop:
         with self._lock:
             return bool(self._dirty)
 
-    def deliver(self, items: Iterable[Tuple[Member, bytes]]) -> None:
+    def deliver(self, items: Iterable[Tuple[Link, bytes]]) -> None:
         """Queue bytes for links; one too far behind is ended as "slow"."""
         limit = self._max_backlog
+        dirty = self._dirty
         with self._lock:
-            for member, data in items:
-                link = member
-                assert isinstance(link, Link)
+            was_idle = not dirty
+            for link, data in items:  # the hot path of every fan-out: kept flat
                 if link.ended or link.closing is not None:
                     continue
                 backlog = link.outbox_bytes + len(link.pending)
@@ -446,7 +450,9 @@ class IOLoop:
                 else:
                     link.outbox.append(data)
                     link.outbox_bytes += len(data)
-                    self._make_dirty(link)
+                    dirty.add(link)
+            if was_idle and dirty:
+                self._wake()  # it may be asleep with no timeout
 
     def post(self, link: Link, item: Item) -> None:
         """Hand an item to the link's worker, after what its inbox holds already."""

@@ -284,7 +284,15 @@ class Room:
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> List[Tuple[Member, bytes]]:
     """The event's bytes for each receiver, encoded once per codec."""
     cache: Dict[str, bytes] = {}
-    return [(m, encode_once(m.codec, event, cache)) for m in receivers]
+    codec: Optional[Codec] = None
+    data = b""
+    pairs = []
+    for member in receivers:  # one fan-out is a run of members of one codec, mostly
+        if member.codec is not codec:
+            codec = member.codec
+            data = encode_once(codec, event, cache)
+        pairs.append((member, data))
+    return pairs
 
 
 def _same_secret(given: Optional[str], expected: str) -> bool:
