@@ -89,6 +89,8 @@ class Room:
         self._schedule = schedule
         self._lock = threading.Lock()
         self._members: Dict[str, Member] = {}  # by name key, in join order
+        self._online: Optional[Tuple[str, ...]] = ()  # their names; None: to be counted again
+        self._batch_members = 0  # how many of them take presence in batches
         self._refs: Dict[str, collections.OrderedDict[str, events.Message]] = {}  # by sender key
         self._presence: List[events.PresenceChange] = []  # not yet sent to batch members
 
@@ -99,7 +101,9 @@ class Room:
     def names(self) -> List[str]:
         """Every logged-in name, in the order they joined."""
         with self._lock:
-            return [m.name for m in self._members.values()]
+            if self._online is None:
+                self._online = tuple(m.name for m in self._members.values())
+            return list(self._online)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -134,6 +138,8 @@ class Room:
             if held is None or owner:  # else a stranger's token: good until a restart only
                 self._save_token(member.key, token, now)
             self._members = members
+            self._online = online
+            self._batch_members += member.batch_presence - (stale.batch_presence if stale else 0)
             member.resume_token = token
             deliveries = _encoded(welcome, [member])
             if stranger is not None:
@@ -160,7 +166,12 @@ class Room:
     ) -> List[Tuple[Member, bytes]]:
         """A join or leave for `receivers`: at once for most, in the next presence batch for
         those who asked for batches (lock held)."""
-        singles = [m for m in receivers if not m.batch_presence]
+        if not self._batch_members:  # the usual room: nobody asked for batches
+            singles = list(receivers)
+        elif self._batch_members == len(self._members):
+            singles = []
+        else:
+            singles = [m for m in receivers if not m.batch_presence]
         if len(singles) < len(receivers):
             if self._schedule is None:
                 batched = [m for m in receivers if m.batch_presence]
@@ -209,6 +220,8 @@ class Room:
                 return False
             now = self._now()
             del self._members[member.key]
+            self._online = None
+            self._batch_members -= member.batch_presence
             if announce and self._members:
                 left = events.Left(member.name, now, reason)
                 self._deliver(self._announce(left, list(self._members.values())))

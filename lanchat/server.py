@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # Joins and leaves for clients that take presence in batches wait at most this long, so a
 # rush of logins costs one frame per client per batch instead of one per login.
-PRESENCE_BATCH_SECONDS = 0.05
+PRESENCE_BATCH_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
