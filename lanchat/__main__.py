@@ -12,7 +12,7 @@ import sys
 from typing import Callable, List, Optional
 
 from lanchat import __version__, protocol
-from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE
+from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE
 from lanchat.threadpool import default_workers
 
 
@@ -279,9 +279,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return server.run(args)
     if args.command == "client":
-        from lanchat import client
+        from lanchat.chat import app
 
-        return client.run(args)
+        return app.run(args)
     from lanchat import discovery
 
     return discovery.run(args)

@@ -25,7 +25,8 @@ from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 from lanchat import protocol
-from lanchat.client_model import (
+from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.model import (
     NAME_COLOURS,
     Action,
     Bell,
@@ -36,9 +37,8 @@ from lanchat.client_model import (
     Send,
     ServerPicker,
 )
-from lanchat.client_view import Screen, render, render_picker
-from lanchat.connection import Connection, Event, Link
-from lanchat.termtext import text_width
+from lanchat.chat.termtext import text_width
+from lanchat.chat.view import Screen, render, render_picker
 
 log = logging.getLogger(__name__)
 

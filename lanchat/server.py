@@ -1,12 +1,12 @@
 """The headless lanchat server: the I/O loop, the thread pool and the room, wired together.
 
-Design (docs/design.md): one I/O thread (`lanchat.ioloop`) owns every socket: it accepts,
+Design (docs/design.md): one I/O thread (`lanchat.core.ioloop`) owns every socket: it accepts,
 reads, writes and closes. What it reads goes to a small fixed pool of workers
 (`lanchat.threadpool`), which feed each connection's frames, in order, to its
-`lanchat.session.Session`, a protocol state machine without I/O. Sessions act through the
-room (`lanchat.room`), which fans typed events out, encoded once per wire format
-(`lanchat.transport`). Capacity is counted: a connection over `max_clients` gets
-`server_full`, one over its address's share (`lanchat.admission`) `too_many_connections`.
+`lanchat.core.session.Session`, a protocol state machine without I/O. Sessions act through the
+room (`lanchat.core.room`), which fans typed events out, encoded once per wire format
+(`lanchat.core.transport`). Capacity is counted: a connection over `max_clients` gets
+`server_full`, one over its address's share (`lanchat.core.admission`) `too_many_connections`.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
 `serve_forever()`, `shutdown()` from another thread or a signal handler, and
@@ -29,20 +29,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import events, protocol
-from lanchat.admission import AddressShares
+from lanchat import protocol
+from lanchat.core import events
+from lanchat.core.admission import AddressShares
+from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
+from lanchat.core.history import default_path as history_default_path
+from lanchat.core.ioloop import IOLoop, Item, Link
+from lanchat.core.room import Deliver, Room
+from lanchat.core.safelog import SafeFormatter
+from lanchat.core.session import Effects, Session, SessionConfig
+from lanchat.core.transport import LANCHAT, Codec
 from lanchat.discovery import Responder
-from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
-from lanchat.history import adopt_legacy_file as adopt_legacy_history
-from lanchat.history import default_path as history_default_path
-from lanchat.ioloop import IOLoop, Item, Link
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.room import Deliver, Room
-from lanchat.safelog import SafeFormatter
-from lanchat.session import Effects, Session, SessionConfig
 from lanchat.threadpool import ThreadPool, default_workers
-from lanchat.transport import LANCHAT, Codec
 
 log = logging.getLogger(__name__)
 

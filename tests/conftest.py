@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 
-from lanchat.ioloop import IOLoop
+from lanchat.core.ioloop import IOLoop
 from lanchat.server import ChatServer, ServerConfig
 
 ROOT = Path(__file__).resolve().parent.parent

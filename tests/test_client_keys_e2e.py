@@ -20,7 +20,7 @@ from test_crash import wait_until
 from wire import login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.client_model import preferred_colour
+from lanchat.chat.model import preferred_colour
 
 pytestmark = pytest.mark.pyz
 

@@ -6,8 +6,10 @@ from typing import List, Optional, Sequence
 
 import pytest
 
-from lanchat import client_model, protocol
-from lanchat.client_model import (
+from lanchat import protocol
+from lanchat.chat import model as client_model
+from lanchat.chat.connection import Connected, Disconnected, Received, Stopped
+from lanchat.chat.model import (
     CONNECTED,
     LOGGED_IN,
     LOGGED_OUT,
@@ -28,7 +30,6 @@ from lanchat.client_model import (
     ServerPicker,
     suggest_name,
 )
-from lanchat.connection import Connected, Disconnected, Received, Stopped
 from lanchat.protocol import Frame
 
 NOW = 1764000000.0

@@ -24,8 +24,8 @@ from test_client_e2e import PtyClient, client_env
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.client_model import LEAVE_GRACE, ClientModel, Exit, Send
-from lanchat.connection import Connected, Disconnected, Received
+from lanchat.chat.connection import Connected, Disconnected, Received
+from lanchat.chat.model import LEAVE_GRACE, ClientModel, Exit, Send
 
 Address = Tuple[str, int]
 WAIT = 15.0  # seconds any one expected frame or screen may take

@@ -17,10 +17,11 @@ import pytest
 from conftest import ROOT, free_port
 from wire import login, start_pyz_server
 
-from lanchat import client, discovery, protocol
-from lanchat.client_model import Entry
-from lanchat.client_plain import format_entry
-from lanchat.client_view import clock
+from lanchat import discovery, protocol
+from lanchat.chat import app
+from lanchat.chat.model import Entry
+from lanchat.chat.plain import format_entry
+from lanchat.chat.view import clock
 from lanchat.discovery import ServerInfo
 
 WAIT = 15.0
@@ -287,7 +288,7 @@ def test_no_server_anywhere_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: [])
-    assert client.run(_args()) == 1
+    assert app.run(_args()) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     assert err[0].startswith("lanchat: no server found; start one with '")
@@ -299,7 +300,7 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
 ) -> None:
     found = [_info("lab", 42069), _info("den", 42070), _info("old", 42071, "3.2.0")]
     monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
-    assert client.run(_args()) == 1
+    assert app.run(_args()) == 1
     err = capsys.readouterr().err
     assert "several servers found; pass --server NAME or --host" in err
     assert "lab (127.0.0.1:42069)" in err and "den (127.0.0.1:42070)" in err
@@ -309,15 +310,15 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
 def test_server_picks_one_found_server_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     found = [_info("lab", 42069), _info("Den", 42070)]
     monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
-    assert client._choose(_args(server="den")) == (("127.0.0.1", 42070), [found[1]])
+    assert app._choose(_args(server="den")) == (("127.0.0.1", 42070), [found[1]])
 
 
 def test_only_incompatible_servers_is_one_line_with_both_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(discovery, "scan_host", lambda *a, **k: [_info("old", 42069, "3.0.1")])
-    with pytest.raises(client.Failure) as failure:
-        client.find_candidates(_args(host="10.9.9.9"))
+    with pytest.raises(app.Failure) as failure:
+        app.find_candidates(_args(host="10.9.9.9"))
     assert "3.0.1" in str(failure.value) and protocol.VERSION in str(failure.value)
 
 
@@ -329,7 +330,7 @@ def test_host_without_port_scans_that_host(monkeypatch: pytest.MonkeyPatch) -> N
         return [_info("lab", 42075)]
 
     monkeypatch.setattr(discovery, "scan_host", scan)
-    assert client._choose(_args(host="127.0.0.1")) == (("127.0.0.1", 42075), [_info("lab", 42075)])
+    assert app._choose(_args(host="127.0.0.1")) == (("127.0.0.1", 42075), [_info("lab", 42075)])
     assert asked == ["127.0.0.1"]
 
 
@@ -341,4 +342,4 @@ def test_host_and_port_connect_directly_without_scanning(
 
     monkeypatch.setattr(discovery, "scan_host", no_scan)
     monkeypatch.setattr(discovery, "find_servers", no_scan)
-    assert client._choose(_args(host="127.0.0.1", port=4000)) == (("127.0.0.1", 4000), [])
+    assert app._choose(_args(host="127.0.0.1", port=4000)) == (("127.0.0.1", 4000), [])

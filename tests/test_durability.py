@@ -14,7 +14,7 @@ import pytest
 from conftest import MakeServer, free_port, pyz_command
 from wire import RawClient, login, start_pyz_server
 
-from lanchat.history import HistoryError, SqliteHistory, host_key
+from lanchat.core.history import HistoryError, SqliteHistory, host_key
 from lanchat.server import ChatServer, ServerConfig
 
 

@@ -26,15 +26,16 @@ from conftest import free_port, pyz_command
 from test_durability import login_frame, proof
 from wire import RawClient, login, start_pyz_server
 
-from lanchat import client, discovery, protocol
-from lanchat.discovery import ServerInfo
-from lanchat.history import (
+from lanchat import discovery, protocol
+from lanchat.chat import app
+from lanchat.core.history import (
     SqliteHistory,
     _make_private,
     adopt_legacy_file,
     default_path,
     host_key,
 )
+from lanchat.discovery import ServerInfo
 from lanchat.password import PasswordFileError, read_password
 
 Address = Tuple[str, int]
@@ -467,7 +468,7 @@ def test_a_client_with_port_but_no_host_looks_for_servers_of_that_port(
     monkeypatch.setattr(discovery, "find_servers", find_servers)
     for given, base in ((5000, 5000), (None, protocol.DEFAULT_PORT)):
         args = argparse.Namespace(host=None, port=given, server=None)
-        assert [server.port for server in client.find_candidates(args)] == [base]
+        assert [server.port for server in app.find_candidates(args)] == [base]
     assert asked == [5000, protocol.DEFAULT_PORT]
 
 

@@ -15,9 +15,9 @@ from conftest import MakeServer
 from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
-from lanchat.history import MemoryHistory, SqliteHistory, StorageError
+from lanchat.core.history import MemoryHistory, SqliteHistory, StorageError
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
-from lanchat.room import Member, Resume, Room
 
 
 @pytest.fixture

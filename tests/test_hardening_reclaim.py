@@ -18,7 +18,7 @@ from conftest import pyz_command
 from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
-from lanchat.history import (
+from lanchat.core.history import (
     MIGRATIONS,
     SCHEMA_VERSION,
     History,
@@ -26,8 +26,8 @@ from lanchat.history import (
     SqliteHistory,
     StorageError,
 )
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
-from lanchat.room import Member, Resume, Room
 
 DAY = 24 * 3600.0
 

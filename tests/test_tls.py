@@ -15,8 +15,8 @@ from typing import Iterator, Tuple
 import pytest
 from wire import RawClient, login
 
+from lanchat.core.transport import LANCHAT
 from lanchat.server import ChatServer, ServerConfig
-from lanchat.transport import LANCHAT
 
 
 @pytest.fixture(scope="module")

@@ -48,11 +48,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
-from lanchat import lineedit, protocol
-from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat import protocol
+from lanchat.chat import lineedit
+from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat.chat.termtext import is_typeable, safe_text
+from lanchat.core.ratelimit import TokenBucket
 from lanchat.protocol import Frame
-from lanchat.ratelimit import TokenBucket
-from lanchat.termtext import is_typeable, safe_text
 
 log = logging.getLogger(__name__)
 

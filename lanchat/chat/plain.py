@@ -23,7 +23,8 @@ from types import FrameType
 from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
-from lanchat.client_model import (
+from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.model import (
     LOGGED_IN,
     NAMING,
     Action,
@@ -34,8 +35,7 @@ from lanchat.client_model import (
     GiveUp,
     Send,
 )
-from lanchat.client_view import clock, day_line, starts_a_day
-from lanchat.connection import Connection, Event, Link
+from lanchat.chat.view import clock, day_line, starts_a_day
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from lanchat import events, protocol
+from lanchat import protocol
+from lanchat.core import events
+from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
-from lanchat.room import Member, Resume, Room
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import sys
 from typing import List, Optional, Tuple
 
 from lanchat import discovery, protocol
-from lanchat.client_model import ClientModel, ServerPicker
-from lanchat.connection import Incompatible, Link, LinkError, Unreachable, open_link
+from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
+from lanchat.chat.model import ClientModel, ServerPicker
 from lanchat.discovery import ServerInfo
 from lanchat.password import PasswordFileError, read_password
 
@@ -192,7 +192,7 @@ def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[S
 def _run_plain(
     name: str, target: Optional[Tuple[str, int]], link: Optional[Link], password: Optional[str]
 ) -> int:
-    from lanchat import client_plain
+    from lanchat.chat import plain
 
     assert target is not None
     model = ClientModel(name, *target, password=password)
@@ -200,7 +200,7 @@ def _run_plain(
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
         reconfigure(errors="replace")
-    return client_plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
+    return plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
 
 
 def _run_curses(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from lanchat import protocol
-from lanchat.client_model import (
+from lanchat.chat.model import (
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
@@ -33,7 +33,7 @@ from lanchat.client_model import (
     ServerPicker,
     preferred_colour,
 )
-from lanchat.termtext import char_width, clusters, fit, pad, safe_text, text_width
+from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
 Segment = Tuple[str, str]
 Row = List[Segment]
