@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -547,8 +547,8 @@ def by_name(servers: Sequence[ServerInfo], name: str) -> List[ServerInfo]:
     exact = [server for server in servers if server.name == name]
     if exact:
         return exact
-    key = protocol.name_key(name)
-    return [server for server in servers if protocol.name_key(server.name) == key]
+    key = names.name_key(name)
+    return [server for server in servers if names.name_key(server.name) == key]
 
 
 def no_server_message(port: int = protocol.DEFAULT_PORT) -> str:
@@ -566,7 +566,7 @@ def no_server_message(port: int = protocol.DEFAULT_PORT) -> str:
 
 def _safe(text: str) -> str:
     """A name from the network, made harmless for a terminal (no escapes, no bidi tricks)."""
-    return protocol.strip_controls(text).strip() or "?"
+    return names.strip_controls(text).strip() or "?"
 
 
 def _count(value: Optional[int]) -> str:

@@ -28,7 +28,7 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from lanchat import discovery, protocol
+from lanchat import discovery, names, protocol
 from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
 from lanchat.chat.model import ClientModel, ServerPicker
 from lanchat.discovery import ServerInfo
@@ -78,7 +78,7 @@ def _label(server: ServerInfo) -> str:
     if not server.compatible:
         return (
             f"{server.name} ({server.address}) - incompatible: version "
-            f"{protocol.strip_controls(server.version)}"
+            f"{names.strip_controls(server.version)}"
         )
     return f"{server.name} ({server.address}{users})"
 
@@ -86,7 +86,7 @@ def _label(server: ServerInfo) -> str:
 def _incompatible(server: ServerInfo) -> str:
     return (
         f"the server at {server.address} speaks lanchat "
-        f"{protocol.strip_controls(server.version)}; this client is {protocol.VERSION} "
+        f"{names.strip_controls(server.version)}; this client is {protocol.VERSION} "
         "(the major versions must match)"
     )
 
@@ -111,7 +111,7 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
     if args.server:
         named = discovery.by_name(servers, args.server)
         if not named:
-            found = ", ".join(protocol.strip_controls(s.name) for s in servers)
+            found = ", ".join(names.strip_controls(s.name) for s in servers)
             raise Failure(f"no server called {args.server!r} found (found: {found})")
         servers = named
     compatible = [s for s in servers if s.compatible]

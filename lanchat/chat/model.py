@@ -48,7 +48,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple, Union
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.chat import lineedit
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.termtext import is_typeable, safe_text
@@ -202,7 +202,7 @@ def suggest_name(name: str) -> str:
         return ""
     if candidate != name:  # the name itself broke the rules: offer it fixed up first
         try:
-            return protocol.validate_name(candidate)
+            return names.validate_name(candidate)
         except protocol.ProtocolError:
             pass
     match = re.search(r"(\d+)$", candidate)
@@ -213,7 +213,7 @@ def suggest_name(name: str) -> str:
     suffix = str(number)
     candidate = stem[: protocol.MAX_NAME - len(suffix)] + suffix
     try:
-        return protocol.validate_name(candidate)
+        return names.validate_name(candidate)
     except protocol.ProtocolError:
         return ""
 
@@ -230,7 +230,7 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
 
 def preferred_colour(name: str) -> int:
     """The colour a name gets when it is free: taken from the name, so the same everywhere."""
-    return zlib.crc32(protocol.name_key(name).encode("utf-8")) % NAME_COLOURS
+    return zlib.crc32(names.name_key(name).encode("utf-8")) % NAME_COLOURS
 
 
 class NameColours:
@@ -248,13 +248,13 @@ class NameColours:
 
     def of(self, name: str) -> int:
         """The colour of this name."""
-        key = protocol.name_key(name)
+        key = names.name_key(name)
         colour = self._given.get(key)
         return colour if colour is not None else preferred_colour(name)
 
     def give(self, online: Sequence[str]) -> None:
         """Colour the people now online: those who were online keep their colours."""
-        keys = {protocol.name_key(name): name for name in online}
+        keys = {names.name_key(name): name for name in online}
         in_use: Set[int] = set()
         newcomers = []
         for key in keys:  # those online before first: they never change colour
@@ -404,7 +404,7 @@ class ClientModel:
         )
 
     def _is_me(self, name: str) -> bool:
-        return protocol.name_key(name) == protocol.name_key(self.name)
+        return names.name_key(name) == names.name_key(self.name)
 
     def _set_name(self, name: str) -> None:
         self.name = name
@@ -682,7 +682,7 @@ class ClientModel:
 
     def _frame_join(self, frame: Frame, now: float) -> List[Action]:
         name = safe_text(frame["name"])
-        if not any(protocol.name_key(n) == protocol.name_key(name) for n in self.online):
+        if not any(names.name_key(n) == names.name_key(name) for n in self.online):
             self.online = sorted([*self.online, name], key=str.casefold)
             self._online_changed()
         self._add("system", f"{name} joined", ts=frame["ts"])
@@ -690,8 +690,8 @@ class ClientModel:
 
     def _frame_leave(self, frame: Frame, now: float) -> List[Action]:
         name = safe_text(frame["name"])
-        key = protocol.name_key(name)
-        self.online = [n for n in self.online if protocol.name_key(n) != key]
+        key = names.name_key(name)
+        self.online = [n for n in self.online if names.name_key(n) != key]
         self._online_changed()
         reason = frame.get("reason")
         why = {
@@ -1009,7 +1009,7 @@ class ClientModel:
         if name in ("/quit", "/q"):
             return self.quit(now)
         try:
-            name = protocol.validate_name(name)
+            name = names.validate_name(name)
         except protocol.ProtocolError as exc:
             self.input, self.cursor = line, len(line)
             self._add("error", f"{exc.message} Try another name.", ts=now)
@@ -1073,7 +1073,7 @@ class ClientModel:
 
     def _say(self, text: str, to: Optional[str], now: float) -> List[Action]:
         text = text.strip()
-        if not protocol.strip_controls(text).strip():
+        if not names.strip_controls(text).strip():
             return []
         if len(text) > self.max_text:
             self._add("error", f"too long: a message is at most {self.max_text} characters", ts=now)

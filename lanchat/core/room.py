@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.core import events
 from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.core.transport import LANCHAT, Codec, encode_once, message_event
@@ -55,7 +55,7 @@ class Member:
     def rename(self, name: str) -> None:
         """Take a (validated) name; the key is what names collide on."""
         self.name = name
-        self.key = protocol.name_key(name)
+        self.key = names.name_key(name)
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class Room:
                 return original
             receivers: Sequence[Member]
             if to is not None:
-                recipient = self._members.get(protocol.name_key(to))
+                recipient = self._members.get(names.name_key(to))
                 if recipient is None:
                     raise ProtocolError("no_such_user", f"{to!r} is not online.", ref)
                 to = recipient.name
