@@ -282,9 +282,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         from lanchat.chat import app
 
         return app.run(args)
-    from lanchat import discovery
+    from lanchat.chat import finder
 
-    return discovery.run(args)
+    return finder.run(args)
 
 
 if __name__ == "__main__":

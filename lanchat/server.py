@@ -36,11 +36,11 @@ from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHis
 from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.core.history import default_path as history_default_path
 from lanchat.core.ioloop import IOLoop, Item, Link
+from lanchat.core.responder import Responder
 from lanchat.core.room import Deliver, Room
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
-from lanchat.discovery import Responder
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool, default_workers

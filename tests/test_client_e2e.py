@@ -492,10 +492,10 @@ def test_several_servers_are_offered_in_a_picker(
         ]
         client = scripts(
             "import sys\n"
-            "from lanchat import discovery\n"
-            "found = [discovery.ServerInfo(name=n, host='127.0.0.1', port=p, version=v)\n"
+            "from lanchat.chat import finder\n"
+            "found = [finder.ServerInfo(name=n, host='127.0.0.1', port=p, version=v)\n"
             f"         for n, p, v in {found!r}]\n"
-            "discovery.scan_host = lambda *args, **kwargs: found  # no probe leaves the test\n"
+            "finder.scan_host = lambda *args, **kwargs: found  # no probe leaves the test\n"
             "from lanchat.__main__ import main\n"
             "sys.exit(main(['client', '--name', 'picky', '--host', '127.0.0.1']))\n"
         )

@@ -17,12 +17,12 @@ import pytest
 from conftest import ROOT, free_port
 from wire import login, start_pyz_server
 
-from lanchat import discovery, protocol
-from lanchat.chat import app
+from lanchat import protocol
+from lanchat.chat import app, finder
+from lanchat.chat.finder import ServerInfo
 from lanchat.chat.model import Entry
 from lanchat.chat.plain import format_entry
 from lanchat.chat.view import clock
-from lanchat.discovery import ServerInfo
 
 WAIT = 15.0
 Address = Tuple[str, int]
@@ -239,7 +239,7 @@ def test_plain_mode_runs_on_a_python_without_curses(server: Address) -> None:
     code = (
         "import sys; sys.modules['curses'] = None; sys.modules['_curses'] = None\n"
         "from lanchat.__main__ import main\n"
-        "import lanchat.server, lanchat.discovery\n"
+        "import lanchat.server, lanchat.chat.finder\n"
         f"sys.exit(main(['client', '--name', 'nocurses', '--host', '127.0.0.1', "
         f"'--port', '{server[1]}']))\n"
     )
@@ -287,7 +287,7 @@ def _info(name: str, port: int, version: str = protocol.VERSION) -> ServerInfo:
 def test_no_server_anywhere_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: [])
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: [])
     assert app.run(_args()) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
@@ -299,7 +299,7 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     found = [_info("lab", 42069), _info("den", 42070), _info("old", 42071, "3.2.0")]
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: found)
     assert app.run(_args()) == 1
     err = capsys.readouterr().err
     assert "several servers found; pass --server NAME or --host" in err
@@ -309,14 +309,14 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
 
 def test_server_picks_one_found_server_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     found = [_info("lab", 42069), _info("Den", 42070)]
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: found)
     assert app._choose(_args(server="den")) == (("127.0.0.1", 42070), [found[1]])
 
 
 def test_only_incompatible_servers_is_one_line_with_both_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(discovery, "scan_host", lambda *a, **k: [_info("old", 42069, "3.0.1")])
+    monkeypatch.setattr(finder, "scan_host", lambda *a, **k: [_info("old", 42069, "3.0.1")])
     with pytest.raises(app.Failure) as failure:
         app.find_candidates(_args(host="10.9.9.9"))
     assert "3.0.1" in str(failure.value) and protocol.VERSION in str(failure.value)
@@ -329,7 +329,7 @@ def test_host_without_port_scans_that_host(monkeypatch: pytest.MonkeyPatch) -> N
         asked.append(host)
         return [_info("lab", 42075)]
 
-    monkeypatch.setattr(discovery, "scan_host", scan)
+    monkeypatch.setattr(finder, "scan_host", scan)
     assert app._choose(_args(host="127.0.0.1")) == (("127.0.0.1", 42075), [_info("lab", 42075)])
     assert asked == ["127.0.0.1"]
 
@@ -340,6 +340,6 @@ def test_host_and_port_connect_directly_without_scanning(
     def no_scan(*args: object, **kwargs: object) -> List[ServerInfo]:
         raise AssertionError("scanned")
 
-    monkeypatch.setattr(discovery, "scan_host", no_scan)
-    monkeypatch.setattr(discovery, "find_servers", no_scan)
+    monkeypatch.setattr(finder, "scan_host", no_scan)
+    monkeypatch.setattr(finder, "find_servers", no_scan)
     assert app._choose(_args(host="127.0.0.1", port=4000)) == (("127.0.0.1", 4000), [])

@@ -28,10 +28,11 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from lanchat import discovery, names, protocol
+from lanchat import names, protocol
+from lanchat.chat import finder
 from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
+from lanchat.chat.finder import ServerInfo
 from lanchat.chat.model import ClientModel, ServerPicker
-from lanchat.discovery import ServerInfo
 from lanchat.password import PasswordFileError, read_password
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
     """The servers the user may mean, compatible ones first; Failure if there is none."""
     if args.host:
         try:
-            servers = discovery.scan_host(args.host)
+            servers = finder.scan_host(args.host)
         except OSError as exc:
             raise Failure(f"cannot reach {args.host}: {exc}") from None
         where = f"on {args.host} ports {protocol.DEFAULT_PORT}-"
@@ -105,11 +106,11 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
                 f"no server found {where}; start one with '{_program()} server' or pass --port"
             )
     else:
-        servers = discovery.find_servers(port=args.port or protocol.DEFAULT_PORT)
+        servers = finder.find_servers(port=args.port or protocol.DEFAULT_PORT)
         if not servers:
             raise Failure(_none_found())
     if args.server:
-        named = discovery.by_name(servers, args.server)
+        named = finder.by_name(servers, args.server)
         if not named:
             found = ", ".join(names.strip_controls(s.name) for s in servers)
             raise Failure(f"no server called {args.server!r} found (found: {found})")
