@@ -18,7 +18,7 @@ from typing import Callable, Iterator, List, Sequence, Set, Tuple
 
 import pytest
 from conftest import free_port
-from test_client_e2e import KEYS, PtyClient, client_env, clients  # noqa: F401  (fixture)
+from drivers import KEYS, PtyClient, client_env, clients  # noqa: F401  (fixture)
 from wire import start_pyz_server
 
 from lanchat import protocol

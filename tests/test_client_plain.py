@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 from conftest import ROOT, free_port
+from drivers import WAIT, PipedClient, client_argv
 from wire import login, start_pyz_server
 
 from lanchat import protocol
@@ -24,7 +23,6 @@ from lanchat.chat.model import Entry
 from lanchat.chat.plain import format_entry
 from lanchat.chat.view import clock
 
-WAIT = 15.0
 Address = Tuple[str, int]
 
 
@@ -39,73 +37,6 @@ def server(pyz: Path) -> Iterator[Address]:
     finally:
         proc.kill()
         proc.communicate(timeout=10)
-
-
-class PipedClient:
-    """`lanchat.pyz client` with stdin and stdout as pipes (so: plain mode by itself)."""
-
-    def __init__(self, argv: List[str], env: Optional[dict] = None) -> None:
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        self._lines: List[str] = []
-        self._buffer = b""
-
-    def write(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode("utf-8"))
-        self.proc.stdin.flush()
-
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-
-    def wait_line(self, needle: str, timeout: float = WAIT) -> str:
-        """Read stdout until a line holds the needle; fail with what came."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self._lines:
-                if needle in line:
-                    return line
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line with {needle!r}; got {self._lines}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    raise AssertionError(f"stdout closed; got {self._lines}")
-                self._buffer += data
-                *complete, self._buffer = self._buffer.split(b"\n")
-                self._lines += [line.decode("utf-8") for line in complete]
-
-    def finish(self, timeout: float = WAIT) -> Tuple[int, str, str]:
-        """Wait for the exit; return (code, all stdout, stderr)."""
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        code = self.proc.wait(timeout)
-        out, err = self.proc.stdout.read(), self.proc.stderr.read()
-        text = "\n".join(self._lines) + "\n" + (self._buffer + out).decode("utf-8")
-        return code, text, err.decode("utf-8")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-def client_argv(pyz: Path, address: Address, name: str, *extra: str) -> List[str]:
-    host, port = address
-    return [sys.executable, str(pyz), "client", "--name", name, "--host", host,
-            "--port", str(port), *extra]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- pipes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, List
 
 import pytest
-from test_client_e2e import KEYS, PtyClient, clients, server  # noqa: F401  (fixtures)
+from drivers import KEYS, PtyClient, clients, server  # noqa: F401  (fixtures)
 from wire import login
 
 from lanchat import protocol

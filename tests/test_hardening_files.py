@@ -23,8 +23,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from conftest import free_port, pyz_command
-from test_durability import login_frame, proof
-from wire import RawClient, login, start_pyz_server
+from wire import RawClient, login, login_frame, proof, start_pyz_server
 
 from lanchat import protocol
 from lanchat.chat import app, finder

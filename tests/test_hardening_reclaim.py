@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
 from conftest import pyz_command
-from wire import PyzServer, RawClient, login
+from wire import PyzServer, RawClient, login, login_frame
 
 from lanchat import protocol
 from lanchat.core.history import (
@@ -30,10 +30,6 @@ from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
 
 DAY = 24 * 3600.0
-
-
-def login_frame(name: str, **extra: Any) -> dict:
-    return {"type": "login", "name": name, "version": "4.0.0", **extra}
 
 
 # -- the built pyz, restarted --------------------------------------------------------------
