@@ -12,8 +12,9 @@ import pytest
 from conftest import MakeServer, free_port, pyz_command
 from wire import RawClient, login, login_frame, proof, start_pyz_server
 
+from lanchat.core.config import ServerConfig
 from lanchat.core.history import HistoryError, SqliteHistory, host_key
-from lanchat.server import ChatServer, ServerConfig
+from lanchat.server import ChatServer
 
 
 def say(client: RawClient, text: str, **extra: Any) -> None:

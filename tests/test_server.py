@@ -12,7 +12,8 @@ import pytest
 from conftest import MakeServer
 from wire import RawClient, login
 
-from lanchat.server import ChatServer, NoFreePort, ServerConfig
+from lanchat.core.config import ServerConfig
+from lanchat.server import ChatServer, NoFreePort
 
 
 @pytest.fixture
