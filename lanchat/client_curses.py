@@ -25,9 +25,9 @@ from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 from lanchat import protocol
+from lanchat.chat.colours import NAME_COLOURS
 from lanchat.chat.connection import Connection, Event, Link
 from lanchat.chat.model import (
-    NAME_COLOURS,
     Action,
     Bell,
     ClientModel,
@@ -35,8 +35,8 @@ from lanchat.chat.model import (
     Exit,
     GiveUp,
     Send,
-    ServerPicker,
 )
+from lanchat.chat.picker import ServerPicker
 from lanchat.chat.termtext import text_width
 from lanchat.chat.view import Screen, render, render_picker
 

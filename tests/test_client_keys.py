@@ -9,13 +9,9 @@ import pytest
 
 from lanchat import protocol
 from lanchat.chat import connection
+from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
 from lanchat.chat.connection import Backoff, Connected, Disconnected, Received
-from lanchat.chat.model import (
-    NAME_COLOURS,
-    ClientModel,
-    NameColours,
-    preferred_colour,
-)
+from lanchat.chat.model import ClientModel
 from lanchat.chat.view import render, status_text
 from lanchat.client_curses import join_alt_keys
 from lanchat.core.history import MemoryHistory

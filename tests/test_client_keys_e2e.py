@@ -18,7 +18,7 @@ from drivers import WAIT, PipedClient, PtyClient, client_argv, status, wait_unti
 from wire import login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.chat.model import preferred_colour
+from lanchat.chat.colours import preferred_colour
 
 pytestmark = pytest.mark.pyz
 

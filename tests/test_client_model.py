@@ -27,9 +27,9 @@ from lanchat.chat.model import (
     Exit,
     GiveUp,
     Send,
-    ServerPicker,
     suggest_name,
 )
+from lanchat.chat.picker import ServerPicker
 from lanchat.protocol import Frame
 
 NOW = 1764000000.0

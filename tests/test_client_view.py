@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from lanchat import protocol
 from lanchat.chat.connection import Connected, Disconnected, Received
-from lanchat.chat.model import ClientModel, ServerPicker
+from lanchat.chat.model import ClientModel
+from lanchat.chat.picker import ServerPicker
 from lanchat.chat.termtext import text_width
 from lanchat.chat.view import (
     MORE_BELOW,

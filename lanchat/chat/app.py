@@ -32,7 +32,8 @@ from lanchat import names, protocol
 from lanchat.chat import finder
 from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
 from lanchat.chat.finder import ServerInfo
-from lanchat.chat.model import ClientModel, ServerPicker
+from lanchat.chat.model import ClientModel
+from lanchat.chat.picker import ServerPicker
 from lanchat.password import PasswordFileError, read_password
 
 log = logging.getLogger(__name__)

@@ -44,12 +44,12 @@ import logging
 import math
 import os
 import re
-import zlib
-from dataclasses import dataclass, field
-from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple, Union
+from dataclasses import dataclass
+from typing import Hashable, List, Optional, Pattern, Sequence, Tuple, Union
 
 from lanchat import names, protocol
 from lanchat.chat import lineedit
+from lanchat.chat.colours import NameColours
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.termtext import is_typeable, safe_text
 from lanchat.core.ratelimit import TokenBucket
@@ -64,8 +64,6 @@ PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
 MAX_SEEN = 20000  # message ids remembered to show each message once
 PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
 MAX_PASSWORD = 1024  # characters the password prompt takes
-NAME_COLOURS = 6  # colours for names in the palette of the window
-MAX_COLOURED = 1000  # names whose colour is remembered; beyond, only those online
 SPARE_TOKENS = 1  # frames of the server's burst left unused: slack for network jitter
 MAX_RETRY_AFTER = 60.0  # a longer retry_after is taken as this
 LEAVE_GRACE = 2.0  # seconds pending messages get to go when the user leaves
@@ -226,55 +224,6 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     before = r"(?<![\w])" if name[0].isascii() else ""
     after = r"(?![\w])" if name[-1].isascii() else ""
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
-
-
-def preferred_colour(name: str) -> int:
-    """The colour a name gets when it is free: taken from the name, so the same everywhere."""
-    return zlib.crc32(names.name_key(name).encode("utf-8")) % NAME_COLOURS
-
-
-class NameColours:
-    """Which colour of the palette each name is drawn in.
-
-    A name keeps its colour for as long as the client runs, so its lines do not change
-    colour. Those online get distinct colours while the palette allows: one who comes
-    online takes their earlier colour, else their preferred one, else a free one, if it
-    is not in use by someone online already.
-    """
-
-    def __init__(self) -> None:
-        self._given: Dict[str, int] = {}  # name_key -> colour
-        self._online: Set[str] = set()  # the name keys online at the last `give`
-
-    def of(self, name: str) -> int:
-        """The colour of this name."""
-        key = names.name_key(name)
-        colour = self._given.get(key)
-        return colour if colour is not None else preferred_colour(name)
-
-    def give(self, online: Sequence[str]) -> None:
-        """Colour the people now online: those who were online keep their colours."""
-        keys = {names.name_key(name): name for name in online}
-        in_use: Set[int] = set()
-        newcomers = []
-        for key in keys:  # those online before first: they never change colour
-            colour = self._given.get(key)
-            if key in self._online and colour is not None and colour not in in_use:
-                in_use.add(colour)
-            else:
-                newcomers.append(key)
-        for key in newcomers:
-            earlier = self._given.get(key)
-            preferred = preferred_colour(keys[key])
-            wanted = (earlier, preferred, *range(NAME_COLOURS))
-            free = [c for c in wanted if c is not None and c not in in_use]
-            # more people than colours: some share, and nobody's colour changes for it
-            colour = free[0] if free else (earlier if earlier is not None else preferred)
-            self._given[key] = colour
-            in_use.add(colour)
-        self._online = set(keys)
-        if len(self._given) > MAX_COLOURED:
-            self._given = {k: c for k, c in self._given.items() if k in self._online}
 
 
 def _common_prefix(words: Sequence[str]) -> str:
@@ -1098,42 +1047,3 @@ class ClientModel:
                 ts=now,
             )
         return self._flush(now)
-
-
-# ---------------------------------------------------------------------------
-# Picking one of several servers
-
-
-@dataclass
-class ServerPicker:
-    """A list of found servers and the highlighted one; Enter picks, Esc or q cancels.
-
-    `servers` holds (label, joinable) pairs; incompatible servers are listed, never picked.
-    """
-
-    servers: Sequence[Tuple[str, bool]]
-    selected: int = 0
-    done: Optional[bool] = None  # True: picked `selected`; False: cancelled
-    _keys: Dict[str, int] = field(
-        default_factory=lambda: {"KEY_UP": -1, "k": -1, "KEY_DOWN": 1, "j": 1}
-    )
-
-    def __post_init__(self) -> None:
-        joinable = [i for i, (_, ok) in enumerate(self.servers) if ok]
-        self.selected = joinable[0] if joinable else 0
-
-    def handle_key(self, key: str) -> None:
-        """Move, pick or cancel."""
-        step = self._keys.get(key)
-        if step is not None:
-            position = self.selected
-            while 0 <= position + step < len(self.servers):
-                position += step
-                if self.servers[position][1]:
-                    self.selected = position
-                    break
-        elif key in ("\n", "\r", "KEY_ENTER"):
-            if self.servers and self.servers[self.selected][1]:
-                self.done = True
-        elif key in ("\x1b", "q", "\x03", "\x04"):
-            self.done = False

@@ -17,22 +17,20 @@ from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from lanchat import names
+from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
 from lanchat.chat.model import (
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
-    NAME_COLOURS,
     NAMING,
     OFFLINE,
     PASSWORD,
     STOPPED,
     ClientModel,
     Entry,
-    NameColours,
     Outgoing,
-    ServerPicker,
-    preferred_colour,
 )
+from lanchat.chat.picker import ServerPicker
 from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
 Segment = Tuple[str, str]
