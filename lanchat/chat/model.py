@@ -45,10 +45,10 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Hashable, List, Optional, Pattern, Sequence, Tuple, Union
+from typing import Hashable, List, Optional, Pattern, Tuple, Union
 
 from lanchat import names, protocol
-from lanchat.chat import lineedit
+from lanchat.chat import completion, lineedit
 from lanchat.chat.colours import NameColours
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.termtext import is_typeable, safe_text
@@ -83,7 +83,6 @@ LOGGED_IN = "logged in"
 
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
-COMMANDS = ("/clear", "/help", "/me", "/msg", "/quit", "/who")  # what Tab completes
 HELP = (
     "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
     "// at the start sends a line that begins with /",
@@ -226,26 +225,6 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
 
 
-def _common_prefix(words: Sequence[str]) -> str:
-    """The longest start of the first word that every word has (letter case aside)."""
-    first = words[0]
-    size = 0
-    while size < len(first) and all(
-        size < len(word) and word[size].casefold() == first[size].casefold() for word in words
-    ):
-        size += 1
-    return first[:size]
-
-
-@dataclass
-class _Completion:
-    """Tab pressed again: the next candidate replaces the word at `start`."""
-
-    start: int
-    candidates: List[str]
-    index: int
-
-
 class ClientModel:
     """All of the chat client's state; see the module docstring for the three doors."""
 
@@ -291,7 +270,7 @@ class ClientModel:
         self.has_logged_in = False
         self._history_pos = 0
         self._draft = ""
-        self._completion: Optional[_Completion] = None  # a Tab cycle in progress
+        self._completion: Optional[completion.Completion] = None  # a Tab cycle in progress
         self._saved_input = ""  # the message being typed while we ask for a name
         self._seq = 0
         self._refs = 0
@@ -881,55 +860,13 @@ class ClientModel:
         self.cursor = len(self.input)
 
     def _complete(self) -> None:
-        """Tab: complete the word before the cursor as far as the candidates agree; Tab
-        again puts each candidate in its place in turn (as bash and irssi do)."""
+        """Tab: complete a command or a name online (see lanchat.chat.completion)."""
         if self.login == NAMING:
             return
-        cycle = self._completion
-        if cycle is not None:
-            cycle.index = (cycle.index + 1) % len(cycle.candidates)
-            self._put_word(cycle.start, cycle.candidates[cycle.index])
-            return
-        start = self.cursor
-        while start > 0 and not self.input[start - 1].isspace():
-            start -= 1
-        word = self.input[start : self.cursor]
-        candidates = self._candidates(start, word)
-        if not candidates:
-            return
-        if self.input[self.cursor : self.cursor + 1].isspace():  # a space follows already
-            candidates = [candidate.rstrip(" ") for candidate in candidates]
-        common = _common_prefix(candidates)
-        if len(common) > len(word):
-            self._put_word(start, common)
-            if len(candidates) > 1:
-                self._completion = _Completion(start, candidates, -1)
-        else:  # they agree on no more than is typed: show the first of them
-            self._completion = _Completion(start, candidates, 0)
-            self._put_word(start, candidates[0])
-
-    def _candidates(self, start: int, word: str) -> List[str]:
-        """What Tab may put in place of `word` (at `start`): a command at the start of the
-        line, else a name online (after `@`, or as the NAME of /msg), with what follows it."""
-        before = self.input[:start].split()
-        if not before and word.startswith("/"):
-            return [command + " " for command in COMMANDS if command.startswith(word.lower())]
-        to_whom = len(before) == 1 and before[0].lower() in ("/msg", "/m")
-        if not word and not to_whom:
-            return []
-        at = "@" if word.startswith("@") else ""
-        stem = word[len(at) :].casefold()
-        after = ": " if start == 0 and not at else " "
-        return [
-            at + name + after
-            for name in self.online
-            if name.casefold().startswith(stem) and not self._is_me(name)
-        ]
-
-    def _put_word(self, start: int, text: str) -> None:
-        """Replace the input from `start` to the cursor with `text`; the cursor follows it."""
-        self.input = self.input[:start] + text + self.input[self.cursor :]
-        self.cursor = start + len(text)
+        others = [name for name in self.online if not self._is_me(name)]
+        self.input, self.cursor, self._completion = completion.complete(
+            self.input, self.cursor, others, self._completion
+        )
 
     # ------------------------------------------------------------------ lines
 
