@@ -24,7 +24,8 @@ from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
 from lanchat.chat.connection import Connected, Disconnected, Received
-from lanchat.chat.model import LEAVE_GRACE, ClientModel, Exit, Send
+from lanchat.chat.model import ClientModel, Exit, Send
+from lanchat.chat.outbox import LEAVE_GRACE
 
 Address = Tuple[str, int]
 WAIT = 15.0  # seconds any one expected frame or screen may take

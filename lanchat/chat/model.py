@@ -12,20 +12,8 @@ the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
 Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
 (`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
 
-Each `say` carries a `ref` (a random client token). The message stays in the outbox,
-shown as pending, until its echo (a `message` with the same `ref`) arrives; after a
-reconnect the outbox is sent again, with the same refs, once logged in (the server
-relays a ref it has seen before only once and echoes the original instead).
-
-The outbox goes out in order, one message at a time: the next is sent once the server has
-answered the one before (echo or error), so a refused message goes again before any later
-one, and nothing overtakes it. (Sent back to back, a message the server refuses can be
-overtaken by the next one, which a token refilled in between lets through.) Sends are
-paced to the server's limit: a server that announces its `rate` and `burst` in
-`hello.limits` (4.1) gets a copy of its token bucket here (one frame of the burst kept
-spare, for network jitter), so it need not refuse us; from any server, `rate_limited`
-holds every paced send back for `retry_after`. Leaving (`quit`) gives pending messages up
-to `LEAVE_GRACE` seconds to go.
+What the user says waits in the outbox (`lanchat.chat.outbox`) until the server echoes it,
+and goes out in order at the server's pace; leaving gives it a moment to go.
 
 Every login after the first resumes the session (docs/protocol.md, Extensions): it
 presents the resume token of the last welcome (to take the name back from a connection
@@ -42,7 +30,6 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Hashable, List, Optional, Pattern, Tuple, Union
@@ -51,8 +38,8 @@ from lanchat import names, protocol
 from lanchat.chat import completion, lineedit
 from lanchat.chat.colours import NameColours
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat.chat.outbox import LEAVE_GRACE, Outbox, Outgoing, announced_pace
 from lanchat.chat.termtext import is_typeable, safe_text
-from lanchat.core.ratelimit import TokenBucket
 from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -64,9 +51,6 @@ PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
 MAX_SEEN = 20000  # message ids remembered to show each message once
 PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
 MAX_PASSWORD = 1024  # characters the password prompt takes
-SPARE_TOKENS = 1  # frames of the server's burst left unused: slack for network jitter
-MAX_RETRY_AFTER = 60.0  # a longer retry_after is taken as this
-LEAVE_GRACE = 2.0  # seconds pending messages get to go when the user leaves
 
 # Link states
 CONNECTING = "connecting"
@@ -154,36 +138,9 @@ class Entry:
     mention: bool = False  # our name was said, or a private message to us
 
 
-@dataclass
-class Outgoing:
-    """A message the user sent that the server has not echoed yet."""
-
-    ref: str
-    text: str
-    to: Optional[str]
-    ts: float
-    sent: bool = False  # sent on the current link, the answer not yet here
-
-    def frame(self) -> Frame:
-        """The say frame for this message."""
-        return protocol.say(self.text, to=self.to, ref=self.ref)
-
-
 def _message_key(frame: Frame) -> Tuple[object, ...]:
     """What tells two message frames apart when the server names no history."""
     return (frame["id"], frame["ts"], frame["from"], frame["text"])
-
-
-def _announced_pace(limits: object) -> Optional[Tuple[float, int]]:
-    """The (rate, burst) a 4.1 server announces in `hello.limits`; None if it does not."""
-    if not isinstance(limits, dict):
-        return None
-    rate, burst = limits.get("rate"), limits.get("burst")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
-        return None
-    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-        return None
-    return float(rate), burst
 
 
 def _nonce_ok(nonce: object) -> bool:
@@ -254,7 +211,7 @@ class ClientModel:
         self.entries: List[Entry] = []
         self.online: List[str] = []
         self.colours = NameColours()
-        self.outbox: List[Outgoing] = []
+        self._out = Outbox(ref_prefix)
         self.input = ""
         self.cursor = 0
         self.history: List[str] = []
@@ -273,9 +230,6 @@ class ClientModel:
         self._completion: Optional[completion.Completion] = None  # a Tab cycle in progress
         self._saved_input = ""  # the message being typed while we ask for a name
         self._seq = 0
-        self._refs = 0
-        # Random, so refs stay unique per user across runs: the server keeps them for good.
-        self._ref_prefix = ref_prefix if ref_prefix is not None else os.urandom(8).hex()
         # What shows each message once: ids (or whole keys), oldest first for eviction.
         self._seen: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
         self._last_id: Optional[int] = None  # the highest message id seen in this history
@@ -289,11 +243,6 @@ class ClientModel:
         self.exit_note = ""  # why the client gave up, for a line after the window closes
         self._want_who = False
         self._who_waits = False  # /who typed, waiting for a token of the pace
-        self._pace: Optional[Tuple[float, int]] = None  # the server's (rate, burst), if said
-        self._bucket: Optional[TokenBucket] = None  # our copy of the server's bucket
-        self._bucket_now = 0.0  # the time our bucket reads: the `now` of the current call
-        self._paced_until = 0.0  # nothing paced is sent before this time
-        self._leave_by: Optional[float] = None  # leaving: give up on pending ones then
         self._last_heard = 0.0
         self._ping_sent: Optional[float] = None
         self._pings = 0
@@ -355,6 +304,11 @@ class ClientModel:
         return left if left > 0 else None
 
     @property
+    def outbox(self) -> List[Outgoing]:
+        """Messages typed but not yet echoed by the server, oldest first (the list itself)."""
+        return self._out.messages
+
+    @property
     def pending(self) -> List[Outgoing]:
         """Messages typed but not yet echoed by the server."""
         return list(self.outbox)
@@ -367,16 +321,17 @@ class ClientModel:
     @property
     def leaving(self) -> bool:
         """True once the user chose to leave and pending messages are given their moment."""
-        return self._leave_by is not None
+        return self._out.leave_by is not None
 
     @property
     def wake_at(self) -> Optional[float]:
         """When `tick` has something to do before its next round (a paced send, the end
         of leaving's grace); None when nothing waits on the clock."""
-        times = [] if self._leave_by is None else [self._leave_by]
+        leave_by = self._out.leave_by
+        times = [] if leave_by is None else [leave_by]
         quit_waits = self.leaving and not self.outbox
-        if self._can_send() and (self._who_waits or self._head_waits() or quit_waits):
-            times.append(self._paced_until)
+        if self._can_send() and (self._who_waits or self._out.head_waits() or quit_waits):
+            times.append(self._out.paced_until)
         return min(times, default=None)
 
     def seconds_to_wait(self, now: float, longest: float) -> float:
@@ -429,11 +384,10 @@ class ClientModel:
         limits = hello.get("limits")
         if isinstance(limits, dict) and isinstance(limits.get("max_text"), int):
             self.max_text = max(1, min(limits["max_text"], protocol.MAX_TEXT))
-        self._pace = _announced_pace(limits)
+        self._out.pace = announced_pace(limits)
         self._last_heard = now
         self._ping_sent = None
-        for outgoing in self.outbox:
-            outgoing.sent = False
+        self._out.unsent()
         self._nonce = None
         if hello["auth"] == "password":
             nonce = hello.get("nonce")
@@ -487,8 +441,7 @@ class ClientModel:
             self.server_full = False
         if self.login not in (NAMING, PASSWORD):
             self.login = LOGGED_OUT
-        for outgoing in self.outbox:
-            outgoing.sent = False
+        self._out.unsent()
         # a refused password closes it, and a full server each time: no news there
         if was_up and self.login != PASSWORD and not self.server_full:
             self._add("system", f"{self.link_note}; reconnecting", ts=now)
@@ -546,14 +499,14 @@ class ClientModel:
             " (truncated)" if frame.get("truncated") is True else "",
             len(self.outbox),
         )
-        self._start_pacing(now)
+        self._out.start_pacing(now)
         return self._flush(now)  # with their refs: the server relays each ref once
 
     def _frame_error(self, frame: Frame, now: float) -> List[Action]:
         code = frame["code"]
         text = safe_text(frame["message"])
         ref = frame.get("ref")
-        outgoing = self._outgoing(ref)
+        outgoing = self._out.find(ref)
         if code in ("name_taken", "invalid_name") and self.login != LOGGED_IN:
             return self._ask_for_name(text, now)
         if code == "auth_failed":
@@ -561,9 +514,7 @@ class ClientModel:
         if code == "timeout" and self.login in (NAMING, PASSWORD):
             return []  # the user took their time; the reconnect brings a fresh login window
         if code == "rate_limited":
-            retry = frame.get("retry_after")
-            wait = float(retry) if isinstance(retry, (int, float)) and retry > 0 else 1.0
-            self._paced_until = now + min(wait, MAX_RETRY_AFTER)
+            self._out.hold_off(now, frame.get("retry_after"))
             if outgoing is not None:  # it goes again, before any later one
                 outgoing.sent = False
                 return []
@@ -632,7 +583,7 @@ class ClientModel:
         return []
 
     def _frame_message(self, frame: Frame, now: float) -> List[Action]:
-        outgoing = self._outgoing(frame.get("ref"))
+        outgoing = self._out.find(frame.get("ref"))
         if outgoing is not None:
             self.outbox.remove(outgoing)
         entry = self._take_message(frame, now, quiet=False)
@@ -676,7 +627,7 @@ class ClientModel:
         return []
 
     def _frame_ping(self, frame: Frame, now: float) -> List[Action]:
-        self._take_token(now)  # answered at once all the same: a refused pong costs nothing
+        self._out.take_token(now)  # answered at once all the same: a refused pong costs nothing
         return [Send(protocol.pong(frame.get("token")))]
 
     def _frame_shutdown(self, frame: Frame, now: float) -> List[Action]:
@@ -688,14 +639,6 @@ class ClientModel:
             note = f": {message}" if message else ""
             self._add("system", f"the server is shutting down{note}", ts=now)
         return []
-
-    def _outgoing(self, ref: object) -> Optional[Outgoing]:
-        if ref is None:
-            return None
-        for outgoing in self.outbox:
-            if outgoing.ref == ref:
-                return outgoing
-        return None
 
     # ------------------------------------------------------------------ clock
 
@@ -715,63 +658,31 @@ class ClientModel:
         elif now - self._last_heard > PING_AFTER:
             self._pings += 1
             self._ping_sent = now
-            self._take_token(now)  # sent all the same: any answer, a refusal too, is news
+            self._out.take_token(now)  # sent all the same: any answer, a refusal too, is news
             return [Send(protocol.ping(f"k{self._pings}"))]
         return []
 
-    # ------------------------------------------------------------------ pacing
-
-    def _start_pacing(self, now: float) -> None:
-        """A fresh login: the server's bucket is full again, and so is our copy of it."""
-        self._paced_until = 0.0
-        self._bucket = None
-        if self._pace is not None:
-            rate, burst = self._pace
-            self._bucket_now = now
-            self._bucket = TokenBucket(
-                rate, max(1, burst - SPARE_TOKENS), clock=lambda: self._bucket_now
-            )
-
-    def _take_token(self, now: float) -> float:
-        """Spend a token of our copy of the server's bucket: 0, else the seconds until one."""
-        if self._bucket is None:  # a server that announced no pace: rate_limited tells us
-            return 0.0
-        self._bucket_now = now
-        return self._bucket.take()
+    # ------------------------------------------------------------------ sending
 
     def _can_send(self) -> bool:
         return self.link == CONNECTED and self.login == LOGGED_IN
-
-    def _head_waits(self) -> bool:
-        """True if the oldest message of the outbox is due to be sent (nothing in flight)."""
-        return bool(self.outbox) and not self.outbox[0].sent
-
-    def _paced(self, now: float) -> bool:
-        """True if a paced frame may go now; it spends the token. Else note when to try."""
-        if now < self._paced_until:
-            return False
-        wait = self._take_token(now)
-        if wait:
-            self._paced_until = now + wait
-        return not wait
 
     def _flush(self, now: float) -> List[Action]:
         """Send what may go now, in order: a waiting /who, the oldest message, and while
         leaving the goodbye once nothing is pending (or the grace is over)."""
         actions: List[Action] = []
         if self._can_send():
-            if self._who_waits and self._paced(now):
+            if self._who_waits and self._out.paced(now):
                 self._who_waits = False
                 actions.append(Send(protocol.who()))
-            if self._head_waits() and self._paced(now):
-                self.outbox[0].sent = True
-                actions.append(Send(self.outbox[0].frame()))
-        if self._leave_by is None:
+            if self._out.head_waits() and self._out.paced(now):
+                actions.append(Send(self._out.send_head()))
+        if self._out.leave_by is None:
             return actions
         stuck = self.login in (NAMING, PASSWORD)  # nothing goes until the user answers
-        if now >= self._leave_by or stuck:
+        if now >= self._out.leave_by or stuck:
             return actions + self._leave()
-        if not self.outbox and (not self._can_send() or self._paced(now)):
+        if not self.outbox and (not self._can_send() or self._out.paced(now)):
             return actions + self._leave()
         return actions
 
@@ -965,17 +876,16 @@ class ClientModel:
             self._add("error", f"too long: a message is at most {self.max_text} characters", ts=now)
             self.input, self.cursor = text, len(text)
             return []
-        self._refs += 1
-        self.outbox.append(Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now))
+        self._out.add(text, to, now)
         return self._flush(now)
 
     def quit(self, now: float) -> List[Action]:
         """The user chose to leave: say goodbye to the server and exit, once the pending
         messages went (exit 0) or `LEAVE_GRACE` seconds are up (exit 1). Asked again
         meanwhile, leave at once."""
-        if self._leave_by is not None:
+        if self._out.leave_by is not None:
             return self._leave()
-        self._leave_by = now + LEAVE_GRACE
+        self._out.leave_by = now + LEAVE_GRACE
         if self.outbox:
             self._add(
                 "info",

@@ -6,7 +6,7 @@ stdin, commands included (/msg, /me, /who, /quit), in order and at the pace the 
 allows. At the end of stdin it waits until everything read was echoed by the server
 (giving up after `DRAIN_TIMEOUT` seconds without progress), says goodbye and exits: 0
 when all was delivered, else 1. Ctrl-C (SIGINT) gives what is pending up to
-`client_model.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
+`chat.outbox.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
 Python.
 """
 

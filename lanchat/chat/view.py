@@ -28,8 +28,8 @@ from lanchat.chat.model import (
     STOPPED,
     ClientModel,
     Entry,
-    Outgoing,
 )
+from lanchat.chat.outbox import Outgoing
 from lanchat.chat.picker import ServerPicker
 from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
