@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from typing import Hashable, List, Optional, Pattern, Tuple, Union
 
 from lanchat import names, protocol
-from lanchat.chat import completion, lineedit
+from lanchat.chat import commands, completion, lineedit
 from lanchat.chat.colours import NameColours
+from lanchat.chat.commands import ME_PREFIX
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.outbox import LEAVE_GRACE, Outbox, Outgoing, announced_pace
 from lanchat.chat.termtext import is_typeable, safe_text
@@ -64,18 +65,6 @@ LOGGING_IN = "logging in"
 NAMING = "naming"  # the server refused the name; the input line asks for another
 PASSWORD = "password"  # the server wants a password; the input line asks for it, hidden
 LOGGED_IN = "logged in"
-
-ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
-
-HELP = (
-    "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
-    "// at the start sends a line that begins with /",
-)
-KEYS_HELP = (  # only the window has keys; plain mode reads lines
-    "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Esc newest, Ctrl-L redraw,",
-    "  Tab complete a name or command (again: the next one), Alt-B/Alt-F word left/right,",
-    "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
-)
 
 
 # ---------------------------------------------------------------------------
@@ -237,7 +226,7 @@ class ClientModel:
         self._resume: Optional[str] = None  # the secret token of the last welcome
         self._password = password
         self._ask_password = ask_password
-        self._window = window
+        self.window = window  # keys are read: /help lists them
         self._password_refused = 0
         self._nonce: Optional[str] = None  # the current link's challenge, if it has one
         self.exit_note = ""  # why the client gave up, for a line after the window closes
@@ -796,10 +785,10 @@ class ClientModel:
         self._draft = ""
         self.scroll = 0
         if line.startswith("//"):
-            return self._say(line[1:], None, now)
+            return self.say(line[1:], None, now)
         if line.startswith("/"):
-            return self._command(line, now)
-        return self._say(line, None, now)
+            return commands.run(self, line, now)
+        return self.say(line, None, now)
 
     def _submit_name(self, line: str, now: float) -> List[Action]:
         name = line.strip()
@@ -830,45 +819,25 @@ class ClientModel:
             return [Send(self._login_frame())]
         return []
 
-    def _command(self, line: str, now: float) -> List[Action]:
-        word, _, rest = line.partition(" ")
-        command = word.lower()
-        rest = rest.strip()
-        if command in ("/quit", "/q", "/exit"):
-            return self.quit(now)
-        if command in ("/msg", "/m"):
-            target, _, text = rest.partition(" ")
-            if not target or not text.strip():
-                self._add("info", "usage: /msg NAME text", ts=now)
-                return []
-            return self._say(text, target, now)
-        if command == "/me":
-            if not rest:
-                self._add("info", "usage: /me action, e.g. /me waves", ts=now)
-                return []
-            return self._say(ME_PREFIX + rest, None, now)
-        if command == "/who":
-            if self.login == LOGGED_IN:
-                self._want_who = self._who_waits = True
-                return self._flush(now)
-            self._add("info", "not online right now; the list shows who was there", ts=now)
-            return []
-        if command in ("/help", "/?"):
-            for text in HELP + (KEYS_HELP if self._window else ()):
-                self._add("info", text, ts=now)
-            return []
-        if command == "/clear":
-            self.entries.clear()
-            self.scroll = 0
-            return []
-        self._add(
-            "info",
-            f"unknown command {safe_text(word)}; /help lists them, // sends a line starting with /",
-            ts=now,
-        )
+    def note(self, kind: str, text: str, now: float) -> None:
+        """Add a line of our own (info, error, system) to the message pane."""
+        self._add(kind, text, ts=now)
+
+    def clear(self) -> None:
+        """/clear: empty the message pane."""
+        self.entries.clear()
+        self.scroll = 0
+
+    def ask_who(self, now: float) -> List[Action]:
+        """/who: ask the server who is online (at its pace); offline, say so."""
+        if self.login == LOGGED_IN:
+            self._want_who = self._who_waits = True
+            return self._flush(now)
+        self._add("info", "not online right now; the list shows who was there", ts=now)
         return []
 
-    def _say(self, text: str, to: Optional[str], now: float) -> List[Action]:
+    def say(self, text: str, to: Optional[str], now: float) -> List[Action]:
+        """Send a message (to one person, or the room): it joins the outbox."""
         text = text.strip()
         if not names.strip_controls(text).strip():
             return []
