@@ -8,6 +8,7 @@ import pytest
 
 from lanchat import protocol
 from lanchat.chat import model as client_model
+from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
 from lanchat.chat.connection import Connected, Disconnected, Received, Stopped
 from lanchat.chat.model import (
     CONNECTED,
@@ -20,13 +21,7 @@ from lanchat.chat.model import (
     PING_AFTER,
     PING_TIMEOUT,
     STOPPED,
-    Action,
-    Bell,
     ClientModel,
-    Drop,
-    Exit,
-    GiveUp,
-    Send,
     suggest_name,
 )
 from lanchat.chat.picker import ServerPicker

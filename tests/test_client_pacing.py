@@ -23,8 +23,9 @@ from drivers import PtyClient, client_argv, client_env
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
+from lanchat.chat.actions import Exit, Send
 from lanchat.chat.connection import Connected, Disconnected, Received
-from lanchat.chat.model import ClientModel, Exit, Send
+from lanchat.chat.model import ClientModel
 from lanchat.chat.outbox import LEAVE_GRACE
 
 Address = Tuple[str, int]

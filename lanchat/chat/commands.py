@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Dict, List
 
+from lanchat.chat.actions import Action
 from lanchat.chat.termtext import safe_text
 
 if TYPE_CHECKING:
-    from lanchat.chat.model import Action, ClientModel
+    from lanchat.chat.model import ClientModel
 
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
@@ -24,7 +25,7 @@ KEYS_HELP = (  # only the window has keys; plain mode reads lines
     "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
 )
 
-Command = Callable[["ClientModel", str, float], List["Action"]]
+Command = Callable[["ClientModel", str, float], List[Action]]
 
 
 def run(model: ClientModel, line: str, now: float) -> List[Action]:

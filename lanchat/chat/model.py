@@ -2,7 +2,7 @@
 
 `ClientModel` holds the connection state, the login, the message list, the online list,
 the outbox and the input line. Three doors lead in, each returning a list of actions for
-the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
+the caller to carry out (`lanchat.chat.actions`):
 
 - `handle_event(event, now)` for what the connection reports (connection.Event),
 - `handle_key(key, now)` for one key: a character, or a curses key name such as
@@ -32,10 +32,11 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import Hashable, List, Optional, Pattern, Tuple, Union
+from typing import Hashable, List, Optional, Pattern, Tuple
 
 from lanchat import names, protocol
 from lanchat.chat import commands, completion, lineedit
+from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
 from lanchat.chat.colours import NameColours
 from lanchat.chat.commands import ME_PREFIX
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
@@ -65,44 +66,6 @@ LOGGING_IN = "logging in"
 NAMING = "naming"  # the server refused the name; the input line asks for another
 PASSWORD = "password"  # the server wants a password; the input line asks for it, hidden
 LOGGED_IN = "logged in"
-
-
-# ---------------------------------------------------------------------------
-# Actions for the caller
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send this frame to the server (dropped if there is no link)."""
-
-    frame: Frame
-
-
-@dataclass(frozen=True)
-class Bell:
-    """Ring the terminal bell."""
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Close the current link; the connection reconnects by itself."""
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """Stop reconnecting: this server will never take us."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Exit:
-    """Leave the client with this exit code."""
-
-    code: int
-
-
-Action = Union[Send, Bell, Drop, GiveUp, Exit]
 
 
 # ---------------------------------------------------------------------------

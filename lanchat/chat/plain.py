@@ -23,18 +23,9 @@ from types import FrameType
 from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
+from lanchat.chat.actions import Action, Drop, Exit, GiveUp, Send
 from lanchat.chat.connection import Connection, Event, Link
-from lanchat.chat.model import (
-    LOGGED_IN,
-    NAMING,
-    Action,
-    ClientModel,
-    Drop,
-    Entry,
-    Exit,
-    GiveUp,
-    Send,
-)
+from lanchat.chat.model import LOGGED_IN, NAMING, ClientModel, Entry
 from lanchat.chat.view import clock, day_line, starts_a_day
 
 log = logging.getLogger(__name__)
