@@ -10,7 +10,7 @@ the caller to carry out (`lanchat.chat.actions`):
 - `tick(now)` once a second or so, and at `wake_at`: keepalive pings, paced sends, leaving.
 
 Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
-(`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
+(`chat.view`) draws this state; plain mode (`chat.plain`) prints its entries.
 
 What the user says waits in the outbox (`lanchat.chat.outbox`) until the server echoes it,
 and goes out in order at the server's pace; leaving gives it a moment to go.
