@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 # Where `make pyz` writes the zipapp; another path: `make pyz PYZ=/tmp/x/lanchat.pyz`.
 PYZ := dist/lanchat.pyz
-SOURCES := $(wildcard lanchat/*.py)
+SOURCES := $(shell find lanchat -name '*.py')
 # Fixed so that two builds of the same sources give the same bytes.
 SOURCE_DATE_EPOCH := 1764000000
 export SOURCE_DATE_EPOCH
@@ -33,7 +33,8 @@ $(PYZ): $(READY) $(SOURCES)
 	@mkdir -p "$(dir $(PYZ))" build
 	@stage=$$(mktemp -d build/stage.XXXXXX) && \
 	  mkdir "$$stage/site-packages" && \
-	  cp -r lanchat "$$stage/site-packages/" && rm -rf "$$stage/site-packages/lanchat/__pycache__" && \
+	  cp -r lanchat "$$stage/site-packages/" && \
+	  find "$$stage/site-packages/lanchat" -name __pycache__ -type d -prune -exec rm -rf {} + && \
 	  $(BIN)/shiv --site-packages "$$stage/site-packages" --reproducible -e lanchat.__main__:main \
 	    -p '/usr/bin/env python3' -o "$$stage/lanchat.pyz" >/dev/null && \
 	  mv "$$stage/lanchat.pyz" "$(PYZ)" && rm -rf "$$stage"

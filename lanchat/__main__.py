@@ -7,57 +7,11 @@ argument gets argparse's usage and one line, and exit code 2.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import sys
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 from lanchat import __version__, protocol
-from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE
-from lanchat.threadpool import default_workers
-
-
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
-        return value
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
-    return value
-
-
-def _ip_address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not zero or a positive number")
-    return value
-
-
-PORT = _int_in(1, 65535 - protocol.PORT_SPAN)
-LOG_LEVELS = ("debug", "info", "warning", "error")
+from lanchat.core.config import PORT, add_server_options, positive_float
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,143 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = commands.add_parser(
         "server", help="run a chat server", description="Run a headless lanchat server."
     )
-    server.add_argument(
-        "--bind",
-        type=_ip_address,
-        default="0.0.0.0",
-        metavar="ADDR",
-        help="IP address to listen on (default: all IPv4 interfaces)",
-    )
-    server.add_argument(
-        "--port",
-        type=PORT,
-        default=protocol.DEFAULT_PORT,
-        metavar="BASE",
-        help=f"first port to try; the next {protocol.PORT_SPAN} are tried if taken "
-        "(default %(default)s)",
-    )
-    server.add_argument("--name", help="server name shown to users (default: the host name)")
-    server.add_argument(
-        "--max-clients",
-        type=_int_in(1, 100000),
-        default=50,
-        metavar="N",
-        help="connections at once, logged in or not (default %(default)s)",
-    )
-    server.add_argument(
-        "--max-per-address",
-        type=_int_in(1, 100000),
-        default=10,
-        metavar="N",
-        help="connections at once from one IP address, loopback included, so that one "
-        "host cannot fill the server; more get error too_many_connections "
-        "(default %(default)s)",
-    )
-    server.add_argument(
-        "--worker-idle-timeout",
-        type=_positive_float,
-        default=10.0,
-        metavar="SECONDS",
-        help="a worker thread left without work this long ends, so threads and memory "
-        "go back down after a rush (default %(default)s)",
-    )
-    server.add_argument(
-        "--workers",
-        type=_int_in(1, 64),
-        default=default_workers(),
-        metavar="N",
-        help="threads that handle the clients' frames, however many clients there are "
-        "(default %(default)s on this machine: a few per core)",
-    )
-    server.add_argument(
-        "--history",
-        type=_int_in(protocol.MIN_HISTORY, 100000),
-        default=100,
-        metavar="N",
-        help="room messages a newcomer is shown (default %(default)s)",
-    )
-    server.add_argument(
-        "--login-timeout",
-        type=_positive_float,
-        default=protocol.LOGIN_TIMEOUT,
-        metavar="SECONDS",
-        help="time allowed to log in (default %(default)s)",
-    )
-    server.add_argument(
-        "--idle-timeout",
-        type=_positive_float,
-        default=protocol.IDLE_TIMEOUT,
-        metavar="SECONDS",
-        help="silence before a client is dropped; it is pinged at half (default %(default)s)",
-    )
-    server.add_argument(
-        "--rate",
-        type=_positive_float,
-        default=5.0,
-        metavar="FRAMES",
-        help="frames per second a client may send on average; beyond that frames are "
-        f"refused (rate_limited), and a client with more than {FLOOD_BURST} frames refused "
-        f"at once (refilled at {FLOOD_RATE} a second) is closed as flooding "
-        "(default %(default)s)",
-    )
-    server.add_argument(
-        "--burst",
-        type=_int_in(20, 1000000),
-        default=30,
-        metavar="FRAMES",
-        help="frames a client may send at once (default %(default)s)",
-    )
-    server.add_argument(
-        "--max-backlog",
-        type=_int_in(protocol.MAX_FRAME, 2**31),
-        default=1024 * 1024,
-        metavar="BYTES",
-        help="unsent bytes a client may fall behind before it is dropped as slow "
-        "(default %(default)s)",
-    )
-    server.add_argument(
-        "--max-rest",
-        type=_non_negative_float,
-        default=0.05,
-        metavar="SECONDS",
-        help="under load the server rests between rounds of sends (twice as long as the "
-        "last round took) so that frames share sends; this caps the rest, and the "
-        "latency it adds; 0 sends at once (default %(default)s)",
-    )
-    history = server.add_mutually_exclusive_group()
-    history.add_argument(
-        "--history-db",
-        metavar="PATH",
-        help="SQLite file that keeps the room's messages and the hashed resume tokens that "
-        "give people their names back after a restart, on a local disk (not NFS); "
-        "{port} is replaced by the port (default: "
-        "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
-        "name); created readable by its owner only",
-    )
-    history.add_argument(
-        "--no-history",
-        action="store_true",
-        help="keep messages and resume tokens in memory only (a restart forgets them)",
-    )
-    server.add_argument(
-        "--password-file",
-        metavar="PATH",
-        help="require the password in this file (its first line; a file whose first line is "
-        "empty or not UTF-8 stops the server with exit 2); or set LANCHAT_PASSWORD",
-    )
-    server.add_argument(
-        "--no-discovery", action="store_true", help="do not answer LAN discovery probes"
-    )
-    server.add_argument(
-        "--log-level", choices=LOG_LEVELS, default="info", help="(default %(default)s)"
-    )
-    server.add_argument("--log-file", metavar="PATH", help="log here instead of to stderr")
-    server.add_argument(
-        "--log-messages",
-        action="store_true",
-        help="also log the texts of room messages (off by default: chats stay private); "
-        "private messages are never logged",
-    )
+    add_server_options(server)
 
     client = commands.add_parser(
         "client",
@@ -263,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     discover.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="SECONDS",
         help="how long to collect answers (default %(default)s)",
@@ -279,12 +97,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return server.run(args)
     if args.command == "client":
-        from lanchat import client
+        from lanchat.chat import app
 
-        return client.run(args)
-    from lanchat import discovery
+        return app.run(args)
+    from lanchat.chat import finder
 
-    return discovery.run(args)
+    return finder.run(args)
 
 
 if __name__ == "__main__":

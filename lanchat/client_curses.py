@@ -25,20 +25,13 @@ from types import FrameType, TracebackType
 from typing import Any, Dict, List, Optional, Tuple, Type
 
 from lanchat import protocol
-from lanchat.client_model import (
-    NAME_COLOURS,
-    Action,
-    Bell,
-    ClientModel,
-    Drop,
-    Exit,
-    GiveUp,
-    Send,
-    ServerPicker,
-)
-from lanchat.client_view import Screen, render, render_picker
-from lanchat.connection import Connection, Event, Link
-from lanchat.termtext import text_width
+from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
+from lanchat.chat.colours import NAME_COLOURS
+from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.model import ClientModel
+from lanchat.chat.picker import ServerPicker
+from lanchat.chat.termtext import text_width
+from lanchat.chat.view import Screen, render, render_picker
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """The headless lanchat server: the I/O loop, the thread pool and the room, wired together.
 
-Design (docs/design.md): one I/O thread (`lanchat.ioloop`) owns every socket: it accepts,
+Design (docs/design.md): one I/O thread (`lanchat.core.ioloop`) owns every socket: it accepts,
 reads, writes and closes. What it reads goes to a small fixed pool of workers
 (`lanchat.threadpool`), which feed each connection's frames, in order, to its
-`lanchat.session.Session`, a protocol state machine without I/O. Sessions act through the
-room (`lanchat.room`), which fans typed events out, encoded once per wire format
-(`lanchat.transport`). Capacity is counted: a connection over `max_clients` gets
-`server_full`, one over its address's share (`lanchat.admission`) `too_many_connections`.
+`lanchat.core.session.Session`, a protocol state machine without I/O. Sessions act through the
+room (`lanchat.core.room`), which fans typed events out, encoded once per wire format
+(`lanchat.core.transport`). Capacity is counted: a connection over `max_clients` gets
+`server_full`, one over its address's share (`lanchat.core.admission`) `too_many_connections`.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
 `serve_forever()`, `shutdown()` from another thread or a signal handler, and
@@ -25,56 +25,31 @@ import ssl
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import events, protocol
-from lanchat.admission import AddressShares
-from lanchat.discovery import Responder
-from lanchat.history import History, HistoryError, MemoryHistory, SqliteHistory
-from lanchat.history import adopt_legacy_file as adopt_legacy_history
-from lanchat.history import default_path as history_default_path
-from lanchat.ioloop import IOLoop, Item, Link
+from lanchat import protocol
+from lanchat.core import events
+from lanchat.core.admission import AddressShares
+from lanchat.core.config import ServerConfig, config_from_args
+from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
+from lanchat.core.history import default_path as history_default_path
+from lanchat.core.ioloop import IOLoop, Item, Link
+from lanchat.core.responder import Responder
+from lanchat.core.room import Deliver, Room
+from lanchat.core.safelog import SafeFormatter
+from lanchat.core.session import Effects, Session, SessionConfig
+from lanchat.core.transport import LANCHAT, Codec
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.room import Deliver, Room
-from lanchat.safelog import SafeFormatter
-from lanchat.session import Effects, Session, SessionConfig
-from lanchat.threadpool import ThreadPool, default_workers
-from lanchat.transport import LANCHAT, Codec
+from lanchat.threadpool import ThreadPool
 
 log = logging.getLogger(__name__)
 
 # Joins and leaves for clients that take presence in batches wait at most this long, so a
 # rush of logins costs one frame per client per batch instead of one per login.
 PRESENCE_BATCH_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """Everything a server is started with; the defaults are the contract's."""
-
-    bind: str = "0.0.0.0"
-    port: int = protocol.DEFAULT_PORT
-    port_span: int = protocol.PORT_SPAN
-    name: str = ""  # empty: the host name
-    max_clients: int = 50
-    max_per_address: int = 10  # connections one client address may hold at once
-    workers: int = default_workers()  # the pool that handles every connection's frames
-    worker_idle_timeout: float = 10.0  # seconds before an idle worker thread ends
-    history: int = 100
-    login_timeout: float = protocol.LOGIN_TIMEOUT
-    idle_timeout: float = protocol.IDLE_TIMEOUT
-    rate: float = 5.0
-    burst: int = 30
-    max_backlog: int = 1024 * 1024
-    flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
-    max_rest: float = 0.05  # the longest the I/O thread waits between rounds of sends
-    discovery: bool = True
-    log_messages: bool = False
-    history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
-    password: Optional[str] = None
 
 
 class NoFreePort(OSError):
@@ -324,26 +299,8 @@ def run(args: argparse.Namespace) -> int:
     except PasswordFileError as exc:  # a bad argument: never start an open server instead
         print(f"lanchat: {exc}", file=sys.stderr)
         return 2
-    config = ServerConfig(
-        bind=args.bind,
-        port=args.port,
-        name=args.name or "",
-        max_clients=args.max_clients,
-        max_per_address=args.max_per_address,
-        workers=args.workers,
-        worker_idle_timeout=args.worker_idle_timeout,
-        history=args.history,
-        login_timeout=args.login_timeout,
-        idle_timeout=args.idle_timeout,
-        rate=args.rate,
-        burst=args.burst,
-        max_backlog=args.max_backlog,
-        max_rest=args.max_rest,
-        discovery=not args.no_discovery,
-        log_messages=args.log_messages,
-        history_db=None if args.no_history else (args.history_db or history_default_path()),
-        password=password,
-    )
+    history_db = None if args.no_history else (args.history_db or history_default_path())
+    config = config_from_args(args, history_db=history_db, password=password)
     try:
         server = ChatServer(config)
     except HistoryError as exc:

@@ -12,8 +12,9 @@ from typing import Any, Callable, Iterator, List
 
 import pytest
 
-from lanchat.ioloop import IOLoop
-from lanchat.server import ChatServer, ServerConfig
+from lanchat.core.config import ServerConfig
+from lanchat.core.ioloop import IOLoop
+from lanchat.server import ChatServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = Path(os.environ.get("LANCHAT_PYZ", ROOT / "dist" / "lanchat.pyz"))

@@ -15,8 +15,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from conftest import free_port
-from test_client_e2e import PtyClient, client_env, status
-from test_crash import PlainClient, Proxy, stop_server, wait_until
+from drivers import PlainClient, Proxy, PtyClient, client_env, status, stop_server, wait_until
 from wire import start_pyz_server
 
 pytestmark = pytest.mark.pyz

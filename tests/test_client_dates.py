@@ -18,14 +18,15 @@ from typing import Callable, Iterator, List, Sequence, Set, Tuple
 
 import pytest
 from conftest import free_port
-from test_client_e2e import KEYS, PtyClient, client_env, clients  # noqa: F401  (fixture)
+from drivers import KEYS, PtyClient, client_env, clients  # noqa: F401  (fixture)
 from wire import start_pyz_server
 
-from lanchat import client_view, protocol
-from lanchat.client_model import ClientModel
-from lanchat.client_view import render
-from lanchat.connection import Connected, Received
-from lanchat.history import SqliteHistory
+from lanchat import protocol
+from lanchat.chat import view
+from lanchat.chat.connection import Connected, Received
+from lanchat.chat.model import ClientModel
+from lanchat.chat.view import render
+from lanchat.core.history import SqliteHistory
 
 TZ = "LCL-10"  # UTC+10, no daylight saving
 ZONE = timezone(timedelta(hours=10))
@@ -105,7 +106,7 @@ def test_the_year_shows_when_it_is_not_this_year() -> None:
 
 def test_the_separator_uses_the_local_day_not_the_utc_day() -> None:
     assert datetime.fromtimestamp(SATURDAY, timezone.utc).day == 27
-    assert client_view.day_line(SATURDAY, TODAY) == "-- Saturday 28 November --"
+    assert view.day_line(SATURDAY, TODAY) == "-- Saturday 28 November --"
 
 
 def test_scrolled_into_an_older_day_the_top_row_names_it() -> None:

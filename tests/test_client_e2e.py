@@ -7,215 +7,37 @@ screen until the expected text shows, with a deadline. Nothing here sleeps and h
 
 from __future__ import annotations
 
-import curses
 import os
 import signal
-import subprocess
 import sys
-import termios
-import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Iterator, List
 
-import ptyprocess
-import pyte
+import drivers
 import pytest
 from conftest import ROOT, free_port
+from drivers import (
+    CTRL_C,
+    CTRL_D,
+    CTRL_U,
+    ENTER,
+    KEYS,
+    WAIT,
+    PtyClient,
+    client_env,
+    start_server,
+    status,
+)
 from wire import login, start_pyz_server
 
 from lanchat import protocol
 
 pytestmark = pytest.mark.pyz
 
-TERM = "xterm-256color"
-WAIT = 15.0  # seconds any one expected screen may take
-Address = Tuple[str, int]
-
-
-def _terminfo_keys() -> Dict[str, bytes]:
-    """The bytes the terminal sends for each key, from terminfo (keypad mode on)."""
-    with open(os.devnull, "w") as devnull:
-        curses.setupterm(TERM, devnull.fileno())
-    names = {
-        "up": "kcuu1",
-        "down": "kcud1",
-        "left": "kcub1",
-        "right": "kcuf1",
-        "home": "khome",
-        "end": "kend",
-        "ppage": "kpp",
-        "npage": "knp",
-        "delete": "kdch1",
-        "backspace": "kbs",
-        "ctrl_left": "kLFT5",
-    }
-    keys = {}
-    for key, capability in names.items():
-        sequence = curses.tigetstr(capability)
-        assert sequence, f"terminfo {TERM} has no {capability}"
-        keys[key] = sequence
-    return keys
-
-
-KEYS = _terminfo_keys()
-ENTER = b"\r"
-CTRL_C, CTRL_D, CTRL_U = b"\x03", b"\x04", b"\x15"
-
-
-def client_env(**extra: str) -> Dict[str, str]:
-    """The environment of a client in a UTF-8 xterm, with no NO_COLOR unless asked."""
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "LC_ALL", "COLUMNS", "LINES")
-    }
-    env.update(TERM=TERM, LANG="C.UTF-8")
-    env.update(extra)
-    return env
-
-
-class PtyClient:
-    """One `lanchat.pyz client` in a pseudo-terminal, its screen kept by pyte."""
-
-    def __init__(
-        self,
-        argv: List[str],
-        rows: int = 24,
-        cols: int = 80,
-        env: Optional[Dict[str, str]] = None,
-    ) -> None:
-        self.screen = pyte.Screen(cols, rows)
-        self._stream = pyte.ByteStream(self.screen)
-        self._lock = threading.Lock()
-        self.output = bytearray()
-        self.proc = ptyprocess.PtyProcess.spawn(
-            argv, dimensions=(rows, cols), env=env or client_env()
-        )
-        self._reader = threading.Thread(target=self._read, name="pty-reader", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = self.proc.read(65536)
-            except EOFError:
-                return
-            with self._lock:
-                self.output += data
-                self._stream.feed(data)
-
-    def lines(self) -> List[str]:
-        """The screen, one string per row."""
-        with self._lock:
-            return list(self.screen.display)
-
-    def text(self) -> str:
-        """The screen as one string, rows joined by newlines."""
-        return "\n".join(self.lines())
-
-    def wait_for(
-        self, expected: Union[str, Callable[[List[str]], bool]], timeout: float = WAIT
-    ) -> List[str]:
-        """Poll the screen until the text shows (or the test holds); fail with the screen."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.lines()
-            if (expected in "\n".join(lines)) if isinstance(expected, str) else expected(lines):
-                return lines
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"screen never showed {expected!r}; it shows:\n" + "\n".join(lines)
-                )
-            time.sleep(0.02)
-
-    def type(self, data: Union[str, bytes]) -> None:
-        """Send what a person types (str as UTF-8)."""
-        self.proc.write(data.encode("utf-8") if isinstance(data, str) else data)
-
-    def line(self, text: str) -> None:
-        """Type a line and Enter."""
-        self.type(text)
-        self.type(ENTER)
-
-    def resize(self, rows: int, cols: int) -> None:
-        """Resize the terminal, as a window manager does (the child gets SIGWINCH)."""
-        with self._lock:
-            self.screen.resize(rows, cols)
-        self.proc.setwinsize(rows, cols)
-
-    def wait_exit(self, timeout: float = WAIT) -> int:
-        """The exit code (128 + n for signal n); fail if it does not end in time."""
-        deadline = time.monotonic() + timeout
-        while self.proc.isalive():
-            if time.monotonic() > deadline:
-                raise AssertionError("the client did not exit:\n" + self.text())
-            time.sleep(0.02)
-        self._reader.join(5)
-        if self.proc.signalstatus is not None:
-            return 128 + int(self.proc.signalstatus)
-        return int(self.proc.exitstatus or 0)
-
-    def terminal_restored(self) -> bool:
-        """True if the tty is back in cooked mode with echo and curses left its screen."""
-        lflag = termios.tcgetattr(self.proc.fd)[3]
-        rmcup = curses.tigetstr("rmcup") or b""
-        with self._lock:
-            left_screen = rmcup in self.output
-        return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO) and left_screen
-
-    def close(self) -> None:
-        """Kill the client if it still runs."""
-        if self.proc.isalive():
-            self.proc.terminate(force=True)
-        self._reader.join(5)
-        self.proc.close(force=True)
-
-
-@pytest.fixture
-def server(pyz: Path) -> Iterator[Tuple[subprocess.Popen[str], Address]]:
-    """The pyz server on a free port of 127.0.0.1."""
-    proc, address = _start_server(pyz, free_port())
-    try:
-        yield proc, address
-    finally:
-        proc.kill()
-        proc.communicate(timeout=10)
-
-
-def _start_server(pyz: Path, port: int) -> Tuple[subprocess.Popen[str], Address]:
-    return start_pyz_server(
-        str(pyz),
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-discovery",
-        "--log-level",
-        "warning",
-        "--name",
-        "testlab",
-    )
-
-
-@pytest.fixture
-def clients(pyz: Path) -> Iterator[Callable[..., PtyClient]]:
-    """Start PtyClients; every one is killed at the end of the test."""
-    started: List[PtyClient] = []
-
-    def start(address: Address, name: str, *extra: str, **kwargs: object) -> PtyClient:
-        host, port = address
-        argv = [sys.executable, str(pyz), "client", "--name", name, "--host", host]
-        argv += ["--port", str(port), *extra]
-        client = PtyClient(argv, **kwargs)  # type: ignore[arg-type]
-        started.append(client)
-        return client
-
-    yield start
-    for client in started:
-        client.close()
-
-
-def status(lines: List[str]) -> str:
-    return lines[0]
+# The shared fixtures, made this module's own.
+server = drivers.server
+clients = drivers.clients
 
 
 # --------------------------------------------------------------------------- chatting
@@ -374,7 +196,7 @@ def test_a_resize_redraws_the_window(server: tuple, clients: Callable[..., PtyCl
 def test_server_restart_reconnects_and_sends_what_was_typed_meanwhile(
     pyz: Path, clients: Callable[..., PtyClient]
 ) -> None:
-    proc, address = _start_server(pyz, free_port())
+    proc, address = start_server(pyz, free_port())
     try:
         client = clients(address, "patient")
         client.wait_for("you are patient")
@@ -383,7 +205,7 @@ def test_server_restart_reconnects_and_sends_what_was_typed_meanwhile(
         client.wait_for(lambda lines: "offline" in status(lines))
         client.line("typed while away")
         client.wait_for("patient: typed while away (pending)")
-        proc, again = _start_server(pyz, address[1])
+        proc, again = start_server(pyz, address[1])
         assert again == address, "the server came back on another port"
         client.wait_for("back online as patient")
         client.wait_for(lambda lines: "pending" not in "\n".join(lines))
@@ -479,7 +301,7 @@ def test_a_crash_inside_the_window_still_restores_the_terminal(
 def test_several_servers_are_offered_in_a_picker(
     pyz: Path, scripts: Callable[..., PtyClient]
 ) -> None:
-    first, first_address = _start_server(pyz, free_port())
+    first, first_address = start_server(pyz, free_port())
     second, second_address = start_pyz_server(
         str(pyz), "--bind", "127.0.0.1", "--port", str(free_port()), "--no-discovery",
         "--log-level", "warning", "--name", "otherlab",
@@ -492,10 +314,10 @@ def test_several_servers_are_offered_in_a_picker(
         ]
         client = scripts(
             "import sys\n"
-            "from lanchat import discovery\n"
-            "found = [discovery.ServerInfo(name=n, host='127.0.0.1', port=p, version=v)\n"
+            "from lanchat.chat import finder\n"
+            "found = [finder.ServerInfo(name=n, host='127.0.0.1', port=p, version=v)\n"
             f"         for n, p, v in {found!r}]\n"
-            "discovery.scan_host = lambda *args, **kwargs: found  # no probe leaves the test\n"
+            "finder.scan_host = lambda *args, **kwargs: found  # no probe leaves the test\n"
             "from lanchat.__main__ import main\n"
             "sys.exit(main(['client', '--name', 'picky', '--host', '127.0.0.1']))\n"
         )

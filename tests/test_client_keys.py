@@ -7,19 +7,16 @@ from typing import List, Sequence
 
 import pytest
 
-from lanchat import connection, protocol
+from lanchat import protocol
+from lanchat.chat import connection
+from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
+from lanchat.chat.connection import Backoff, Connected, Disconnected, Received
+from lanchat.chat.model import ClientModel
+from lanchat.chat.view import render, status_text
 from lanchat.client_curses import join_alt_keys
-from lanchat.client_model import (
-    NAME_COLOURS,
-    ClientModel,
-    NameColours,
-    preferred_colour,
-)
-from lanchat.client_view import render, status_text
-from lanchat.connection import Backoff, Connected, Disconnected, Received
-from lanchat.history import MemoryHistory
+from lanchat.core.history import MemoryHistory
+from lanchat.core.room import Member, Room
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.room import Member, Room
 
 NOW = 1764000000.0
 ADDRESS = ("127.0.0.1", 42069)

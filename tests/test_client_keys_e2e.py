@@ -14,13 +14,11 @@ from typing import Callable, Iterator, List, Tuple
 
 import pytest
 from conftest import free_port
-from test_client_e2e import WAIT, PtyClient, status
-from test_client_plain import PipedClient, client_argv
-from test_crash import wait_until
+from drivers import WAIT, PipedClient, PtyClient, client_argv, status, wait_until
 from wire import login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.client_model import preferred_colour
+from lanchat.chat.colours import preferred_colour
 
 pytestmark = pytest.mark.pyz
 

@@ -6,8 +6,11 @@ from typing import List, Optional, Sequence
 
 import pytest
 
-from lanchat import client_model, protocol
-from lanchat.client_model import (
+from lanchat import protocol
+from lanchat.chat import model as client_model
+from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
+from lanchat.chat.connection import Connected, Disconnected, Received, Stopped
+from lanchat.chat.model import (
     CONNECTED,
     LOGGED_IN,
     LOGGED_OUT,
@@ -18,17 +21,10 @@ from lanchat.client_model import (
     PING_AFTER,
     PING_TIMEOUT,
     STOPPED,
-    Action,
-    Bell,
     ClientModel,
-    Drop,
-    Exit,
-    GiveUp,
-    Send,
-    ServerPicker,
     suggest_name,
 )
-from lanchat.connection import Connected, Disconnected, Received, Stopped
+from lanchat.chat.picker import ServerPicker
 from lanchat.protocol import Frame
 
 NOW = 1764000000.0

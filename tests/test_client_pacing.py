@@ -12,7 +12,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -20,12 +19,14 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 import pytest
 from conftest import free_port
-from test_client_e2e import PtyClient, client_env
+from drivers import PtyClient, client_argv, client_env
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.client_model import LEAVE_GRACE, ClientModel, Exit, Send
-from lanchat.connection import Connected, Disconnected, Received
+from lanchat.chat.actions import Exit, Send
+from lanchat.chat.connection import Connected, Disconnected, Received
+from lanchat.chat.model import ClientModel
+from lanchat.chat.outbox import LEAVE_GRACE
 
 Address = Tuple[str, int]
 WAIT = 15.0  # seconds any one expected frame or screen may take
@@ -297,12 +298,6 @@ def relays() -> Iterator[Callable[..., Relay]]:
     yield start
     for relay in started:
         relay.close()
-
-
-def client_argv(pyz: Path, address: Address, name: str, *extra: str) -> List[str]:
-    host, port = address
-    return [sys.executable, str(pyz), "client", "--name", name, "--host", host,
-            "--port", str(port), *extra]  # fmt: skip
 
 
 class Feeder:

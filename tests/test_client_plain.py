@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Tuple
 
 import pytest
 from conftest import ROOT, free_port
+from drivers import WAIT, PipedClient, client_argv
 from wire import login, start_pyz_server
 
-from lanchat import client, discovery, protocol
-from lanchat.client_model import Entry
-from lanchat.client_plain import format_entry
-from lanchat.client_view import clock
-from lanchat.discovery import ServerInfo
+from lanchat import protocol
+from lanchat.chat import app, finder
+from lanchat.chat.finder import ServerInfo
+from lanchat.chat.model import Entry
+from lanchat.chat.plain import format_entry
+from lanchat.chat.view import clock
 
-WAIT = 15.0
 Address = Tuple[str, int]
 
 
@@ -38,73 +37,6 @@ def server(pyz: Path) -> Iterator[Address]:
     finally:
         proc.kill()
         proc.communicate(timeout=10)
-
-
-class PipedClient:
-    """`lanchat.pyz client` with stdin and stdout as pipes (so: plain mode by itself)."""
-
-    def __init__(self, argv: List[str], env: Optional[dict] = None) -> None:
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
-        self._lines: List[str] = []
-        self._buffer = b""
-
-    def write(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode("utf-8"))
-        self.proc.stdin.flush()
-
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-
-    def wait_line(self, needle: str, timeout: float = WAIT) -> str:
-        """Read stdout until a line holds the needle; fail with what came."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self._lines:
-                if needle in line:
-                    return line
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no line with {needle!r}; got {self._lines}")
-            ready, _, _ = select.select([fd], [], [], left)
-            if ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    raise AssertionError(f"stdout closed; got {self._lines}")
-                self._buffer += data
-                *complete, self._buffer = self._buffer.split(b"\n")
-                self._lines += [line.decode("utf-8") for line in complete]
-
-    def finish(self, timeout: float = WAIT) -> Tuple[int, str, str]:
-        """Wait for the exit; return (code, all stdout, stderr)."""
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        code = self.proc.wait(timeout)
-        out, err = self.proc.stdout.read(), self.proc.stderr.read()
-        text = "\n".join(self._lines) + "\n" + (self._buffer + out).decode("utf-8")
-        return code, text, err.decode("utf-8")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
-
-
-def client_argv(pyz: Path, address: Address, name: str, *extra: str) -> List[str]:
-    host, port = address
-    return [sys.executable, str(pyz), "client", "--name", name, "--host", host,
-            "--port", str(port), *extra]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- pipes
@@ -238,7 +170,7 @@ def test_plain_mode_runs_on_a_python_without_curses(server: Address) -> None:
     code = (
         "import sys; sys.modules['curses'] = None; sys.modules['_curses'] = None\n"
         "from lanchat.__main__ import main\n"
-        "import lanchat.server, lanchat.discovery\n"
+        "import lanchat.server, lanchat.chat.finder\n"
         f"sys.exit(main(['client', '--name', 'nocurses', '--host', '127.0.0.1', "
         f"'--port', '{server[1]}']))\n"
     )
@@ -286,8 +218,8 @@ def _info(name: str, port: int, version: str = protocol.VERSION) -> ServerInfo:
 def test_no_server_anywhere_says_how_to_start_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: [])
-    assert client.run(_args()) == 1
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: [])
+    assert app.run(_args()) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     assert err[0].startswith("lanchat: no server found; start one with '")
@@ -298,8 +230,8 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     found = [_info("lab", 42069), _info("den", 42070), _info("old", 42071, "3.2.0")]
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
-    assert client.run(_args()) == 1
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: found)
+    assert app.run(_args()) == 1
     err = capsys.readouterr().err
     assert "several servers found; pass --server NAME or --host" in err
     assert "lab (127.0.0.1:42069)" in err and "den (127.0.0.1:42070)" in err
@@ -308,16 +240,16 @@ def test_several_servers_in_plain_mode_are_listed_with_exit_1(
 
 def test_server_picks_one_found_server_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     found = [_info("lab", 42069), _info("Den", 42070)]
-    monkeypatch.setattr(discovery, "find_servers", lambda *a, **k: found)
-    assert client._choose(_args(server="den")) == (("127.0.0.1", 42070), [found[1]])
+    monkeypatch.setattr(finder, "find_servers", lambda *a, **k: found)
+    assert app._choose(_args(server="den")) == (("127.0.0.1", 42070), [found[1]])
 
 
 def test_only_incompatible_servers_is_one_line_with_both_versions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(discovery, "scan_host", lambda *a, **k: [_info("old", 42069, "3.0.1")])
-    with pytest.raises(client.Failure) as failure:
-        client.find_candidates(_args(host="10.9.9.9"))
+    monkeypatch.setattr(finder, "scan_host", lambda *a, **k: [_info("old", 42069, "3.0.1")])
+    with pytest.raises(app.Failure) as failure:
+        app.find_candidates(_args(host="10.9.9.9"))
     assert "3.0.1" in str(failure.value) and protocol.VERSION in str(failure.value)
 
 
@@ -328,8 +260,8 @@ def test_host_without_port_scans_that_host(monkeypatch: pytest.MonkeyPatch) -> N
         asked.append(host)
         return [_info("lab", 42075)]
 
-    monkeypatch.setattr(discovery, "scan_host", scan)
-    assert client._choose(_args(host="127.0.0.1")) == (("127.0.0.1", 42075), [_info("lab", 42075)])
+    monkeypatch.setattr(finder, "scan_host", scan)
+    assert app._choose(_args(host="127.0.0.1")) == (("127.0.0.1", 42075), [_info("lab", 42075)])
     assert asked == ["127.0.0.1"]
 
 
@@ -339,6 +271,6 @@ def test_host_and_port_connect_directly_without_scanning(
     def no_scan(*args: object, **kwargs: object) -> List[ServerInfo]:
         raise AssertionError("scanned")
 
-    monkeypatch.setattr(discovery, "scan_host", no_scan)
-    monkeypatch.setattr(discovery, "find_servers", no_scan)
-    assert client._choose(_args(host="127.0.0.1", port=4000)) == (("127.0.0.1", 4000), [])
+    monkeypatch.setattr(finder, "scan_host", no_scan)
+    monkeypatch.setattr(finder, "find_servers", no_scan)
+    assert app._choose(_args(host="127.0.0.1", port=4000)) == (("127.0.0.1", 4000), [])

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Callable, List
 
 import pytest
-from test_client_e2e import KEYS, PtyClient, clients, server  # noqa: F401  (fixtures)
+from drivers import KEYS, PtyClient, clients, server  # noqa: F401  (fixtures)
 from wire import login
 
 from lanchat import protocol
-from lanchat.client_model import ClientModel
-from lanchat.client_view import MORE_BELOW, render
-from lanchat.connection import Connected, Received
+from lanchat.chat.connection import Connected, Received
+from lanchat.chat.model import ClientModel
+from lanchat.chat.view import MORE_BELOW, render
 
 NOW = 1764000000.0
 

@@ -10,8 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lanchat import protocol
-from lanchat.client_model import ClientModel, ServerPicker
-from lanchat.client_view import (
+from lanchat.chat.connection import Connected, Disconnected, Received
+from lanchat.chat.model import ClientModel
+from lanchat.chat.picker import ServerPicker
+from lanchat.chat.termtext import text_width
+from lanchat.chat.view import (
     MORE_BELOW,
     Screen,
     clock,
@@ -20,8 +23,6 @@ from lanchat.client_view import (
     render_picker,
     wrap,
 )
-from lanchat.connection import Connected, Disconnected, Received
-from lanchat.termtext import text_width
 
 NOW = 1764000000.0
 HHMM = clock(NOW)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Callable, List
 
 import pytest
-from test_client_e2e import PtyClient, clients, server  # noqa: F401  (fixtures)
+from drivers import PtyClient, clients, server  # noqa: F401  (fixtures)
 from wire import login
 
 from lanchat import protocol
-from lanchat.client_view import wrap
-from lanchat.termtext import text_width
+from lanchat.chat.termtext import text_width
+from lanchat.chat.view import wrap
 
 URL = "https://example.com/a/very/long/path/that/does/not/fit/on/one/row?query=1&and=2#end"
 

@@ -10,22 +10,17 @@ Run with `-s` to see the counts.
 from __future__ import annotations
 
 import collections
-import os
-import re
-import select
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 import pytest
 from conftest import free_port
+from drivers import PlainClient, Proxy, stop_server, wait_until
 from wire import RawClient, login, start_pyz_server
 
 pytestmark = pytest.mark.pyz
@@ -37,147 +32,6 @@ STEADY_LINES = 40  # echoes each client sees before the crash
 IN_FLIGHT_LINES = 5  # lines each client sends to the frozen server just before the kill
 OUTAGE_LINES = 20  # lines each client types while the server is down
 AFTER_LINES = 20  # lines each client types after it is back online
-WAIT = 30.0  # the longest any one condition may take
-# `HH:MM name: text`, the plain-mode format of a room message (client_plain.format_entry)
-MESSAGE_LINE = re.compile(r"^\d\d:\d\d (\S+): (.*)$")
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll until the condition holds; fail with `what` when the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-class PlainClient:
-    """`lanchat.pyz client --plain` with stdin and stdout on pipes, read by a thread."""
-
-    def __init__(
-        self,
-        pyz: Path,
-        address: Address,
-        name: str,
-        *extra: str,
-        env: Optional[Dict[str, str]] = None,
-    ) -> None:
-        self.name = name
-        host, port = address
-        argv = [sys.executable, str(pyz), "client", "--plain", "--host", host,
-                "--port", str(port), "--name", name, *extra]  # fmt: skip
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
-        self._lock = threading.Lock()
-        self._lines: List[str] = []
-        self._stderr = bytearray()
-        self.typed: List[str] = []
-        self.type_error: Optional[BaseException] = None
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._readers = [
-            threading.Thread(target=self._read, args=(self.proc.stdout, True), daemon=True),
-            threading.Thread(target=self._read, args=(self.proc.stderr, False), daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def _read(self, pipe: object, is_stdout: bool) -> None:
-        fd = pipe.fileno()  # type: ignore[attr-defined]
-        pending = b""
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            if not is_stdout:
-                with self._lock:
-                    self._stderr += data
-                continue
-            pending += data
-            *complete, pending = pending.split(b"\n")
-            with self._lock:
-                self._lines += [line.decode("utf-8", "replace") for line in complete]
-
-    @property
-    def lines(self) -> List[str]:
-        """Every complete line printed so far."""
-        with self._lock:
-            return list(self._lines)
-
-    @property
-    def stderr(self) -> str:
-        with self._lock:
-            return self._stderr.decode("utf-8", "replace")
-
-    def has_line(self, predicate: Callable[[str], bool], after: int = 0) -> bool:
-        return any(predicate(line) for line in self.lines[after:])
-
-    def messages(self, lines: Optional[List[str]] = None) -> List[Tuple[str, str]]:
-        """(sender, text) of every room message printed, in order, repeats included."""
-        found = []
-        for line in self.lines if lines is None else lines:
-            match = MESSAGE_LINE.match(line)
-            if match:
-                found.append((match.group(1), match.group(2)))
-        return found
-
-    def type(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode("utf-8") + b"\n")
-        self.proc.stdin.flush()
-
-    def typist(self, stop: threading.Event, interval: float) -> threading.Thread:
-        """A thread that types numbered lines every `interval` seconds until `stop`."""
-
-        def run() -> None:
-            next_at = time.monotonic()
-            try:
-                while not stop.is_set():
-                    text = f"{self.name} says {len(self.typed) + 1}"
-                    self.type(text)
-                    with self._lock:
-                        self.typed.append(text)
-                    next_at += interval
-                    stop.wait(max(0.0, next_at - time.monotonic()))
-            except OSError as exc:  # the client died: the test reports it
-                self.type_error = exc
-
-        thread = threading.Thread(target=run, name=f"typist-{self.name}", daemon=True)
-        thread.start()
-        return thread
-
-    def typed_count(self) -> int:
-        with self._lock:
-            return len(self.typed)
-
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-
-    def wait(self, timeout: float = WAIT) -> int:
-        code = self.proc.wait(timeout)
-        for reader in self._readers:
-            reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-        for reader in self._readers:
-            reader.join(5)
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
 
 
 class Servers:
@@ -215,19 +69,6 @@ class Servers:
             return
         stop_server(self.proc, signum)
         self.proc = None
-
-
-def stop_server(proc: subprocess.Popen[str], signum: int = signal.SIGTERM) -> None:
-    """Signal a server process and wait for it (SIGKILL if it takes too long)."""
-    if proc.poll() is None:
-        proc.send_signal(signum)
-        if signum == signal.SIGTERM:
-            proc.send_signal(signal.SIGCONT)  # in case it was frozen
-    try:
-        proc.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=10)
 
 
 @pytest.fixture
@@ -380,127 +221,6 @@ def test_sigkill_mid_traffic_loses_nothing_and_shows_nothing_twice(
 
 
 # --------------------------------------------------------------------------- silent drops
-
-
-@dataclass
-class ProxiedLink:
-    """One client connection through the proxy and its upstream to the server."""
-
-    client: socket.socket
-    server: socket.socket
-    muted: bool = False  # what the server sends is lost
-    cut: bool = False  # the client side was closed; the server side was left open
-    server_closed: bool = False  # the server ended its side
-
-
-class Proxy:
-    """A TCP relay on 127.0.0.1 in front of the server, to fake a network that fails.
-
-    `mute()` drops what the server sends on the links open now (the echoes get lost);
-    `cut()` closes their client side only, so the client sees its link die while the
-    server, whose side stays open, notices nothing: a Wi-Fi drop, as the server sees it.
-    """
-
-    def __init__(self, upstream: Address) -> None:
-        self.upstream = upstream
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address: Address = self._listener.getsockname()[:2]
-        self._lock = threading.Lock()
-        self._links: List[ProxiedLink] = []
-        self._closed = threading.Event()
-        self.from_clients = bytearray()  # every byte a client sent through the proxy
-        self._threads = [threading.Thread(target=self._accept, name="proxy", daemon=True)]
-        self._threads[0].start()
-
-    @property
-    def links(self) -> int:
-        """How many client connections were relayed so far."""
-        with self._lock:
-            return len(self._links)
-
-    def server_closed(self, index: int) -> bool:
-        """True once the server ended its side of the index-th link."""
-        with self._lock:
-            return self._links[index].server_closed
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            ready, _, _ = select.select([self._listener], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                continue
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-            except OSError:  # the server is down: so is the link
-                client.close()
-                continue
-            link = ProxiedLink(client, server)
-            with self._lock:
-                self._links.append(link)
-            for downstream in (False, True):
-                thread = threading.Thread(target=self._pump, args=(link, downstream), daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
-    def _pump(self, link: ProxiedLink, down: bool) -> None:
-        """Copy one direction of a link until its source ends."""
-        source, target = (link.server, link.client) if down else (link.client, link.server)
-        while not self._closed.is_set():
-            try:
-                ready, _, _ = select.select([source], [], [], 0.05)
-                if not ready:
-                    continue
-                data = source.recv(65536)
-            except (OSError, ValueError):  # reset, or closed under us
-                data = b""
-            if not data:
-                if down:
-                    link.server_closed = True
-                if not link.cut:
-                    try:
-                        target.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
-                return
-            if not down:
-                with self._lock:
-                    self.from_clients += data
-            if (down and link.muted) or link.cut:
-                continue  # lost on the way
-            try:
-                target.sendall(data)
-            except OSError:
-                pass  # the other pump sees the end too
-
-    def mute(self) -> None:
-        """From now on, what the server sends on the open links is lost."""
-        with self._lock:
-            for link in self._links:
-                link.muted = True
-
-    def cut(self) -> None:
-        """Close the client side of every open link; the server side stays open."""
-        with self._lock:
-            links = [link for link in self._links if not link.cut]
-        for link in links:
-            link.cut = True
-            try:
-                link.client.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._closed.set()
-        for thread in self._threads:
-            thread.join(5)
-        self._listener.close()
-        with self._lock:
-            for link in self._links:
-                link.client.close()
-                link.server.close()
 
 
 def sync(watcher: RawClient) -> List[dict]:

@@ -21,9 +21,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 import pytest
 from conftest import pyz_command
 
-from lanchat import discovery, protocol
+from lanchat import lan, protocol
 from lanchat.__main__ import build_parser
-from lanchat.discovery import Responder, ServerInfo
+from lanchat.chat import finder
+from lanchat.chat.finder import ServerInfo
+from lanchat.core.responder import Responder
 
 LOOPBACK_BROADCAST = "127.255.255.255"
 linux_only = pytest.mark.skipif(
@@ -296,7 +298,7 @@ def test_several_responders_share_the_port_and_all_answer_a_broadcast(responders
     for offset, name in enumerate(names):
         # Each on its own address, as servers with different --bind; all on one UDP port.
         responders(own_address(), port, describe(name, port + offset))
-    found = discovery.discover_lan(timeout=1.0, port=port, targets=[LOOPBACK_BROADCAST])
+    found = finder.discover_lan(timeout=1.0, port=port, targets=[LOOPBACK_BROADCAST])
     assert sorted(s.name for s in found) == sorted(names)
     assert sorted(s.port for s in found) == [port, port + 1, port + 2]
 
@@ -309,20 +311,20 @@ def test_several_responders_bound_to_one_address_all_answer_a_broadcast(responde
     names = [unique("a"), unique("b")]
     for offset, name in enumerate(names):
         responders(address, port, describe(name, port + offset))
-    found = discovery.discover_lan(timeout=1.0, port=port, targets=[LOOPBACK_BROADCAST])
+    found = finder.discover_lan(timeout=1.0, port=port, targets=[LOOPBACK_BROADCAST])
     assert sorted(s.name for s in found) == sorted(names)
 
 
 @linux_only
 def test_interface_of_a_loopback_address_has_the_loopback_broadcast():
-    assert discovery._broadcast_of(own_address()) == LOOPBACK_BROADCAST
+    assert lan.broadcast_of(own_address()) == LOOPBACK_BROADCAST
 
 
 @linux_only
 def test_broadcast_addresses_lists_ipv4_broadcasts_but_never_loopback():
     import ipaddress
 
-    found = discovery.broadcast_addresses()
+    found = lan.broadcast_addresses()
     assert found
     assert LOOPBACK_BROADCAST not in found
     for address in found:
@@ -333,8 +335,8 @@ def test_broadcast_addresses_falls_back_where_interfaces_cannot_be_read(monkeypa
     def unreadable() -> list:
         raise OSError("no ioctls here")
 
-    monkeypatch.setattr(discovery, "_interfaces", unreadable)
-    assert discovery.broadcast_addresses() == ["255.255.255.255"]
+    monkeypatch.setattr(lan, "_interfaces", unreadable)
+    assert lan.broadcast_addresses() == ["255.255.255.255"]
 
 
 # ---------------------------------------------------------------------------
@@ -374,7 +376,7 @@ def test_discover_lan_takes_the_host_from_the_sender_and_dedupes_answers():
     other_port = protocol.encode(protocol.server_info("alpha", 4243, 1, 5))
     fake = FakeResponder(address, [answer, answer, other_port])
     try:
-        found = discovery.discover_lan(0.5, port=fake.address[1], targets=[address])
+        found = finder.discover_lan(0.5, port=fake.address[1], targets=[address])
     finally:
         fake.close()
     assert found == [
@@ -393,7 +395,7 @@ def test_discover_lan_ignores_answers_that_are_not_lanchat_servers():
     newer["version"] = "5.0.0"
     fake = FakeResponder(address, [*answers, protocol.encode(newer)])
     try:
-        found = discovery.discover_lan(0.5, port=fake.address[1], targets=[address])
+        found = finder.discover_lan(0.5, port=fake.address[1], targets=[address])
     finally:
         fake.close()
     assert found == [ServerInfo("newer", address, 7, "5.0.0", 1, 5)]
@@ -404,7 +406,7 @@ def test_discover_lan_with_no_answer_returns_nothing_after_the_timeout():
     address = own_address()
     port = free_udp_port(address)
     started = time.monotonic()
-    assert discovery.discover_lan(0.3, port=port, targets=[address]) == []
+    assert finder.discover_lan(0.3, port=port, targets=[address]) == []
     assert 0.3 <= time.monotonic() - started < 1.0
 
 
@@ -414,7 +416,7 @@ def test_discover_lan_lists_compatible_servers_first():
         ServerInfo("a", "127.0.0.3", 1, "5.0.0"),
         ServerInfo("A2", "127.0.0.1", 1, "4.1.0"),
     ]
-    ordered = sorted(servers, key=discovery._display_order)
+    ordered = sorted(servers, key=finder._display_order)
     assert [s.name for s in ordered] == ["A2", "b", "a"]
 
 
@@ -425,7 +427,7 @@ def test_discover_lan_lists_compatible_servers_first():
 def test_scan_finds_every_lanchat_server_of_one_host_by_its_hello(tcp_services):
     names = [unique("one"), unique("two")]
     address, ports, _ = tcp_services(hello_line(names[0]), None, hello_line(names[1]))
-    found = discovery.scan_host(address, ports[0], span=3, timeout=0.3)
+    found = finder.scan_host(address, ports[0], span=3, timeout=0.3)
     assert found == [
         ServerInfo(names[0], address, ports[0], protocol.VERSION, users=2),
         ServerInfo(names[1], address, ports[2], protocol.VERSION, users=2),
@@ -440,14 +442,14 @@ def test_scan_skips_services_that_greet_otherwise_without_waiting(tcp_services):
         b"[1, 2, 3]\n",
     )
     started = time.monotonic()
-    assert discovery.scan_host(address, ports[0], span=3, timeout=5.0) == []
+    assert finder.scan_host(address, ports[0], span=3, timeout=5.0) == []
     assert time.monotonic() - started < 1.0  # each was judged on its first bytes
 
 
 def test_scan_gives_a_silent_service_only_the_short_read_timeout(tcp_services):
     address, ports, _ = tcp_services(None)  # accepts, says nothing (say, an HTTP server)
     started = time.monotonic()
-    assert discovery.scan_host(address, ports[0], span=0, timeout=0.3) == []
+    assert finder.scan_host(address, ports[0], span=0, timeout=0.3) == []
     assert 0.3 <= time.monotonic() - started < 1.5
 
 
@@ -455,13 +457,13 @@ def test_scan_of_a_range_with_nothing_listening_is_quick():
     address = own_address()
     port = free_udp_port(address)
     started = time.monotonic()
-    assert discovery.scan_host(address, port, timeout=0.5) == []
+    assert finder.scan_host(address, port, timeout=0.5) == []
     assert time.monotonic() - started < 0.5  # refusals come back at once
 
 
 def test_scan_says_nothing_on_the_wire(tcp_services):
     address, ports, services = tcp_services(hello_line(unique("quiet")))
-    assert len(discovery.scan_host(address, ports[0], span=0, timeout=0.5)) == 1
+    assert len(finder.scan_host(address, ports[0], span=0, timeout=0.5)) == 1
     deadline = time.monotonic() + 5
     while ports[0] not in services.received and time.monotonic() < deadline:
         time.sleep(0.01)  # the fake records the connection once it has seen its end
@@ -473,7 +475,7 @@ def test_scan_lists_other_major_versions_and_hides_a_password_servers_users(tcp_
         hello_line("newer", version="5.0.0", limits="whatever"),
         hello_line("locked", auth="password", online=[], nonce="00" * 16),
     )
-    newer, locked = discovery.scan_host(address, ports[0], span=1, timeout=0.5)
+    newer, locked = finder.scan_host(address, ports[0], span=1, timeout=0.5)
     assert (newer.version, newer.compatible) == ("5.0.0", False)
     assert (locked.name, locked.users, locked.compatible) == ("locked", None, True)
 
@@ -482,7 +484,7 @@ def test_scan_reads_a_hello_that_arrives_in_pieces(tcp_services):
     line = hello_line(unique("slowpoke"), online=[f"user{i}" for i in range(10000)])
     assert len(line) > 65536  # more than one recv
     address, ports, _ = tcp_services(line)
-    (found,) = discovery.scan_host(address, ports[0], span=0, timeout=1.0)
+    (found,) = finder.scan_host(address, ports[0], span=0, timeout=1.0)
     assert found.users == 10000
 
 
@@ -490,21 +492,21 @@ def test_find_servers_prefers_the_lan_answers(responders, tcp_services):
     address, ports, _ = tcp_services(hello_line(unique("scanned")))
     name = unique("answered")
     responders(address, ports[0], describe(name, ports[0]))
-    found = discovery.find_servers(0.3, ports[0], targets=[address], fallback_host=address)
+    found = finder.find_servers(0.3, ports[0], targets=[address], fallback_host=address)
     assert [s.name for s in found] == [name]
 
 
 def test_find_servers_falls_back_to_the_port_range_of_this_machine(tcp_services):
     name = unique("scanned")
     address, ports, _ = tcp_services(None, hello_line(name))
-    found = discovery.find_servers(0.2, ports[0], targets=[address], fallback_host=address)
+    found = finder.find_servers(0.2, ports[0], targets=[address], fallback_host=address)
     assert [(s.name, s.port) for s in found] == [(name, ports[1])]
 
 
 def test_find_servers_finds_nothing_without_raising():
     address = own_address()
     port = free_udp_port(address)
-    assert discovery.find_servers(0.2, port, targets=[address], fallback_host=address) == []
+    assert finder.find_servers(0.2, port, targets=[address], fallback_host=address) == []
 
 
 # ---------------------------------------------------------------------------
@@ -522,7 +524,7 @@ def test_discover_prints_one_line_per_server(responders, capsys):
     address = own_address()
     responders(address, port, describe(name, port + 1, users=3, max_users=50))
     args = discover_args("--host", LOOPBACK_BROADCAST, "--port", str(port), "--timeout", "0.5")
-    assert discovery.run(args) == 0
+    assert finder.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
     assert out[0].split() == [name, f"{address}:{port + 1}", "4.1.0", "3/50", "users", "compatible"]
@@ -538,7 +540,7 @@ def test_discover_json_prints_one_object_per_line(capsys):
     try:
         args = discover_args("--host", address, "--port", str(fake.address[1]), "--json")
         args.timeout = 0.5
-        assert discovery.run(args) == 0
+        assert finder.run(args) == 0
     finally:
         fake.close()
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -572,7 +574,7 @@ def test_discover_marks_incompatible_servers_and_defuses_names(capsys):
     try:
         args = discover_args("--host", address, "--port", str(fake.address[1]))
         args.timeout = 0.5
-        assert discovery.run(args) == 0
+        assert finder.run(args) == 0
     finally:
         fake.close()
     out = capsys.readouterr().out
@@ -585,7 +587,7 @@ def test_discover_falls_back_to_the_port_range_of_the_host(tcp_services, capsys)
     name = unique("hidden")
     address, ports, _ = tcp_services(hello_line(name))
     args = discover_args("--host", address, "--port", str(ports[0]), "--timeout", "0.2")
-    assert discovery.run(args) == 0
+    assert finder.run(args) == 0
     assert capsys.readouterr().out.split() == [
         name,
         f"{address}:{ports[0]}",
@@ -600,7 +602,7 @@ def test_discover_with_nothing_found_exits_1_with_one_line(capsys):
     address = own_address()
     port = free_udp_port(address)
     args = discover_args("--host", address, "--port", str(port), "--timeout", "0.2")
-    assert discovery.run(args) == 1
+    assert finder.run(args) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
@@ -608,16 +610,16 @@ def test_discover_with_nothing_found_exits_1_with_one_line(capsys):
 
 
 def test_no_server_message_is_one_line_naming_the_way_out():
-    message = discovery.no_server_message(42069)
+    message = finder.no_server_message(42069)
     assert "\n" not in message
     assert "42069-42099" in message and "--host" in message
 
 
 def test_by_name_prefers_the_exact_spelling_then_ignores_case():
     servers = [ServerInfo("Lab", "h", 1, "4.0.0"), ServerInfo("lab", "h", 2, "4.0.0")]
-    assert [s.port for s in discovery.by_name(servers, "lab")] == [2]
-    assert [s.port for s in discovery.by_name(servers, "LAB")] == [1, 2]
-    assert discovery.by_name(servers, "kitchen") == []
+    assert [s.port for s in finder.by_name(servers, "lab")] == [2]
+    assert [s.port for s in finder.by_name(servers, "LAB")] == [1, 2]
+    assert finder.by_name(servers, "kitchen") == []
 
 
 @pytest.mark.pyz

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import sqlite3
 import subprocess
@@ -12,10 +10,11 @@ from typing import Any
 
 import pytest
 from conftest import MakeServer, free_port, pyz_command
-from wire import RawClient, login, start_pyz_server
+from wire import RawClient, login, login_frame, proof, start_pyz_server
 
-from lanchat.history import HistoryError, SqliteHistory, host_key
-from lanchat.server import ChatServer, ServerConfig
+from lanchat.core.config import ServerConfig
+from lanchat.core.history import HistoryError, SqliteHistory, host_key
+from lanchat.server import ChatServer
 
 
 def say(client: RawClient, text: str, **extra: Any) -> None:
@@ -128,10 +127,6 @@ def test_the_default_history_file_is_per_host_and_port_in_the_data_directory(
 # -- resume after a drop ------------------------------------------------------------------
 
 
-def login_frame(name: str, **extra: Any) -> dict:
-    return {"type": "login", "name": name, "version": "4.0.0", **extra}
-
-
 def test_resume_gets_every_message_after_the_last_one_seen(make_server: MakeServer) -> None:
     server = make_server(rate=1000, burst=1000, history=50)
     alice, welcome = login(server.address, "alice")
@@ -238,11 +233,6 @@ def test_a_ref_is_recognised_after_a_restart(make_server: MakeServer, tmp_path: 
 
 
 # -- passwords ----------------------------------------------------------------------------------
-
-
-def proof(password: str, nonce: str, name: str) -> str:
-    key = password.encode()
-    return hmac.new(key, bytes.fromhex(nonce) + name.encode(), hashlib.sha256).hexdigest()
 
 
 def test_password_hello_has_a_fresh_nonce_and_hides_who_is_online(

@@ -19,8 +19,8 @@ from conftest import free_port, pyz_command
 from wire import RawClient, login, start_pyz_server
 
 from lanchat import protocol
-from lanchat.ratelimit import FLOOD_BURST, TokenBucket
-from lanchat.safelog import SafeFormatter
+from lanchat.core.ratelimit import FLOOD_BURST, TokenBucket
+from lanchat.core.safelog import SafeFormatter
 
 Address = Tuple[str, int]
 RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) \S")

@@ -20,8 +20,9 @@ import pytest
 from conftest import MakeServer, free_port
 from wire import RawClient, login, start_pyz_server
 
-from lanchat.admission import AddressShares, address_key
-from lanchat.server import ChatServer, ServerConfig
+from lanchat.core.admission import AddressShares, address_key
+from lanchat.core.config import ServerConfig
+from lanchat.server import ChatServer
 
 WAIT = 30.0  # seconds: generous bounds for a loaded 2-core machine, never hit when healthy
 Address = Tuple[str, int]

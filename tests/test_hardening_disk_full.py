@@ -16,7 +16,7 @@ import pytest
 from wire import PyzServer, RawClient, login
 
 from lanchat import protocol
-from lanchat.history import SqliteHistory, StorageError
+from lanchat.core.history import SqliteHistory, StorageError
 
 FAILED = "cannot write the history file"
 RECOVERED = "takes writes again"

@@ -23,12 +23,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 from conftest import free_port, pyz_command
-from test_durability import login_frame, proof
-from wire import RawClient, login, start_pyz_server
+from wire import RawClient, login, login_frame, proof, start_pyz_server
 
-from lanchat import client, discovery, protocol
-from lanchat.discovery import ServerInfo
-from lanchat.history import (
+from lanchat import protocol
+from lanchat.chat import app, finder
+from lanchat.chat.finder import ServerInfo
+from lanchat.core.history import (
     SqliteHistory,
     _make_private,
     adopt_legacy_file,
@@ -464,10 +464,10 @@ def test_a_client_with_port_but_no_host_looks_for_servers_of_that_port(
         asked.append(port)
         return [ServerInfo("far", "127.0.0.1", port, protocol.VERSION)]
 
-    monkeypatch.setattr(discovery, "find_servers", find_servers)
+    monkeypatch.setattr(finder, "find_servers", find_servers)
     for given, base in ((5000, 5000), (None, protocol.DEFAULT_PORT)):
         args = argparse.Namespace(host=None, port=given, server=None)
-        assert [server.port for server in client.find_candidates(args)] == [base]
+        assert [server.port for server in app.find_candidates(args)] == [base]
     assert asked == [5000, protocol.DEFAULT_PORT]
 
 

@@ -12,12 +12,12 @@ from typing import Any, Iterable, Iterator, List, Tuple
 
 import pytest
 from conftest import MakeServer
-from wire import PyzServer, RawClient, login
+from wire import PyzServer, RawClient, login, login_frame
 
 from lanchat import protocol
-from lanchat.history import MemoryHistory, SqliteHistory, StorageError
+from lanchat.core.history import MemoryHistory, SqliteHistory, StorageError
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
-from lanchat.room import Member, Resume, Room
 
 
 @pytest.fixture
@@ -32,10 +32,6 @@ def pyz_server_on(pyz: Path) -> Iterator[Any]:
     yield start
     for server in started:
         server.kill()
-
-
-def login_frame(name: str, **extra: Any) -> dict:
-    return {"type": "login", "name": name, "version": "4.0.0", **extra}
 
 
 def assert_only_online(watcher: RawClient, names: List[str]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import free_port
 from wire import RawClient, login, start_pyz_server
 
-from lanchat import protocol
+from lanchat import names
 from lanchat.protocol import ProtocolError
 
 # The ranges of DerivedCoreProperties.txt, written out again here so that a changed table
@@ -56,19 +56,19 @@ def _hex(codes: List[int]) -> List[str]:
 
 def test_the_table_is_sorted_and_its_ranges_apart() -> None:
     """Adjacent ranges are joined, so every boundary's neighbour outside is not ignorable."""
-    assert list(protocol._DEFAULT_IGNORABLE) == IGNORABLE_RANGES
+    assert list(names._DEFAULT_IGNORABLE) == IGNORABLE_RANGES
     for (_, high), (low, _) in zip(IGNORABLE_RANGES, IGNORABLE_RANGES[1:]):
         assert high + 1 < low
 
 
 @pytest.mark.parametrize("code", INSIDE, ids=_hex(INSIDE))
 def test_every_range_boundary_is_default_ignorable(code: int) -> None:
-    assert protocol.is_default_ignorable(chr(code))
+    assert names.is_default_ignorable(chr(code))
 
 
 @pytest.mark.parametrize("code", OUTSIDE, ids=_hex(OUTSIDE))
 def test_just_outside_every_range_is_not(code: int) -> None:
-    assert not protocol.is_default_ignorable(chr(code))
+    assert not names.is_default_ignorable(chr(code))
 
 
 @pytest.mark.parametrize("code", INSIDE, ids=_hex(INSIDE))
@@ -76,7 +76,7 @@ def test_a_name_with_an_ignorable_character_is_invalid(code: int) -> None:
     """Wherever the character stands, and say which one it is."""
     for name in (f"b{chr(code)}ob", f"bob{chr(code)}", f"{chr(code)}bob"):
         with pytest.raises(ProtocolError) as info:
-            protocol.validate_name(name)
+            names.validate_name(name)
         assert info.value.code == "invalid_name"
         assert f"U+{code:04X}" in info.value.message
 
@@ -84,7 +84,7 @@ def test_a_name_with_an_ignorable_character_is_invalid(code: int) -> None:
 @pytest.mark.parametrize("name", LOOK_ALIKES, ids=ascii)
 def test_the_look_alikes_of_the_issue_are_invalid(name: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        protocol.validate_name(name)
+        names.validate_name(name)
     assert info.value.code == "invalid_name"
 
 
@@ -100,7 +100,7 @@ def test_the_look_alikes_of_the_issue_are_invalid(name: str) -> None:
     ids=ascii,
 )
 def test_visible_neighbours_of_the_ranges_are_still_fine(name: str) -> None:
-    assert protocol.validate_name(name) == unicodedata.normalize("NFC", name)
+    assert names.validate_name(name) == unicodedata.normalize("NFC", name)
 
 
 @pytest.mark.pyz

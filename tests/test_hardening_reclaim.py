@@ -15,10 +15,10 @@ from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import pytest
 from conftest import pyz_command
-from wire import PyzServer, RawClient, login
+from wire import PyzServer, RawClient, login, login_frame
 
 from lanchat import protocol
-from lanchat.history import (
+from lanchat.core.history import (
     MIGRATIONS,
     SCHEMA_VERSION,
     History,
@@ -26,14 +26,10 @@ from lanchat.history import (
     SqliteHistory,
     StorageError,
 )
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
-from lanchat.room import Member, Resume, Room
 
 DAY = 24 * 3600.0
-
-
-def login_frame(name: str, **extra: Any) -> dict:
-    return {"type": "login", "name": name, "version": "4.0.0", **extra}
 
 
 # -- the built pyz, restarted --------------------------------------------------------------

@@ -11,9 +11,9 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 from conftest import StallWatch
 
-from lanchat.ioloop import MAX_INBOX_BYTES, IOLoop, Item, Link
+from lanchat.core.ioloop import MAX_INBOX_BYTES, IOLoop, Item, Link
+from lanchat.core.transport import LANCHAT
 from lanchat.threadpool import ThreadPool
-from lanchat.transport import LANCHAT
 
 Pairs = List[Tuple[Link, socket.socket]]
 

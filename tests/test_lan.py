@@ -27,7 +27,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 import pytest
 from conftest import ROOT, pyz_command
 
-from lanchat import discovery, protocol
+from lanchat import protocol
+from lanchat.chat import finder
 
 pytestmark = [pytest.mark.netns, pytest.mark.pyz]
 
@@ -300,7 +301,7 @@ def test_broadcast_addresses_of_a_host_are_its_own_subnets(lan):
         host = lan.host("multi", 0, 1)
     except LanUnavailable as exc:
         pytest.skip(f"cannot build the test LAN: {exc}")
-    script = "from lanchat import discovery; print(' '.join(discovery.broadcast_addresses()))"
+    script = "from lanchat import lan; print(' '.join(lan.broadcast_addresses()))"
     done = lan.run(host, sys.executable, "-c", script, env=source_env(lan))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["10.77.0.255", "10.77.1.255"]
@@ -409,7 +410,7 @@ def test_no_server_at_all_gives_the_clear_message(lan):
     done = lan.discover(client_host)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr == f"lanchat: {discovery.no_server_message()}\n"
+    assert done.stderr == f"lanchat: {finder.no_server_message()}\n"
     alone = lan.client(client_host, "bob", stdin="hi\n")
     assert alone.returncode == 1
     assert alone.stdout == ""

@@ -6,8 +6,8 @@ from typing import Callable, Tuple
 
 import pytest
 
-from lanchat import lineedit
-from lanchat.termtext import char_width, clusters, fit, pad, safe_text, text_width
+from lanchat.chat import lineedit
+from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
 Edit = Callable[[int, str], Tuple[int, str]]
 

@@ -1,4 +1,4 @@
-"""Tests for lanchat.protocol: framing, validation, names, text, versions and frames.
+"""Tests for lanchat.protocol and lanchat.names: framing, validation, names, text, versions, frames.
 
 Decoder cases come from tables and are fed three ways, h11-style: whole, one byte at a
 time, and followed by trailing data. Hypothesis then checks the decoder against a small
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.protocol import FrameDecoder, ProtocolError
 
 Frame = Dict[str, Any]
@@ -991,21 +991,21 @@ INVALID_NAMES = [
 @pytest.mark.parametrize("name", VALID_NAMES)
 def test_valid_name(name: str) -> None:
     """Names the contract allows come back in NFC."""
-    assert protocol.validate_name(name) == unicodedata.normalize("NFC", name)
+    assert names.validate_name(name) == unicodedata.normalize("NFC", name)
 
 
 @pytest.mark.parametrize("name", [n for _, n in INVALID_NAMES], ids=[i for i, _ in INVALID_NAMES])
 def test_invalid_name(name: str) -> None:
     """Names that break a rule are invalid_name, with a message saying why."""
     with pytest.raises(ProtocolError) as info:
-        protocol.validate_name(name)
+        names.validate_name(name)
     assert info.value.code == "invalid_name"
     assert info.value.message
 
 
 def test_name_keeps_its_nfc_spelling() -> None:
     """A decomposed name is returned composed, not case-folded."""
-    assert protocol.validate_name("Zo\u0301e") == "Z\u00f3e"
+    assert names.validate_name("Zo\u0301e") == "Z\u00f3e"
 
 
 @pytest.mark.parametrize(
@@ -1021,13 +1021,13 @@ def test_name_keeps_its_nfc_spelling() -> None:
 )
 def test_name_key_collides(a: str, b: str) -> None:
     """Names that must not be online together share a key."""
-    assert protocol.name_key(a) == protocol.name_key(b)
+    assert names.name_key(a) == names.name_key(b)
 
 
 @pytest.mark.parametrize(("a", "b"), [("bob", "rob"), ("bob", "bob2"), ("p\u0430ul", "paul")])
 def test_name_key_keeps_different_names_apart(a: str, b: str) -> None:
     """Different names keep different keys."""
-    assert protocol.name_key(a) != protocol.name_key(b)
+    assert names.name_key(a) != names.name_key(b)
 
 
 # ---------------------------------------------------------------------------
@@ -1057,24 +1057,24 @@ def test_name_key_keeps_different_names_apart(a: str, b: str) -> None:
 )
 def test_clean_text(text: str, cleaned: str) -> None:
     """Controls become spaces or go, bidi overrides go, the ends are trimmed."""
-    assert protocol.clean_text(text) == cleaned
+    assert names.clean_text(text) == cleaned
 
 
 @pytest.mark.parametrize("text", ["", " ", "\t\r\n", "\x00\x01\x7f\x85", "\u202e\u2066", " \x1b "])
 def test_text_empty_after_cleaning_is_bad_text(text: str) -> None:
     """Nothing left to relay is bad_text."""
-    assert codes(lambda: protocol.clean_text(text)) == "bad_text"
+    assert codes(lambda: names.clean_text(text)) == "bad_text"
 
 
 @pytest.mark.parametrize("text", ["x" * 2001, "\x00" * 2001, "\u674e" * 2001])
 def test_text_over_max_text_as_sent_is_too_long(text: str) -> None:
     """The limit counts code points as sent, before cleaning."""
-    assert codes(lambda: protocol.clean_text(text)) == "too_long"
+    assert codes(lambda: names.clean_text(text)) == "too_long"
 
 
 def test_strip_controls_keeps_white_space_at_the_ends() -> None:
     """strip_controls only replaces and removes; trimming is clean_text's."""
-    assert protocol.strip_controls("\ta\x00b\u202e ") == " ab "
+    assert names.strip_controls("\ta\x00b\u202e ") == " ab "
 
 
 # ---------------------------------------------------------------------------

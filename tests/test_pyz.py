@@ -116,11 +116,11 @@ def test_every_module_in_the_pyz_imports(python: str, pyz: Path, tmp_path: Path)
     with zipfile.ZipFile(pyz) as archive:
         names = archive.namelist()
     modules = sorted(
-        "lanchat." + name[len("site-packages/lanchat/") : -len(".py")]
+        name[len("site-packages/") : -len(".py")].replace("/", ".")
         for name in names
-        if re.fullmatch(r"site-packages/lanchat/\w+\.py", name)
+        if re.fullmatch(r"site-packages/lanchat/(\w+/)*\w+\.py", name)
     )
-    assert "lanchat.protocol" in modules
+    assert {"lanchat.protocol", "lanchat.core.room", "lanchat.chat.model"} <= set(modules)
     script = (
         "import importlib, sys\n"
         "for name in sys.argv[1:]:\n"
@@ -226,5 +226,9 @@ def test_pyz_holds_nothing_but_the_package(tmp_path: Path) -> None:
     build(checkout, built)
     with zipfile.ZipFile(built) as archive:
         packed = {n for n in archive.namelist() if n.startswith("site-packages/")}
-    expected = {f"site-packages/lanchat/{p.name}" for p in (checkout / "lanchat").iterdir()}
+    expected = {
+        f"site-packages/{p.relative_to(checkout).as_posix()}"
+        for p in (checkout / "lanchat").rglob("*")
+        if p.is_file()
+    }
     assert packed == expected

@@ -7,9 +7,9 @@ from typing import Iterable, List, Tuple
 import pytest
 
 from lanchat import protocol
-from lanchat.history import MemoryHistory
+from lanchat.core.history import MemoryHistory
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import ProtocolError
-from lanchat.room import Member, Resume, Room
 
 Sent = List[Tuple[str, dict]]
 

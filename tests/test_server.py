@@ -12,7 +12,8 @@ import pytest
 from conftest import MakeServer
 from wire import RawClient, login
 
-from lanchat.server import ChatServer, NoFreePort, ServerConfig
+from lanchat.core.config import ServerConfig
+from lanchat.server import ChatServer, NoFreePort
 
 
 @pytest.fixture
@@ -561,11 +562,11 @@ def test_connect_login_and_leave_are_logged_with_the_peer(
 def test_discovery_answers_with_the_real_port_and_users_and_does_not_cost_capacity(
     make_server: MakeServer,
 ) -> None:
-    from lanchat import discovery
+    from lanchat.chat import finder
 
     server = make_server(discovery=True, max_clients=1)
     login(server.address, "alice")
-    found = discovery.discover_lan(timeout=1.0, port=server.address[1], targets=["127.0.0.1"])
+    found = finder.discover_lan(timeout=1.0, port=server.address[1], targets=["127.0.0.1"])
     assert [(s.name, s.port, s.users, s.max_users) for s in found] == [
         ("test", server.address[1], 1, 1)
     ]

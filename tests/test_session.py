@@ -6,12 +6,13 @@ from typing import Any, Iterable, List, Optional, Tuple
 
 import pytest
 
-from lanchat import events, protocol
-from lanchat.history import MemoryHistory
+from lanchat import protocol
+from lanchat.core import events
+from lanchat.core.history import MemoryHistory
+from lanchat.core.ratelimit import FLOOD_BURST
+from lanchat.core.room import Member, Room
+from lanchat.core.session import AUTH_FAILURE_DELAY, Effects, Session, SessionConfig
 from lanchat.protocol import ProtocolError
-from lanchat.ratelimit import FLOOD_BURST
-from lanchat.room import Member, Room
-from lanchat.session import AUTH_FAILURE_DELAY, Effects, Session, SessionConfig
 
 T0 = 1000.0  # the monotonic clock of the tests
 CONFIG = SessionConfig(server_name="test", rate=5.0, burst=30, login_timeout=30, idle_timeout=120)

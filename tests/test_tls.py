@@ -15,8 +15,9 @@ from typing import Iterator, Tuple
 import pytest
 from wire import RawClient, login
 
-from lanchat.server import ChatServer, ServerConfig
-from lanchat.transport import LANCHAT
+from lanchat.core.config import ServerConfig
+from lanchat.core.transport import LANCHAT
+from lanchat.server import ChatServer
 
 
 @pytest.fixture(scope="module")

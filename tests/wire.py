@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import select
 import signal
@@ -124,6 +126,17 @@ def close_all_clients() -> None:
     """Close every RawClient a test opened (an autouse fixture calls this)."""
     while _open_clients:
         _open_clients.pop().close()
+
+
+def login_frame(name: str, **extra: Any) -> Frame:
+    """A 4.0 `login` frame, with any extra fields."""
+    return {"type": "login", "name": name, "version": "4.0.0", **extra}
+
+
+def proof(password: str, nonce: str, name: str) -> str:
+    """The login `auth` field, computed here without lanchat's code."""
+    key = password.encode()
+    return hmac.new(key, bytes.fromhex(nonce) + name.encode(), hashlib.sha256).hexdigest()
 
 
 def login(address: Tuple[str, int], name: str, timeout: float = TIMEOUT) -> Tuple[RawClient, Frame]:

@@ -16,24 +16,22 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import protocol
-from lanchat.client_model import (
+from lanchat import names
+from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
+from lanchat.chat.model import (
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
-    NAME_COLOURS,
     NAMING,
     OFFLINE,
     PASSWORD,
     STOPPED,
     ClientModel,
     Entry,
-    NameColours,
-    Outgoing,
-    ServerPicker,
-    preferred_colour,
 )
-from lanchat.termtext import char_width, clusters, fit, pad, safe_text, text_width
+from lanchat.chat.outbox import Outgoing
+from lanchat.chat.picker import ServerPicker
+from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
 Segment = Tuple[str, str]
 Row = List[Segment]
@@ -408,14 +406,14 @@ def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
     if not model.online_is_live:  # the list is the last one we knew, if any
         heading = f"last seen ({len(model.online)})" if model.has_logged_in else "online"
     rows = [_row(heading, width, "sidehead")]
-    names = model.online
+    online = model.online
     room = height - 1
-    shown = names if len(names) <= room else names[: max(0, room - 1)]
+    shown = online if len(online) <= room else online[: max(0, room - 1)]
     for name in shown:
-        mine = protocol.name_key(name) == protocol.name_key(model.name)
+        mine = names.name_key(name) == names.name_key(model.name)
         rows.append(_row(name, width, "sideme" if mine else name_style(name, model.colours)))
-    if len(shown) < len(names):
-        rows.append(_row(f"+{len(names) - len(shown)} more", width, "sidehead"))
+    if len(shown) < len(online):
+        rows.append(_row(f"+{len(online) - len(shown)} more", width, "sidehead"))
     rows += [_row("", width)] * (height - len(rows))
     return rows[:height]
 

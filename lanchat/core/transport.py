@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Protocol, Type
 
-from lanchat import events, protocol
+from lanchat import protocol
+from lanchat.core import events
 from lanchat.protocol import Frame
 
 

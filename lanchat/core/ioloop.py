@@ -34,9 +34,9 @@ import threading
 import time
 from typing import Callable, Deque, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from lanchat.room import Member
+from lanchat.core.room import Member
+from lanchat.core.transport import Codec
 from lanchat.threadpool import PoolShutDown, ThreadPool
-from lanchat.transport import Codec
 
 log = logging.getLogger(__name__)
 

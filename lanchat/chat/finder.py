@@ -1,12 +1,11 @@
-"""Finding lanchat servers: the UDP responder a server runs, and the client's search.
+"""The client half of discovery: finding lanchat servers, and `lanchat discover`.
 
-Server side: `Responder` answers the contract's `discover` probe with the server's
-`server` frame, by unicast to whoever asked. Client side: `discover_lan` broadcasts the
-probe on every IPv4 interface and collects the answers for about a second; `scan_host`
-tries one host's TCP port range and keeps the ports that greet with a lanchat `hello`;
-`find_servers` does the first and falls back to the second on this machine. `run` is the
-`lanchat discover` subcommand. Every address a client connects to is the one the answer
-came from (`recvfrom`), never one a payload names.
+`discover_lan` broadcasts the contract's `discover` probe on every IPv4 interface and
+collects the answers for about a second; `scan_host` tries one host's TCP port range and
+keeps the ports that greet with a lanchat `hello`; `find_servers` does the first and falls
+back to the second on this machine. `run` is the `lanchat discover` subcommand. Every
+address a client connects to is the one the answer came from (`recvfrom`), never one a
+payload names.
 """
 
 from __future__ import annotations
@@ -18,29 +17,17 @@ import json
 import logging
 import selectors
 import socket
-import struct
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import protocol
-from lanchat.protocol import Frame
+from lanchat import names, protocol
+from lanchat.lan import MAX_DATAGRAM, broadcast_addresses
 
 log = logging.getLogger(__name__)
 
-FALLBACK_BROADCAST = "255.255.255.255"
-MAX_DATAGRAM = 65535  # one UDP payload; a `server` answer with a long name still fits
 LOCAL_HOST = "127.0.0.1"  # "this machine" for the port-range fallback
-
-# Linux ioctls and interface flags (from <linux/sockios.h> and <net/if.h>).
-_SIOCGIFFLAGS = 0x8913
-_SIOCGIFADDR = 0x8915
-_SIOCGIFNETMASK = 0x891B
-_IFF_UP = 0x1
-_IFF_BROADCAST = 0x2
-_IFF_LOOPBACK = 0x8
 
 
 @dataclass(frozen=True)
@@ -75,222 +62,6 @@ class ServerInfo:
             "max_users": self.max_users,
             "compatible": self.compatible,
         }
-
-
-# ---------------------------------------------------------------------------
-# Interfaces
-
-
-@dataclass(frozen=True)
-class _Interface:
-    name: str
-    address: str
-    network: ipaddress.IPv4Network
-    broadcast: Optional[str]  # None: point-to-point, /31, /32, or no IFF_BROADCAST
-    loopback: bool
-
-
-def _ifreq(sock: socket.socket, request: int, name: str) -> bytes:
-    import fcntl  # Unix only; the callers fall back where it is missing
-
-    return fcntl.ioctl(sock.fileno(), request, struct.pack("256s", name.encode()[:15]))
-
-
-def _interfaces() -> List[_Interface]:
-    """The IPv4 interfaces that are up, with their primary address (Linux ioctls).
-
-    Raises OSError or ImportError where the platform has no such ioctls.
-    """
-    found = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            try:
-                flags = struct.unpack_from("H", _ifreq(sock, _SIOCGIFFLAGS, name), 16)[0]
-                if not flags & _IFF_UP:
-                    continue
-                address = socket.inet_ntoa(_ifreq(sock, _SIOCGIFADDR, name)[20:24])
-                netmask = socket.inet_ntoa(_ifreq(sock, _SIOCGIFNETMASK, name)[20:24])
-            except OSError:  # no IPv4 address on it (EADDRNOTAVAIL), or it just went away
-                continue
-            # SIOCGIFBRDADDR reads 0.0.0.0 when an address was added without `brd`: compute it.
-            network = ipaddress.IPv4Interface(f"{address}/{netmask}").network
-            broadcast: Optional[str] = None
-            if flags & (_IFF_BROADCAST | _IFF_LOOPBACK) and network.prefixlen < 31:
-                broadcast = str(network.broadcast_address)
-            found.append(_Interface(name, address, network, broadcast, bool(flags & _IFF_LOOPBACK)))
-    return found
-
-
-def broadcast_addresses() -> List[str]:
-    """The directed broadcast address of every IPv4 interface that has one, loopback aside.
-
-    Falls back to ["255.255.255.255"] where interfaces cannot be read (not Linux) or none
-    has one. That fallback reaches only the default route's network, hence `--host`.
-    """
-    try:
-        interfaces = _interfaces()
-    except (OSError, ImportError, AttributeError) as exc:
-        log.debug("cannot list interfaces (%s); using %s", exc, FALLBACK_BROADCAST)
-        return [FALLBACK_BROADCAST]
-    found: List[str] = []
-    for interface in interfaces:
-        if interface.broadcast and not interface.loopback and interface.broadcast not in found:
-            found.append(interface.broadcast)
-    log.debug("broadcast addresses: %s", found or "none")
-    return found or [FALLBACK_BROADCAST]
-
-
-def _broadcast_of(address: str) -> Optional[str]:
-    """The broadcast address of the interface whose network holds this address, if any."""
-    try:
-        wanted = ipaddress.IPv4Address(socket.gethostbyname(address))
-        interfaces = _interfaces()
-    except (OSError, ImportError, AttributeError, ValueError) as exc:
-        log.debug("cannot find the interface of %s: %s", address, exc)
-        return None
-    for interface in interfaces:
-        if interface.broadcast and wanted in interface.network:
-            return interface.broadcast
-    return None
-
-
-# ---------------------------------------------------------------------------
-# Server side
-
-
-def _udp_socket(address: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        # Several servers of one host share the base port; all of them get a broadcast.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
-class Responder:
-    """UDP discovery responder: the server's I/O loop calls `receive` when one of its
-    `sockets` is readable; on its own, `serve()` runs a loop of its own.
-
-    It binds in the constructor (an OSError there means discovery is unavailable, e.g. the
-    port is held by a program without SO_REUSEADDR). `serve()` answers until `close()`,
-    which may be called from any thread, any number of times.
-
-    On Linux a socket bound to one unicast address never sees broadcasts, so for a
-    specific `bind` the responder also listens on that interface's broadcast address and
-    answers from the unicast socket: the client then connects to `bind`, the one address
-    the server accepts on.
-    """
-
-    def __init__(self, bind: str, port: int, describe: Callable[[], Frame]) -> None:
-        self._describe = describe
-        self._lock = threading.Lock()
-        self._closed = False
-        self._serving = False
-        self._sockets: List[socket.socket] = []
-        wildcard = bind in ("", "0.0.0.0")
-        self._reply = _udp_socket("" if wildcard else bind, port)
-        self._sockets.append(self._reply)
-        self.address: Tuple[str, int] = self._reply.getsockname()
-        port = self.address[1]  # the real one, when asked for port 0
-        try:
-            broadcast = None if wildcard else _broadcast_of(bind)
-            if broadcast and broadcast != self.address[0]:
-                try:
-                    self._sockets.append(_udp_socket(broadcast, port))
-                except OSError as exc:
-                    log.warning("discovery: cannot listen on %s:%d: %s", broadcast, port, exc)
-            # A socket pair wakes serve() at once when close() is called from another thread.
-            self._wake_recv, self._wake_send = socket.socketpair()
-        except BaseException:
-            for sock in self._sockets:
-                sock.close()
-            raise
-        self._wake_recv.setblocking(False)
-        log.debug(
-            "discovery responder on %s",
-            ", ".join("{}:{}".format(*s.getsockname()) for s in self._sockets),
-        )
-
-    def serve(self) -> None:
-        """Answer every valid `discover` probe until close(); then close the sockets."""
-        with self._lock:
-            if self._closed:
-                return
-            if self._serving:
-                raise RuntimeError("Responder.serve() is already running")
-            self._serving = True
-        try:
-            with selectors.DefaultSelector() as selector:
-                for sock in self._sockets:
-                    selector.register(sock, selectors.EVENT_READ)
-                selector.register(self._wake_recv, selectors.EVENT_READ)
-                while not self._closed:
-                    for key, _ in selector.select(timeout=0.5):
-                        if key.fileobj is not self._wake_recv:
-                            self.receive(key.fileobj)  # type: ignore[arg-type]
-        finally:
-            with self._lock:
-                self._serving = False
-                self._closed = True
-                self._close_sockets()
-
-    @property
-    def sockets(self) -> List[socket.socket]:
-        """The sockets probes arrive on (non-blocking)."""
-        return list(self._sockets)
-
-    def receive(self, sock: socket.socket) -> None:
-        """Answer the probe waiting on `sock`, if it is a valid `discover`."""
-        try:
-            data, sender = sock.recvfrom(MAX_DATAGRAM)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # e.g. an ICMP error queued on the socket; the next one may be fine
-            log.debug("discovery: receive failed: %s", exc)
-            return
-        try:
-            frame = protocol.validate(
-                protocol.decode_line(data.rstrip(b"\r\n")), protocol.DISCOVERY_FRAMES
-            )
-        except protocol.ProtocolError as exc:
-            log.debug("discovery: ignored a datagram from %s:%d: %s", *sender, exc)
-            return
-        if frame["type"] != "discover" or frame["app"] != protocol.APP:
-            log.debug("discovery: ignored a %r frame from %s:%d", frame["type"], *sender)
-            return
-        try:
-            answer = protocol.encode(self._describe())
-        except Exception:  # a bug in describe() must not stop discovery for good
-            log.exception("discovery: describe() failed")
-            return
-        try:
-            self._reply.sendto(answer, sender)
-        except OSError as exc:  # the asker is unreachable or gone: nothing to do
-            log.debug("discovery: cannot answer %s:%d: %s", *sender, exc)
-            return
-        log.debug("discovery: answered %s:%d (version %s)", *sender, frame["version"])
-
-    def close(self) -> None:
-        """Make serve() return (within ~0.5 s, usually at once) and close the sockets."""
-        with self._lock:
-            if self._closed and not self._serving:
-                return
-            self._closed = True
-            if self._serving:
-                try:
-                    self._wake_send.send(b"x")
-                except OSError:  # full or closed: serve() sees the flag at its next tick
-                    pass
-            else:
-                self._close_sockets()
-
-    def _close_sockets(self) -> None:
-        for sock in (*self._sockets, self._wake_recv, self._wake_send):
-            sock.close()
 
 
 # ---------------------------------------------------------------------------
@@ -547,8 +318,8 @@ def by_name(servers: Sequence[ServerInfo], name: str) -> List[ServerInfo]:
     exact = [server for server in servers if server.name == name]
     if exact:
         return exact
-    key = protocol.name_key(name)
-    return [server for server in servers if protocol.name_key(server.name) == key]
+    key = names.name_key(name)
+    return [server for server in servers if names.name_key(server.name) == key]
 
 
 def no_server_message(port: int = protocol.DEFAULT_PORT) -> str:
@@ -566,7 +337,7 @@ def no_server_message(port: int = protocol.DEFAULT_PORT) -> str:
 
 def _safe(text: str) -> str:
     """A name from the network, made harmless for a terminal (no escapes, no bidi tricks)."""
-    return protocol.strip_controls(text).strip() or "?"
+    return names.strip_controls(text).strip() or "?"
 
 
 def _count(value: Optional[int]) -> str:

@@ -28,10 +28,12 @@ import os
 import sys
 from typing import List, Optional, Tuple
 
-from lanchat import discovery, protocol
-from lanchat.client_model import ClientModel, ServerPicker
-from lanchat.connection import Incompatible, Link, LinkError, Unreachable, open_link
-from lanchat.discovery import ServerInfo
+from lanchat import names, protocol
+from lanchat.chat import finder
+from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
+from lanchat.chat.finder import ServerInfo
+from lanchat.chat.model import ClientModel
+from lanchat.chat.picker import ServerPicker
 from lanchat.password import PasswordFileError, read_password
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def _label(server: ServerInfo) -> str:
     if not server.compatible:
         return (
             f"{server.name} ({server.address}) - incompatible: version "
-            f"{protocol.strip_controls(server.version)}"
+            f"{names.strip_controls(server.version)}"
         )
     return f"{server.name} ({server.address}{users})"
 
@@ -86,7 +88,7 @@ def _label(server: ServerInfo) -> str:
 def _incompatible(server: ServerInfo) -> str:
     return (
         f"the server at {server.address} speaks lanchat "
-        f"{protocol.strip_controls(server.version)}; this client is {protocol.VERSION} "
+        f"{names.strip_controls(server.version)}; this client is {protocol.VERSION} "
         "(the major versions must match)"
     )
 
@@ -95,7 +97,7 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
     """The servers the user may mean, compatible ones first; Failure if there is none."""
     if args.host:
         try:
-            servers = discovery.scan_host(args.host)
+            servers = finder.scan_host(args.host)
         except OSError as exc:
             raise Failure(f"cannot reach {args.host}: {exc}") from None
         where = f"on {args.host} ports {protocol.DEFAULT_PORT}-"
@@ -105,13 +107,13 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
                 f"no server found {where}; start one with '{_program()} server' or pass --port"
             )
     else:
-        servers = discovery.find_servers(port=args.port or protocol.DEFAULT_PORT)
+        servers = finder.find_servers(port=args.port or protocol.DEFAULT_PORT)
         if not servers:
             raise Failure(_none_found())
     if args.server:
-        named = discovery.by_name(servers, args.server)
+        named = finder.by_name(servers, args.server)
         if not named:
-            found = ", ".join(protocol.strip_controls(s.name) for s in servers)
+            found = ", ".join(names.strip_controls(s.name) for s in servers)
             raise Failure(f"no server called {args.server!r} found (found: {found})")
         servers = named
     compatible = [s for s in servers if s.compatible]
@@ -192,7 +194,7 @@ def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[S
 def _run_plain(
     name: str, target: Optional[Tuple[str, int]], link: Optional[Link], password: Optional[str]
 ) -> int:
-    from lanchat import client_plain
+    from lanchat.chat import plain
 
     assert target is not None
     model = ClientModel(name, *target, password=password)
@@ -200,7 +202,7 @@ def _run_plain(
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
         reconfigure(errors="replace")
-    return client_plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
+    return plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
 
 
 def _run_curses(

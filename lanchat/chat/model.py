@@ -2,7 +2,7 @@
 
 `ClientModel` holds the connection state, the login, the message list, the online list,
 the outbox and the input line. Three doors lead in, each returning a list of actions for
-the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
+the caller to carry out (`lanchat.chat.actions`):
 
 - `handle_event(event, now)` for what the connection reports (connection.Event),
 - `handle_key(key, now)` for one key: a character, or a curses key name such as
@@ -10,22 +10,10 @@ the caller to carry out (`Send`, `Bell`, `Drop`, `GiveUp`, `Exit`):
 - `tick(now)` once a second or so, and at `wake_at`: keepalive pings, paced sends, leaving.
 
 Nothing here does I/O or reads a clock: `now` is always passed in (Unix seconds). The view
-(`client_view`) draws this state; plain mode (`client_plain`) prints its entries.
+(`chat.view`) draws this state; plain mode (`chat.plain`) prints its entries.
 
-Each `say` carries a `ref` (a random client token). The message stays in the outbox,
-shown as pending, until its echo (a `message` with the same `ref`) arrives; after a
-reconnect the outbox is sent again, with the same refs, once logged in (the server
-relays a ref it has seen before only once and echoes the original instead).
-
-The outbox goes out in order, one message at a time: the next is sent once the server has
-answered the one before (echo or error), so a refused message goes again before any later
-one, and nothing overtakes it. (Sent back to back, a message the server refuses can be
-overtaken by the next one, which a token refilled in between lets through.) Sends are
-paced to the server's limit: a server that announces its `rate` and `burst` in
-`hello.limits` (4.1) gets a copy of its token bucket here (one frame of the burst kept
-spare, for network jitter), so it need not refuse us; from any server, `rate_limited`
-holds every paced send back for `retry_after`. Leaving (`quit`) gives pending messages up
-to `LEAVE_GRACE` seconds to go.
+What the user says waits in the outbox (`lanchat.chat.outbox`) until the server echoes it,
+and goes out in order at the server's pace; leaving gives it a moment to go.
 
 Every login after the first resumes the session (docs/protocol.md, Extensions): it
 presents the resume token of the last welcome (to take the name back from a connection
@@ -42,17 +30,19 @@ from __future__ import annotations
 import collections
 import logging
 import math
-import os
 import re
-import zlib
-from dataclasses import dataclass, field
-from typing import Dict, Hashable, List, Optional, Pattern, Sequence, Set, Tuple, Union
+from dataclasses import dataclass
+from typing import Hashable, List, Optional, Pattern, Tuple
 
-from lanchat import lineedit, protocol
-from lanchat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat import names, protocol
+from lanchat.chat import commands, completion, lineedit
+from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
+from lanchat.chat.colours import NameColours
+from lanchat.chat.commands import ME_PREFIX
+from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
+from lanchat.chat.outbox import LEAVE_GRACE, Outbox, Outgoing, announced_pace
+from lanchat.chat.termtext import is_typeable, safe_text
 from lanchat.protocol import Frame
-from lanchat.ratelimit import TokenBucket
-from lanchat.termtext import is_typeable, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +53,6 @@ PING_TIMEOUT = 15.0  # an unanswered ping this old means the link is dead
 MAX_SEEN = 20000  # message ids remembered to show each message once
 PASSWORD_TRIES = 2  # typed passwords the server may refuse before we give up
 MAX_PASSWORD = 1024  # characters the password prompt takes
-NAME_COLOURS = 6  # colours for names in the palette of the window
-MAX_COLOURED = 1000  # names whose colour is remembered; beyond, only those online
-SPARE_TOKENS = 1  # frames of the server's burst left unused: slack for network jitter
-MAX_RETRY_AFTER = 60.0  # a longer retry_after is taken as this
-LEAVE_GRACE = 2.0  # seconds pending messages get to go when the user leaves
 
 # Link states
 CONNECTING = "connecting"
@@ -81,57 +66,6 @@ LOGGING_IN = "logging in"
 NAMING = "naming"  # the server refused the name; the input line asks for another
 PASSWORD = "password"  # the server wants a password; the input line asks for it, hidden
 LOGGED_IN = "logged in"
-
-ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
-
-COMMANDS = ("/clear", "/help", "/me", "/msg", "/quit", "/who")  # what Tab completes
-HELP = (
-    "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
-    "// at the start sends a line that begins with /",
-)
-KEYS_HELP = (  # only the window has keys; plain mode reads lines
-    "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Esc newest, Ctrl-L redraw,",
-    "  Tab complete a name or command (again: the next one), Alt-B/Alt-F word left/right,",
-    "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
-)
-
-
-# ---------------------------------------------------------------------------
-# Actions for the caller
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send this frame to the server (dropped if there is no link)."""
-
-    frame: Frame
-
-
-@dataclass(frozen=True)
-class Bell:
-    """Ring the terminal bell."""
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Close the current link; the connection reconnects by itself."""
-
-
-@dataclass(frozen=True)
-class GiveUp:
-    """Stop reconnecting: this server will never take us."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Exit:
-    """Leave the client with this exit code."""
-
-    code: int
-
-
-Action = Union[Send, Bell, Drop, GiveUp, Exit]
 
 
 # ---------------------------------------------------------------------------
@@ -156,36 +90,9 @@ class Entry:
     mention: bool = False  # our name was said, or a private message to us
 
 
-@dataclass
-class Outgoing:
-    """A message the user sent that the server has not echoed yet."""
-
-    ref: str
-    text: str
-    to: Optional[str]
-    ts: float
-    sent: bool = False  # sent on the current link, the answer not yet here
-
-    def frame(self) -> Frame:
-        """The say frame for this message."""
-        return protocol.say(self.text, to=self.to, ref=self.ref)
-
-
 def _message_key(frame: Frame) -> Tuple[object, ...]:
     """What tells two message frames apart when the server names no history."""
     return (frame["id"], frame["ts"], frame["from"], frame["text"])
-
-
-def _announced_pace(limits: object) -> Optional[Tuple[float, int]]:
-    """The (rate, burst) a 4.1 server announces in `hello.limits`; None if it does not."""
-    if not isinstance(limits, dict):
-        return None
-    rate, burst = limits.get("rate"), limits.get("burst")
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
-        return None
-    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-        return None
-    return float(rate), burst
 
 
 def _nonce_ok(nonce: object) -> bool:
@@ -201,7 +108,7 @@ def suggest_name(name: str) -> str:
         return ""
     if candidate != name:  # the name itself broke the rules: offer it fixed up first
         try:
-            return protocol.validate_name(candidate)
+            return names.validate_name(candidate)
         except protocol.ProtocolError:
             pass
     match = re.search(r"(\d+)$", candidate)
@@ -212,7 +119,7 @@ def suggest_name(name: str) -> str:
     suffix = str(number)
     candidate = stem[: protocol.MAX_NAME - len(suffix)] + suffix
     try:
-        return protocol.validate_name(candidate)
+        return names.validate_name(candidate)
     except protocol.ProtocolError:
         return ""
 
@@ -225,75 +132,6 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     before = r"(?<![\w])" if name[0].isascii() else ""
     after = r"(?![\w])" if name[-1].isascii() else ""
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
-
-
-def preferred_colour(name: str) -> int:
-    """The colour a name gets when it is free: taken from the name, so the same everywhere."""
-    return zlib.crc32(protocol.name_key(name).encode("utf-8")) % NAME_COLOURS
-
-
-class NameColours:
-    """Which colour of the palette each name is drawn in.
-
-    A name keeps its colour for as long as the client runs, so its lines do not change
-    colour. Those online get distinct colours while the palette allows: one who comes
-    online takes their earlier colour, else their preferred one, else a free one, if it
-    is not in use by someone online already.
-    """
-
-    def __init__(self) -> None:
-        self._given: Dict[str, int] = {}  # name_key -> colour
-        self._online: Set[str] = set()  # the name keys online at the last `give`
-
-    def of(self, name: str) -> int:
-        """The colour of this name."""
-        key = protocol.name_key(name)
-        colour = self._given.get(key)
-        return colour if colour is not None else preferred_colour(name)
-
-    def give(self, online: Sequence[str]) -> None:
-        """Colour the people now online: those who were online keep their colours."""
-        keys = {protocol.name_key(name): name for name in online}
-        in_use: Set[int] = set()
-        newcomers = []
-        for key in keys:  # those online before first: they never change colour
-            colour = self._given.get(key)
-            if key in self._online and colour is not None and colour not in in_use:
-                in_use.add(colour)
-            else:
-                newcomers.append(key)
-        for key in newcomers:
-            earlier = self._given.get(key)
-            preferred = preferred_colour(keys[key])
-            wanted = (earlier, preferred, *range(NAME_COLOURS))
-            free = [c for c in wanted if c is not None and c not in in_use]
-            # more people than colours: some share, and nobody's colour changes for it
-            colour = free[0] if free else (earlier if earlier is not None else preferred)
-            self._given[key] = colour
-            in_use.add(colour)
-        self._online = set(keys)
-        if len(self._given) > MAX_COLOURED:
-            self._given = {k: c for k, c in self._given.items() if k in self._online}
-
-
-def _common_prefix(words: Sequence[str]) -> str:
-    """The longest start of the first word that every word has (letter case aside)."""
-    first = words[0]
-    size = 0
-    while size < len(first) and all(
-        size < len(word) and word[size].casefold() == first[size].casefold() for word in words
-    ):
-        size += 1
-    return first[:size]
-
-
-@dataclass
-class _Completion:
-    """Tab pressed again: the next candidate replaces the word at `start`."""
-
-    start: int
-    candidates: List[str]
-    index: int
 
 
 class ClientModel:
@@ -325,7 +163,7 @@ class ClientModel:
         self.entries: List[Entry] = []
         self.online: List[str] = []
         self.colours = NameColours()
-        self.outbox: List[Outgoing] = []
+        self._out = Outbox(ref_prefix)
         self.input = ""
         self.cursor = 0
         self.history: List[str] = []
@@ -341,12 +179,9 @@ class ClientModel:
         self.has_logged_in = False
         self._history_pos = 0
         self._draft = ""
-        self._completion: Optional[_Completion] = None  # a Tab cycle in progress
+        self._completion: Optional[completion.Completion] = None  # a Tab cycle in progress
         self._saved_input = ""  # the message being typed while we ask for a name
         self._seq = 0
-        self._refs = 0
-        # Random, so refs stay unique per user across runs: the server keeps them for good.
-        self._ref_prefix = ref_prefix if ref_prefix is not None else os.urandom(8).hex()
         # What shows each message once: ids (or whole keys), oldest first for eviction.
         self._seen: collections.OrderedDict[Hashable, None] = collections.OrderedDict()
         self._last_id: Optional[int] = None  # the highest message id seen in this history
@@ -354,17 +189,12 @@ class ClientModel:
         self._resume: Optional[str] = None  # the secret token of the last welcome
         self._password = password
         self._ask_password = ask_password
-        self._window = window
+        self.window = window  # keys are read: /help lists them
         self._password_refused = 0
         self._nonce: Optional[str] = None  # the current link's challenge, if it has one
         self.exit_note = ""  # why the client gave up, for a line after the window closes
         self._want_who = False
         self._who_waits = False  # /who typed, waiting for a token of the pace
-        self._pace: Optional[Tuple[float, int]] = None  # the server's (rate, burst), if said
-        self._bucket: Optional[TokenBucket] = None  # our copy of the server's bucket
-        self._bucket_now = 0.0  # the time our bucket reads: the `now` of the current call
-        self._paced_until = 0.0  # nothing paced is sent before this time
-        self._leave_by: Optional[float] = None  # leaving: give up on pending ones then
         self._last_heard = 0.0
         self._ping_sent: Optional[float] = None
         self._pings = 0
@@ -403,7 +233,7 @@ class ClientModel:
         )
 
     def _is_me(self, name: str) -> bool:
-        return protocol.name_key(name) == protocol.name_key(self.name)
+        return names.name_key(name) == names.name_key(self.name)
 
     def _set_name(self, name: str) -> None:
         self.name = name
@@ -426,6 +256,11 @@ class ClientModel:
         return left if left > 0 else None
 
     @property
+    def outbox(self) -> List[Outgoing]:
+        """Messages typed but not yet echoed by the server, oldest first (the list itself)."""
+        return self._out.messages
+
+    @property
     def pending(self) -> List[Outgoing]:
         """Messages typed but not yet echoed by the server."""
         return list(self.outbox)
@@ -438,16 +273,17 @@ class ClientModel:
     @property
     def leaving(self) -> bool:
         """True once the user chose to leave and pending messages are given their moment."""
-        return self._leave_by is not None
+        return self._out.leave_by is not None
 
     @property
     def wake_at(self) -> Optional[float]:
         """When `tick` has something to do before its next round (a paced send, the end
         of leaving's grace); None when nothing waits on the clock."""
-        times = [] if self._leave_by is None else [self._leave_by]
+        leave_by = self._out.leave_by
+        times = [] if leave_by is None else [leave_by]
         quit_waits = self.leaving and not self.outbox
-        if self._can_send() and (self._who_waits or self._head_waits() or quit_waits):
-            times.append(self._paced_until)
+        if self._can_send() and (self._who_waits or self._out.head_waits() or quit_waits):
+            times.append(self._out.paced_until)
         return min(times, default=None)
 
     def seconds_to_wait(self, now: float, longest: float) -> float:
@@ -500,11 +336,10 @@ class ClientModel:
         limits = hello.get("limits")
         if isinstance(limits, dict) and isinstance(limits.get("max_text"), int):
             self.max_text = max(1, min(limits["max_text"], protocol.MAX_TEXT))
-        self._pace = _announced_pace(limits)
+        self._out.pace = announced_pace(limits)
         self._last_heard = now
         self._ping_sent = None
-        for outgoing in self.outbox:
-            outgoing.sent = False
+        self._out.unsent()
         self._nonce = None
         if hello["auth"] == "password":
             nonce = hello.get("nonce")
@@ -558,8 +393,7 @@ class ClientModel:
             self.server_full = False
         if self.login not in (NAMING, PASSWORD):
             self.login = LOGGED_OUT
-        for outgoing in self.outbox:
-            outgoing.sent = False
+        self._out.unsent()
         # a refused password closes it, and a full server each time: no news there
         if was_up and self.login != PASSWORD and not self.server_full:
             self._add("system", f"{self.link_note}; reconnecting", ts=now)
@@ -617,14 +451,14 @@ class ClientModel:
             " (truncated)" if frame.get("truncated") is True else "",
             len(self.outbox),
         )
-        self._start_pacing(now)
+        self._out.start_pacing(now)
         return self._flush(now)  # with their refs: the server relays each ref once
 
     def _frame_error(self, frame: Frame, now: float) -> List[Action]:
         code = frame["code"]
         text = safe_text(frame["message"])
         ref = frame.get("ref")
-        outgoing = self._outgoing(ref)
+        outgoing = self._out.find(ref)
         if code in ("name_taken", "invalid_name") and self.login != LOGGED_IN:
             return self._ask_for_name(text, now)
         if code == "auth_failed":
@@ -632,9 +466,7 @@ class ClientModel:
         if code == "timeout" and self.login in (NAMING, PASSWORD):
             return []  # the user took their time; the reconnect brings a fresh login window
         if code == "rate_limited":
-            retry = frame.get("retry_after")
-            wait = float(retry) if isinstance(retry, (int, float)) and retry > 0 else 1.0
-            self._paced_until = now + min(wait, MAX_RETRY_AFTER)
+            self._out.hold_off(now, frame.get("retry_after"))
             if outgoing is not None:  # it goes again, before any later one
                 outgoing.sent = False
                 return []
@@ -681,7 +513,7 @@ class ClientModel:
 
     def _frame_join(self, frame: Frame, now: float) -> List[Action]:
         name = safe_text(frame["name"])
-        if not any(protocol.name_key(n) == protocol.name_key(name) for n in self.online):
+        if not any(names.name_key(n) == names.name_key(name) for n in self.online):
             self.online = sorted([*self.online, name], key=str.casefold)
             self._online_changed()
         self._add("system", f"{name} joined", ts=frame["ts"])
@@ -689,8 +521,8 @@ class ClientModel:
 
     def _frame_leave(self, frame: Frame, now: float) -> List[Action]:
         name = safe_text(frame["name"])
-        key = protocol.name_key(name)
-        self.online = [n for n in self.online if protocol.name_key(n) != key]
+        key = names.name_key(name)
+        self.online = [n for n in self.online if names.name_key(n) != key]
         self._online_changed()
         reason = frame.get("reason")
         why = {
@@ -703,7 +535,7 @@ class ClientModel:
         return []
 
     def _frame_message(self, frame: Frame, now: float) -> List[Action]:
-        outgoing = self._outgoing(frame.get("ref"))
+        outgoing = self._out.find(frame.get("ref"))
         if outgoing is not None:
             self.outbox.remove(outgoing)
         entry = self._take_message(frame, now, quiet=False)
@@ -747,7 +579,7 @@ class ClientModel:
         return []
 
     def _frame_ping(self, frame: Frame, now: float) -> List[Action]:
-        self._take_token(now)  # answered at once all the same: a refused pong costs nothing
+        self._out.take_token(now)  # answered at once all the same: a refused pong costs nothing
         return [Send(protocol.pong(frame.get("token")))]
 
     def _frame_shutdown(self, frame: Frame, now: float) -> List[Action]:
@@ -759,14 +591,6 @@ class ClientModel:
             note = f": {message}" if message else ""
             self._add("system", f"the server is shutting down{note}", ts=now)
         return []
-
-    def _outgoing(self, ref: object) -> Optional[Outgoing]:
-        if ref is None:
-            return None
-        for outgoing in self.outbox:
-            if outgoing.ref == ref:
-                return outgoing
-        return None
 
     # ------------------------------------------------------------------ clock
 
@@ -786,63 +610,31 @@ class ClientModel:
         elif now - self._last_heard > PING_AFTER:
             self._pings += 1
             self._ping_sent = now
-            self._take_token(now)  # sent all the same: any answer, a refusal too, is news
+            self._out.take_token(now)  # sent all the same: any answer, a refusal too, is news
             return [Send(protocol.ping(f"k{self._pings}"))]
         return []
 
-    # ------------------------------------------------------------------ pacing
-
-    def _start_pacing(self, now: float) -> None:
-        """A fresh login: the server's bucket is full again, and so is our copy of it."""
-        self._paced_until = 0.0
-        self._bucket = None
-        if self._pace is not None:
-            rate, burst = self._pace
-            self._bucket_now = now
-            self._bucket = TokenBucket(
-                rate, max(1, burst - SPARE_TOKENS), clock=lambda: self._bucket_now
-            )
-
-    def _take_token(self, now: float) -> float:
-        """Spend a token of our copy of the server's bucket: 0, else the seconds until one."""
-        if self._bucket is None:  # a server that announced no pace: rate_limited tells us
-            return 0.0
-        self._bucket_now = now
-        return self._bucket.take()
+    # ------------------------------------------------------------------ sending
 
     def _can_send(self) -> bool:
         return self.link == CONNECTED and self.login == LOGGED_IN
-
-    def _head_waits(self) -> bool:
-        """True if the oldest message of the outbox is due to be sent (nothing in flight)."""
-        return bool(self.outbox) and not self.outbox[0].sent
-
-    def _paced(self, now: float) -> bool:
-        """True if a paced frame may go now; it spends the token. Else note when to try."""
-        if now < self._paced_until:
-            return False
-        wait = self._take_token(now)
-        if wait:
-            self._paced_until = now + wait
-        return not wait
 
     def _flush(self, now: float) -> List[Action]:
         """Send what may go now, in order: a waiting /who, the oldest message, and while
         leaving the goodbye once nothing is pending (or the grace is over)."""
         actions: List[Action] = []
         if self._can_send():
-            if self._who_waits and self._paced(now):
+            if self._who_waits and self._out.paced(now):
                 self._who_waits = False
                 actions.append(Send(protocol.who()))
-            if self._head_waits() and self._paced(now):
-                self.outbox[0].sent = True
-                actions.append(Send(self.outbox[0].frame()))
-        if self._leave_by is None:
+            if self._out.head_waits() and self._out.paced(now):
+                actions.append(Send(self._out.send_head()))
+        if self._out.leave_by is None:
             return actions
         stuck = self.login in (NAMING, PASSWORD)  # nothing goes until the user answers
-        if now >= self._leave_by or stuck:
+        if now >= self._out.leave_by or stuck:
             return actions + self._leave()
-        if not self.outbox and (not self._can_send() or self._paced(now)):
+        if not self.outbox and (not self._can_send() or self._out.paced(now)):
             return actions + self._leave()
         return actions
 
@@ -931,55 +723,13 @@ class ClientModel:
         self.cursor = len(self.input)
 
     def _complete(self) -> None:
-        """Tab: complete the word before the cursor as far as the candidates agree; Tab
-        again puts each candidate in its place in turn (as bash and irssi do)."""
+        """Tab: complete a command or a name online (see lanchat.chat.completion)."""
         if self.login == NAMING:
             return
-        cycle = self._completion
-        if cycle is not None:
-            cycle.index = (cycle.index + 1) % len(cycle.candidates)
-            self._put_word(cycle.start, cycle.candidates[cycle.index])
-            return
-        start = self.cursor
-        while start > 0 and not self.input[start - 1].isspace():
-            start -= 1
-        word = self.input[start : self.cursor]
-        candidates = self._candidates(start, word)
-        if not candidates:
-            return
-        if self.input[self.cursor : self.cursor + 1].isspace():  # a space follows already
-            candidates = [candidate.rstrip(" ") for candidate in candidates]
-        common = _common_prefix(candidates)
-        if len(common) > len(word):
-            self._put_word(start, common)
-            if len(candidates) > 1:
-                self._completion = _Completion(start, candidates, -1)
-        else:  # they agree on no more than is typed: show the first of them
-            self._completion = _Completion(start, candidates, 0)
-            self._put_word(start, candidates[0])
-
-    def _candidates(self, start: int, word: str) -> List[str]:
-        """What Tab may put in place of `word` (at `start`): a command at the start of the
-        line, else a name online (after `@`, or as the NAME of /msg), with what follows it."""
-        before = self.input[:start].split()
-        if not before and word.startswith("/"):
-            return [command + " " for command in COMMANDS if command.startswith(word.lower())]
-        to_whom = len(before) == 1 and before[0].lower() in ("/msg", "/m")
-        if not word and not to_whom:
-            return []
-        at = "@" if word.startswith("@") else ""
-        stem = word[len(at) :].casefold()
-        after = ": " if start == 0 and not at else " "
-        return [
-            at + name + after
-            for name in self.online
-            if name.casefold().startswith(stem) and not self._is_me(name)
-        ]
-
-    def _put_word(self, start: int, text: str) -> None:
-        """Replace the input from `start` to the cursor with `text`; the cursor follows it."""
-        self.input = self.input[:start] + text + self.input[self.cursor :]
-        self.cursor = start + len(text)
+        others = [name for name in self.online if not self._is_me(name)]
+        self.input, self.cursor, self._completion = completion.complete(
+            self.input, self.cursor, others, self._completion
+        )
 
     # ------------------------------------------------------------------ lines
 
@@ -998,17 +748,17 @@ class ClientModel:
         self._draft = ""
         self.scroll = 0
         if line.startswith("//"):
-            return self._say(line[1:], None, now)
+            return self.say(line[1:], None, now)
         if line.startswith("/"):
-            return self._command(line, now)
-        return self._say(line, None, now)
+            return commands.run(self, line, now)
+        return self.say(line, None, now)
 
     def _submit_name(self, line: str, now: float) -> List[Action]:
         name = line.strip()
         if name in ("/quit", "/q"):
             return self.quit(now)
         try:
-            name = protocol.validate_name(name)
+            name = names.validate_name(name)
         except protocol.ProtocolError as exc:
             self.input, self.cursor = line, len(line)
             self._add("error", f"{exc.message} Try another name.", ts=now)
@@ -1032,63 +782,42 @@ class ClientModel:
             return [Send(self._login_frame())]
         return []
 
-    def _command(self, line: str, now: float) -> List[Action]:
-        word, _, rest = line.partition(" ")
-        command = word.lower()
-        rest = rest.strip()
-        if command in ("/quit", "/q", "/exit"):
-            return self.quit(now)
-        if command in ("/msg", "/m"):
-            target, _, text = rest.partition(" ")
-            if not target or not text.strip():
-                self._add("info", "usage: /msg NAME text", ts=now)
-                return []
-            return self._say(text, target, now)
-        if command == "/me":
-            if not rest:
-                self._add("info", "usage: /me action, e.g. /me waves", ts=now)
-                return []
-            return self._say(ME_PREFIX + rest, None, now)
-        if command == "/who":
-            if self.login == LOGGED_IN:
-                self._want_who = self._who_waits = True
-                return self._flush(now)
-            self._add("info", "not online right now; the list shows who was there", ts=now)
-            return []
-        if command in ("/help", "/?"):
-            for text in HELP + (KEYS_HELP if self._window else ()):
-                self._add("info", text, ts=now)
-            return []
-        if command == "/clear":
-            self.entries.clear()
-            self.scroll = 0
-            return []
-        self._add(
-            "info",
-            f"unknown command {safe_text(word)}; /help lists them, // sends a line starting with /",
-            ts=now,
-        )
+    def note(self, kind: str, text: str, now: float) -> None:
+        """Add a line of our own (info, error, system) to the message pane."""
+        self._add(kind, text, ts=now)
+
+    def clear(self) -> None:
+        """/clear: empty the message pane."""
+        self.entries.clear()
+        self.scroll = 0
+
+    def ask_who(self, now: float) -> List[Action]:
+        """/who: ask the server who is online (at its pace); offline, say so."""
+        if self.login == LOGGED_IN:
+            self._want_who = self._who_waits = True
+            return self._flush(now)
+        self._add("info", "not online right now; the list shows who was there", ts=now)
         return []
 
-    def _say(self, text: str, to: Optional[str], now: float) -> List[Action]:
+    def say(self, text: str, to: Optional[str], now: float) -> List[Action]:
+        """Send a message (to one person, or the room): it joins the outbox."""
         text = text.strip()
-        if not protocol.strip_controls(text).strip():
+        if not names.strip_controls(text).strip():
             return []
         if len(text) > self.max_text:
             self._add("error", f"too long: a message is at most {self.max_text} characters", ts=now)
             self.input, self.cursor = text, len(text)
             return []
-        self._refs += 1
-        self.outbox.append(Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now))
+        self._out.add(text, to, now)
         return self._flush(now)
 
     def quit(self, now: float) -> List[Action]:
         """The user chose to leave: say goodbye to the server and exit, once the pending
         messages went (exit 0) or `LEAVE_GRACE` seconds are up (exit 1). Asked again
         meanwhile, leave at once."""
-        if self._leave_by is not None:
+        if self._out.leave_by is not None:
             return self._leave()
-        self._leave_by = now + LEAVE_GRACE
+        self._out.leave_by = now + LEAVE_GRACE
         if self.outbox:
             self._add(
                 "info",
@@ -1097,42 +826,3 @@ class ClientModel:
                 ts=now,
             )
         return self._flush(now)
-
-
-# ---------------------------------------------------------------------------
-# Picking one of several servers
-
-
-@dataclass
-class ServerPicker:
-    """A list of found servers and the highlighted one; Enter picks, Esc or q cancels.
-
-    `servers` holds (label, joinable) pairs; incompatible servers are listed, never picked.
-    """
-
-    servers: Sequence[Tuple[str, bool]]
-    selected: int = 0
-    done: Optional[bool] = None  # True: picked `selected`; False: cancelled
-    _keys: Dict[str, int] = field(
-        default_factory=lambda: {"KEY_UP": -1, "k": -1, "KEY_DOWN": 1, "j": 1}
-    )
-
-    def __post_init__(self) -> None:
-        joinable = [i for i, (_, ok) in enumerate(self.servers) if ok]
-        self.selected = joinable[0] if joinable else 0
-
-    def handle_key(self, key: str) -> None:
-        """Move, pick or cancel."""
-        step = self._keys.get(key)
-        if step is not None:
-            position = self.selected
-            while 0 <= position + step < len(self.servers):
-                position += step
-                if self.servers[position][1]:
-                    self.selected = position
-                    break
-        elif key in ("\n", "\r", "KEY_ENTER"):
-            if self.servers and self.servers[self.selected][1]:
-                self.done = True
-        elif key in ("\x1b", "q", "\x03", "\x04"):
-            self.done = False

@@ -12,7 +12,7 @@ import unicodedata
 from functools import lru_cache
 from typing import List
 
-from lanchat import protocol
+from lanchat import names
 
 _ZWJ = "\u200d"
 _ZERO_WIDTH_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
@@ -49,7 +49,7 @@ def text_width(text: str) -> int:
 
 def safe_text(text: str) -> str:
     """Received text as it may be drawn: no controls, bidi overrides or line separators."""
-    return protocol.strip_controls(text).translate(_SAFE_TABLE)
+    return names.strip_controls(text).translate(_SAFE_TABLE)
 
 
 def cluster_end(text: str, index: int) -> int:

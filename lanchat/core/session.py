@@ -20,10 +20,11 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from lanchat import events, protocol
+from lanchat import names, protocol
+from lanchat.core import events
+from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
+from lanchat.core.room import Member, Resume, Room
 from lanchat.protocol import Frame, ProtocolError
-from lanchat.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
-from lanchat.room import Member, Resume, Room
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class Session:
             return Effects()
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
         try:
-            self.member.rename(protocol.validate_name(frame["name"]))
+            self.member.rename(names.validate_name(frame["name"]))
             self.member.batch_presence = frame.get("presence") == "batch"
             stale = self.room.join(self.member, resume)
         except ProtocolError as exc:
@@ -262,7 +263,7 @@ class Session:
         return hmac.compare_digest(str(frame.get("auth", "")), expected)
 
     def _on_say(self, frame: Frame, now: float) -> Effects:
-        text = protocol.clean_text(frame["text"])
+        text = names.clean_text(frame["text"])
         message = self.room.say(self.member, text, frame.get("to"), frame.get("ref"))
         if self.config.log_messages and message.to is None:  # private ones stay private
             log.info("message %d from %s: %s", message.id, self.member.name, text)

@@ -6,7 +6,7 @@ stdin, commands included (/msg, /me, /who, /quit), in order and at the pace the 
 allows. At the end of stdin it waits until everything read was echoed by the server
 (giving up after `DRAIN_TIMEOUT` seconds without progress), says goodbye and exits: 0
 when all was delivered, else 1. Ctrl-C (SIGINT) gives what is pending up to
-`client_model.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
+`chat.outbox.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
 Python.
 """
 
@@ -23,19 +23,10 @@ from types import FrameType
 from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
-from lanchat.client_model import (
-    LOGGED_IN,
-    NAMING,
-    Action,
-    ClientModel,
-    Drop,
-    Entry,
-    Exit,
-    GiveUp,
-    Send,
-)
-from lanchat.client_view import clock, day_line, starts_a_day
-from lanchat.connection import Connection, Event, Link
+from lanchat.chat.actions import Action, Drop, Exit, GiveUp, Send
+from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.model import LOGGED_IN, NAMING, ClientModel, Entry
+from lanchat.chat.view import clock, day_line, starts_a_day
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the server tells a client, as typed events that no wire format has shaped yet.
 
 The room and the session decide *what* happens (somebody joined, a message, an error); a
-transport's codec decides how each event looks on its wire (`lanchat.transport`). Every
+transport's codec decides how each event looks on its wire (`lanchat.core.transport`). Every
 event is a frozen value, so one event can be encoded once per codec and the bytes shared
 by every member that speaks that codec.
 """

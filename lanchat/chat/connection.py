@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ def _check_hello(frame: Frame, where: str) -> Frame:
         if code == "server_full":
             raise Refused(f"the server at {where} is full", code)
         raise Refused(
-            f"the server at {where} refused: {protocol.strip_controls(frame['message'])}", code
+            f"the server at {where} refused: {names.strip_controls(frame['message'])}", code
         )
     try:
         protocol.validate(frame, protocol.SERVER_FRAMES)
@@ -233,7 +233,7 @@ def _check_hello(frame: Frame, where: str) -> Frame:
         raise NotLanchat(f"{where} is not a lanchat server") from None
     if frame["type"] != "hello" or frame["app"] != protocol.APP:
         raise NotLanchat(f"{where} is not a lanchat server")
-    version = protocol.strip_controls(frame["version"])
+    version = names.strip_controls(frame["version"])
     if not protocol.is_compatible(version):
         raise Incompatible(
             f"the server at {where} speaks lanchat {version}; this client is "

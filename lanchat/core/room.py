@@ -1,7 +1,7 @@
 """The chat room: who is online, the history, and fan-out of every event.
 
 The room knows members only as `Member`s (a name, a key, a resume token, the codec of its
-transport); it opens no socket. It decides typed events (`lanchat.events`) and fans each
+transport); it opens no socket. It decides typed events (`lanchat.core.events`) and fans each
 out encoded once per codec: the same bytes go to every receiver of that codec. One lock
 orders everything: a newcomer's `welcome` and every later frame reach each member
 in the order the room decided them, and a room message is stored before anybody is sent it.
@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import events, protocol
-from lanchat.history import RESUME_CAP, History, StorageError, hash_token
+from lanchat import names, protocol
+from lanchat.core import events
+from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
+from lanchat.core.transport import LANCHAT, Codec, encode_once, message_event
 from lanchat.protocol import Frame, ProtocolError, Token
-from lanchat.transport import LANCHAT, Codec, encode_once, message_event
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Member:
     def rename(self, name: str) -> None:
         """Take a (validated) name; the key is what names collide on."""
         self.name = name
-        self.key = protocol.name_key(name)
+        self.key = names.name_key(name)
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ class Room:
                 return original
             receivers: Sequence[Member]
             if to is not None:
-                recipient = self._members.get(protocol.name_key(to))
+                recipient = self._members.get(names.name_key(to))
                 if recipient is None:
                     raise ProtocolError("no_such_user", f"{to!r} is not online.", ref)
                 to = recipient.name

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-from lanchat.termtext import cluster_end, cluster_start
+from lanchat.chat.termtext import cluster_end, cluster_start
 
 Edit = Tuple[int, str]
 

@@ -1,0 +1,306 @@
+"""The server's settings: `ServerConfig`, and the `lanchat server` options that set it.
+
+Each option is written once, on the ServerConfig field it sets: its flag, parser, default
+and help. `add_server_options` makes the argparse options of them and `config_from_args`
+the ServerConfig of the parsed options. The few options `server.run` reads itself
+(logging, the password file, the history file) are in `RUN_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from lanchat import protocol
+from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE
+from lanchat.threadpool import default_workers
+
+# -- parsers of option values: a bad value is one line and exit 2 ------------------------
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """A parser of whole numbers from low to high."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """A finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number, zero or above."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not zero or a positive number")
+    return value
+
+
+def ip_address(text: str) -> str:
+    """An IPv4 or IPv6 address, in its usual spelling."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+PORT = int_in(1, 65535 - protocol.PORT_SPAN)
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option: its flag, default, help and how its value is read."""
+
+    flag: str
+    help: str
+    default: Any = None
+    type: Optional[Callable[[str], Any]] = None
+    metavar: Optional[str] = None
+    choices: Optional[Sequence[str]] = None
+    action: Optional[str] = None  # "store_true" or "store_false" for a switch
+    group: str = ""  # the options of one group exclude each other
+
+    def add_to(self, parser: Any, dest: str) -> None:
+        """Add it to an argparse parser (or group), its value going to `dest`."""
+        extra = {"type": self.type, "metavar": self.metavar, "choices": self.choices}
+        given: Dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+        if self.action:
+            given["action"] = self.action
+        parser.add_argument(self.flag, dest=dest, default=self.default, help=self.help, **given)
+
+
+_OPTION = "option"  # the key of a field's Option in its metadata
+
+
+def _option(option: Option) -> Any:
+    """A ServerConfig field set by this option; its default is the option's."""
+    return field(default=option.default, metadata={_OPTION: option})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything a server is started with; the defaults are the contract's."""
+
+    bind: str = _option(
+        Option(
+            "--bind",
+            "IP address to listen on (default: all IPv4 interfaces)",
+            "0.0.0.0",
+            ip_address,
+            "ADDR",
+        )
+    )
+    port: int = _option(
+        Option(
+            "--port",
+            f"first port to try; the next {protocol.PORT_SPAN} are tried if taken "
+            "(default %(default)s)",
+            protocol.DEFAULT_PORT,
+            PORT,
+            "BASE",
+        )
+    )
+    name: str = _option(Option("--name", "server name shown to users (default: the host name)", ""))
+    max_clients: int = _option(
+        Option(
+            "--max-clients",
+            "connections at once, logged in or not (default %(default)s)",
+            50,
+            int_in(1, 100000),
+            "N",
+        )
+    )
+    max_per_address: int = _option(
+        Option(
+            "--max-per-address",
+            "connections at once from one IP address, loopback included, so that one "
+            "host cannot fill the server; more get error too_many_connections "
+            "(default %(default)s)",
+            10,
+            int_in(1, 100000),
+            "N",
+        )
+    )
+    worker_idle_timeout: float = _option(
+        Option(
+            "--worker-idle-timeout",
+            "a worker thread left without work this long ends, so threads and memory "
+            "go back down after a rush (default %(default)s)",
+            10.0,
+            positive_float,
+            "SECONDS",
+        )
+    )
+    workers: int = _option(
+        Option(
+            "--workers",
+            "threads that handle the clients' frames, however many clients there are "
+            "(default %(default)s on this machine: a few per core)",
+            default_workers(),
+            int_in(1, 64),
+            "N",
+        )
+    )
+    history: int = _option(
+        Option(
+            "--history",
+            "room messages a newcomer is shown (default %(default)s)",
+            100,
+            int_in(protocol.MIN_HISTORY, 100000),
+            "N",
+        )
+    )
+    login_timeout: float = _option(
+        Option(
+            "--login-timeout",
+            "time allowed to log in (default %(default)s)",
+            protocol.LOGIN_TIMEOUT,
+            positive_float,
+            "SECONDS",
+        )
+    )
+    idle_timeout: float = _option(
+        Option(
+            "--idle-timeout",
+            "silence before a client is dropped; it is pinged at half (default %(default)s)",
+            protocol.IDLE_TIMEOUT,
+            positive_float,
+            "SECONDS",
+        )
+    )
+    rate: float = _option(
+        Option(
+            "--rate",
+            "frames per second a client may send on average; beyond that frames are "
+            f"refused (rate_limited), and a client with more than {FLOOD_BURST} frames "
+            f"refused at once (refilled at {FLOOD_RATE} a second) is closed as flooding "
+            "(default %(default)s)",
+            5.0,
+            positive_float,
+            "FRAMES",
+        )
+    )
+    burst: int = _option(
+        Option(
+            "--burst",
+            "frames a client may send at once (default %(default)s)",
+            30,
+            int_in(20, 1000000),
+            "FRAMES",
+        )
+    )
+    max_backlog: int = _option(
+        Option(
+            "--max-backlog",
+            "unsent bytes a client may fall behind before it is dropped as slow "
+            "(default %(default)s)",
+            1024 * 1024,
+            int_in(protocol.MAX_FRAME, 2**31),
+            "BYTES",
+        )
+    )
+    max_rest: float = _option(
+        Option(
+            "--max-rest",
+            "under load the server rests between rounds of sends (twice as long as the "
+            "last round took) so that frames share sends; this caps the rest, and the "
+            "latency it adds; 0 sends at once (default %(default)s)",
+            0.05,
+            non_negative_float,
+            "SECONDS",
+        )
+    )
+    discovery: bool = _option(
+        Option("--no-discovery", "do not answer LAN discovery probes", True, action="store_false")
+    )
+    log_messages: bool = _option(
+        Option(
+            "--log-messages",
+            "also log the texts of room messages (off by default: chats stay private); "
+            "private messages are never logged",
+            False,
+            action="store_true",
+        )
+    )
+    # Not options of their own: fixed, or made by `server.run` from RUN_OPTIONS.
+    port_span: int = protocol.PORT_SPAN
+    flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
+    history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
+    password: Optional[str] = None
+
+
+# The options `server.run` reads itself, before there is a ServerConfig.
+RUN_OPTIONS = (
+    Option(
+        "--history-db",
+        "SQLite file that keeps the room's messages and the hashed resume tokens that "
+        "give people their names back after a restart, on a local disk (not NFS); "
+        "{port} is replaced by the port (default: "
+        "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
+        "name); created readable by its owner only",
+        metavar="PATH",
+        group="history",
+    ),
+    Option(
+        "--no-history",
+        "keep messages and resume tokens in memory only (a restart forgets them)",
+        False,
+        action="store_true",
+        group="history",
+    ),
+    Option(
+        "--password-file",
+        "require the password in this file (its first line; a file whose first line is "
+        "empty or not UTF-8 stops the server with exit 2); or set LANCHAT_PASSWORD",
+        metavar="PATH",
+    ),
+    Option("--log-level", "(default %(default)s)", "info", choices=LOG_LEVELS),
+    Option("--log-file", "log here instead of to stderr", metavar="PATH"),
+)
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Add every option of `lanchat server`: ServerConfig's, then RUN_OPTIONS."""
+    for config_field in fields(ServerConfig):
+        if _OPTION in config_field.metadata:
+            config_field.metadata[_OPTION].add_to(parser, config_field.name)
+    groups: Dict[str, Any] = {}
+    for option in RUN_OPTIONS:
+        target: Any = parser
+        if option.group:
+            if option.group not in groups:
+                groups[option.group] = parser.add_mutually_exclusive_group()
+            target = groups[option.group]
+        option.add_to(target, option.flag.lstrip("-").replace("-", "_"))
+
+
+def config_from_args(args: argparse.Namespace, **made: Any) -> ServerConfig:
+    """The ServerConfig of parsed `lanchat server` options, plus the fields `made` by the
+    caller from RUN_OPTIONS."""
+    given = {f.name: getattr(args, f.name) for f in fields(ServerConfig) if _OPTION in f.metadata}
+    return ServerConfig(**given, **made)
