@@ -159,6 +159,9 @@ def test_close_link_sends_the_last_frames_first(loop_and_peers: Tuple[IOLoop, Pa
 def test_close_all_sends_the_notice_to_every_link(loop_and_peers: Tuple[IOLoop, Pairs]) -> None:
     loop, pairs = loop_and_peers
     loop.stop()
+    for thread in threading.enumerate():  # close_all runs after `run`, as in the server
+        if thread.name == "test-ioloop":
+            thread.join(5)
     # the fixture's teardown runs close_all; here the links get it first
     loop.close_all(lambda link: b"bye\n", timeout=1)
     for _, peer in pairs:
