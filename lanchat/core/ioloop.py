@@ -600,12 +600,6 @@ class IOLoop:
         self._wake_reader.close()
         self._wake_writer.close()
 
-    @property
-    def links(self) -> int:
-        """How many connections the loop holds."""
-        with self._lock:
-            return len(self._links)
-
 
 def _send_close_notify(sock: ssl.SSLSocket) -> None:
     """Tell a TLS peer we are done (its next read is a clean end, not a truncation)."""

@@ -86,11 +86,6 @@ _FRAMES: Dict[Type[Any], Callable[[Any], Frame]] = {
 }
 
 
-def lanchat_frame(event: events.Event) -> Frame:
-    """The lanchat frame for an event."""
-    return _FRAMES[type(event)](event)
-
-
 class LanchatCodec:
     """The lanchat protocol: JSON objects, one per line (docs/protocol.md)."""
 
@@ -102,7 +97,7 @@ class LanchatCodec:
 
     def encode(self, event: events.Event) -> bytes:
         """One JSON line."""
-        return protocol.encode(lanchat_frame(event))
+        return protocol.encode(_FRAMES[type(event)](event))
 
 
 LANCHAT = LanchatCodec()
