@@ -77,8 +77,9 @@ def no_thread_leak() -> Iterator[None]:
 
 
 class StallWatch:
-    """Watches an I/O loop from outside: output that waits through two whole sample
-    intervals in which the loop sent nothing is a stall (a lost wake-up, issue 18)."""
+    """Watches an I/O loop from outside: output that waits (a dirty link, or bytes in an
+    outbox) through two whole sample intervals in which the loop sent nothing is a stall
+    (a lost wake-up, issue 18)."""
 
     INTERVAL = 1.0  # far above the loop's longest rest between rounds (50 ms)
 
@@ -93,7 +94,8 @@ class StallWatch:
         stuck = 0
         rounds = self._loop.rounds
         while not self._done.wait(self.INTERVAL):
-            waiting, rounds_before, rounds = self._loop.has_output(), rounds, self._loop.rounds
+            waiting = self._loop.has_output() or self._loop.outboxes_waiting()
+            rounds_before, rounds = rounds, self._loop.rounds
             stuck = stuck + 1 if waiting and rounds == rounds_before else 0
             if stuck == 2:
                 self.stalls += 1

@@ -214,3 +214,32 @@ def test_a_link_whose_worker_lags_is_not_read_past_the_inbox_limit(
     assert sent > MAX_INBOX_BYTES * 4
     recorder.hold.set()
     wait_until(lambda: len(recorder.data(link)) == sent, "every byte once the worker is back")
+
+
+def test_deliveries_from_many_threads_at_once_all_go_out(
+    loop_and_peers: Tuple[IOLoop, Pairs],
+) -> None:
+    """Deliveries racing with the rounds that take the dirty set away: none may be
+    stranded (a set captured outside the lock once lost them)."""
+    loop, pairs = loop_and_peers
+    line = b"x" * 20 + b"\n"
+    per_thread, threads = 3000, 4
+
+    def deliver_many() -> None:
+        for _ in range(per_thread):
+            for link, _ in pairs:
+                loop.deliver([(link, line)])
+
+    senders = [threading.Thread(target=deliver_many) for _ in range(threads)]
+    for sender in senders:
+        sender.start()
+    expected = len(line) * per_thread * threads
+    for _, peer in pairs:
+        received = 0
+        peer.settimeout(5)
+        while received < expected:
+            chunk = peer.recv(1 << 20)
+            assert chunk, "closed early"
+            received += len(chunk)
+    for sender in senders:
+        sender.join(5)

@@ -432,11 +432,17 @@ class IOLoop:
         with self._lock:
             return bool(self._dirty)
 
+    def outboxes_waiting(self) -> bool:
+        """Whether some link's outbox holds bytes a round has not taken yet (what the tests'
+        stall watch looks at: it must not stay true while no round runs)."""
+        with self._lock:
+            return any(link.outbox for link in self._links)
+
     def deliver(self, items: Iterable[Tuple[Link, bytes]]) -> None:
         """Queue bytes for links; one too far behind is ended as "slow"."""
         limit = self._max_backlog
-        dirty = self._dirty
         with self._lock:
+            dirty = self._dirty  # only under the lock: each round takes the set away
             was_idle = not dirty
             for link, data in items:  # the hot path of every fan-out: kept flat
                 if link.ended or link.closing is not None:
