@@ -43,6 +43,9 @@ def test_hello_announces_the_server_and_its_limits(server: ChatServer) -> None:
         "max_name": 24,
         "rate": 5.0,
         "burst": 30,
+        "max_room": 32,  # 4.2: rooms
+        "max_topic": 300,
+        "max_joined": 20,
     }
 
 
