@@ -49,7 +49,7 @@ def test_a_restart_keeps_membership_topics_and_each_rooms_history(stoppable: Pyz
     stranger = rooms_login(address, "bob", [])
     assert stranger.welcome["rooms"] == ["#general"], "no token: the default room"
     assert [m["text"] for m in stranger.joined["#general"]["history"]] == ["in general"]
-    old, welcome = old_login(address, "olga")
+    _, welcome = old_login(address, "olga")
     assert [m["text"] for m in welcome["history"]] == ["in general"]
 
 
@@ -92,7 +92,7 @@ def test_a_4_0_history_file_is_migrated_into_the_default_room(pyz: Path, tmp_pat
             (1, "first", "#lobby"),
             (2, "second", "#lobby"),
         ]
-        old, welcome = old_login(address, "olga")
+        _, welcome = old_login(address, "olga")
         assert [m["text"] for m in welcome["history"]] == ["first", "second"]
         ann.send({"type": "say", "room": "#lobby", "text": "third"})
         assert ann.expect("message", text="third")["id"] > 2
