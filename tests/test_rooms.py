@@ -1,4 +1,4 @@
-"""Rooms (protocol 4.2) on a real server over real sockets: who gets what, and the errors.
+"""Rooms (protocol 4.2) on a real server (in process, and the built pyz), real sockets.
 
 A "4.0 client" here sends exactly the frames of lanchat 4.0's client (a `login` without
 `rooms`); the server must send it exactly the frames of a server without rooms.
@@ -6,12 +6,38 @@ A "4.0 client" here sends exactly the frames of lanchat 4.0's client (a `login` 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
+import pytest
 from conftest import MakeServer
-from wire import Frame, RawClient, login_frame
+from wire import Frame, PyzServer, RawClient, login_frame
 
 Address = Tuple[str, int]
+Serve = Callable[..., Address]
+
+
+@pytest.fixture(params=["in-process", "pyz"])
+def serve(request: pytest.FixtureRequest, make_server: MakeServer, pyz: Path) -> Iterator[Serve]:
+    """Start a server with these ServerConfig options and return its address: in this
+    process (its I/O loop watched for stalls), or the built pyz with the same options."""
+    started: List[PyzServer] = []
+
+    def start(**options: Any) -> Address:
+        if request.param == "in-process":
+            return make_server(**options).address
+        flags = ["--no-history"]
+        for key, value in options.items():
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            flags += ["--" + key.replace("_", "-"), text]
+        started.append(PyzServer(str(pyz), *flags))
+        return started[-1].start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()
 
 
 def rooms_login(address: Address, name: str, rooms: List[str], **extra: Any) -> RawClient:
@@ -37,9 +63,9 @@ def old_login(address: Address, name: str) -> Tuple[RawClient, Frame]:
     return client, client.expect("welcome", name=name)
 
 
-def test_a_4_0_client_and_room_clients_share_general(make_server: MakeServer) -> None:
-    server = make_server()
-    old, old_welcome = old_login(server.address, "olga")
+def test_a_4_0_client_and_room_clients_share_general(serve: Serve) -> None:
+    address = serve()
+    old, old_welcome = old_login(address, "olga")
     assert old_welcome == {
         "type": "welcome",
         "name": "olga",
@@ -48,7 +74,7 @@ def test_a_4_0_client_and_room_clients_share_general(make_server: MakeServer) ->
         "resume": old_welcome["resume"],
         "history_id": old_welcome["history_id"],
     }
-    bob = rooms_login(server.address, "bob", [])
+    bob = rooms_login(address, "bob", [])
     assert bob.welcome["rooms"] == ["#general"] and bob.welcome["default_room"] == "#general"
     assert bob.welcome["history"] == []
     assert bob.joined["#general"]["members"] == ["olga", "bob"]
@@ -66,12 +92,12 @@ def test_a_4_0_client_and_room_clients_share_general(make_server: MakeServer) ->
     bob.expect("message", text="hi bob", room="#general", **{"from": "olga"})
 
 
-def test_messages_in_a_room_reach_only_its_members(make_server: MakeServer) -> None:
-    server = make_server()
-    old, _ = old_login(server.address, "olga")
-    ann = rooms_login(server.address, "ann", ["#general", "#dev"])
-    bob = rooms_login(server.address, "bob", ["#dev"])
-    carl = rooms_login(server.address, "carl", ["#general"])
+def test_messages_in_a_room_reach_only_its_members(serve: Serve) -> None:
+    address = serve()
+    old, _ = old_login(address, "olga")
+    ann = rooms_login(address, "ann", ["#general", "#dev"])
+    bob = rooms_login(address, "bob", ["#dev"])
+    carl = rooms_login(address, "carl", ["#general"])
     assert bob.welcome["rooms"] == ["#dev"]
     assert bob.joined["#dev"]["members"] == ["ann", "bob"]
     ann.expect("join", name="bob", room="#dev")
@@ -90,16 +116,16 @@ def test_messages_in_a_room_reach_only_its_members(make_server: MakeServer) -> N
 
 
 def test_join_and_part_tell_the_room_and_a_4_0_client_sees_a_quit(
-    make_server: MakeServer,
+    serve: Serve,
 ) -> None:
-    server = make_server()
-    old, _ = old_login(server.address, "olga")
-    ann = rooms_login(server.address, "ann", [])
+    address = serve()
+    old, _ = old_login(address, "olga")
+    ann = rooms_login(address, "ann", [])
     old.expect("join", name="ann")
     ann.send({"type": "join", "room": "#Dev", "ref": "j1"})
     joined = ann.expect("joined", room="#Dev", ref="j1", members=["ann"], topic="", history=[])
     assert "truncated" not in joined
-    bob = rooms_login(server.address, "bob", ["#dev"])
+    bob = rooms_login(address, "bob", ["#dev"])
     assert bob.welcome["rooms"] == ["#Dev"], "a room keeps its first spelling"
     ann.expect("join", name="bob", room="#Dev")
 
@@ -121,10 +147,10 @@ def test_join_and_part_tell_the_room_and_a_4_0_client_sees_a_quit(
     ann.expect("leave", name="bob", room="#Dev", reason="part")
 
 
-def test_joining_a_room_again_sends_it_afresh_and_tells_nobody(make_server: MakeServer) -> None:
-    server = make_server()
-    ann = rooms_login(server.address, "ann", ["#general"])
-    bob = rooms_login(server.address, "bob", ["#general"])
+def test_joining_a_room_again_sends_it_afresh_and_tells_nobody(serve: Serve) -> None:
+    address = serve()
+    ann = rooms_login(address, "ann", ["#general"])
+    bob = rooms_login(address, "bob", ["#general"])
     ann.expect("join", name="bob", room="#general")
     bob.send({"type": "say", "room": "#general", "text": "one"})
     bob.expect("message", text="one")
@@ -136,11 +162,11 @@ def test_joining_a_room_again_sends_it_afresh_and_tells_nobody(make_server: Make
     assert bob.nothing_pending()
 
 
-def test_topic_is_set_by_a_member_and_told_to_the_room(make_server: MakeServer) -> None:
-    server = make_server()
-    old, _ = old_login(server.address, "olga")
-    ann = rooms_login(server.address, "ann", [])
-    bob = rooms_login(server.address, "bob", ["#dev"])
+def test_topic_is_set_by_a_member_and_told_to_the_room(serve: Serve) -> None:
+    address = serve()
+    old, _ = old_login(address, "olga")
+    ann = rooms_login(address, "ann", [])
+    bob = rooms_login(address, "bob", ["#dev"])
     ann.send(
         {"type": "topic", "room": "#general", "text": "  lunch\tat\x1b[31m noon  ", "ref": "t1"}
     )
@@ -159,7 +185,7 @@ def test_topic_is_set_by_a_member_and_told_to_the_room(make_server: MakeServer) 
     bob.send({"type": "topic", "room": "#dev", "text": "x" * 301})
     bob.expect_error("too_long")
 
-    carl = rooms_login(server.address, "carl", [])
+    carl = rooms_login(address, "carl", [])
     assert carl.joined["#general"]["topic"] == "lunch at[31m noon"
     ann.expect("join", name="carl", room="#general")
     ann.send({"type": "topic", "room": "#general", "text": ""})
@@ -167,11 +193,11 @@ def test_topic_is_set_by_a_member_and_told_to_the_room(make_server: MakeServer) 
     carl.expect("topic", room="#general", text="", by="ann")
 
 
-def test_rooms_and_who_list_rooms_and_members(make_server: MakeServer) -> None:
-    server = make_server(rooms=("#random",))
-    old, _ = old_login(server.address, "olga")
-    ann = rooms_login(server.address, "ann", ["#dev", "#general"])
-    rooms_login(server.address, "bob", ["#dev"])
+def test_rooms_and_who_list_rooms_and_members(serve: Serve) -> None:
+    address = serve(rooms=("#random",))
+    old, _ = old_login(address, "olga")
+    ann = rooms_login(address, "ann", ["#dev", "#general"])
+    rooms_login(address, "bob", ["#dev"])
     ann.expect("join", name="bob", room="#dev")
     ann.send({"type": "topic", "room": "#dev", "text": "ship it"})
     ann.expect("topic", room="#dev")
@@ -204,10 +230,10 @@ def test_rooms_and_who_list_rooms_and_members(make_server: MakeServer) -> None:
     old.expect("message", text="still here")
 
 
-def test_private_messages_cross_rooms(make_server: MakeServer) -> None:
-    server = make_server()
-    old, _ = old_login(server.address, "olga")
-    bob = rooms_login(server.address, "bob", ["#dev"])
+def test_private_messages_cross_rooms(serve: Serve) -> None:
+    address = serve()
+    old, _ = old_login(address, "olga")
+    bob = rooms_login(address, "bob", ["#dev"])
     bob.send({"type": "say", "to": "olga", "text": "psst", "ref": "m1"})
     echo = bob.expect("message", to="olga", ref="m1")
     assert "room" not in echo
@@ -216,9 +242,9 @@ def test_private_messages_cross_rooms(make_server: MakeServer) -> None:
     bob.expect_error("bad_frame")
 
 
-def test_room_names_follow_the_name_rules(make_server: MakeServer) -> None:
-    server = make_server()
-    ann = rooms_login(server.address, "ann", [])
+def test_room_names_follow_the_name_rules(serve: Serve) -> None:
+    address = serve()
+    ann = rooms_login(address, "ann", [])
     for bad in ("dev", "#", "#a b", "#dev\u200b", "#p\u0430ul", "#" + "x" * 33, "#bob\ufe0f"):
         ann.send({"type": "join", "room": bad, "ref": bad})
         error = ann.expect("error", code="invalid_room", ref=bad)
@@ -231,19 +257,19 @@ def test_room_names_follow_the_name_rules(make_server: MakeServer) -> None:
     ann.expect("joined", room="#ｄｅｖ")  # one room: names compare by NFKC case fold
 
 
-def test_limits_are_answered_with_their_errors(make_server: MakeServer) -> None:
-    server = make_server(max_rooms=3, max_joined=2, max_room_members=2, rooms=("#random",))
-    ann = rooms_login(server.address, "ann", [])
+def test_limits_are_answered_with_their_errors(serve: Serve) -> None:
+    address = serve(max_rooms=3, max_joined=2, max_room_members=2, rooms=("#random",))
+    ann = rooms_login(address, "ann", [])
     ann.send({"type": "join", "room": "#dev"})
     ann.expect("joined", room="#dev")
     ann.send({"type": "join", "room": "#random", "ref": "r"})
     error = ann.expect("error", code="too_many_joined", room="#random", ref="r")
     assert error["max_joined"] == 2
-    bob = rooms_login(server.address, "bob", ["#extra"])
+    bob = rooms_login(address, "bob", ["#extra"])
     assert bob.welcome["rooms"] == ["#general"], "every room refused: the default room"
     error = bob.expect("error", code="too_many_rooms", room="#extra")
     assert error["max_rooms"] == 3
-    carl = RawClient(server.address)
+    carl = RawClient(address)
     carl.expect("hello")
     carl.send(login_frame("carl", rooms=["#dev", "#general", "#random"]))
     assert carl.expect("welcome")["rooms"] == ["#dev", "#random"]
@@ -251,7 +277,7 @@ def test_limits_are_answered_with_their_errors(make_server: MakeServer) -> None:
     carl.expect("joined", room="#random")
     full = carl.expect("error", code="room_full", room="#general")
     assert full["max_members"] == 2
-    dora = RawClient(server.address)
+    dora = RawClient(address)
     dora.expect("hello")
     dora.send(login_frame("dora"))
     dora.expect_error("room_full")
@@ -262,10 +288,10 @@ def test_limits_are_answered_with_their_errors(make_server: MakeServer) -> None:
 
 
 def test_an_empty_room_that_is_not_fixed_goes_when_space_is_needed(
-    make_server: MakeServer,
+    serve: Serve,
 ) -> None:
-    server = make_server(max_rooms=2, room_linger=600.0)
-    ann = rooms_login(server.address, "ann", [])
+    address = serve(max_rooms=2, room_linger=600.0)
+    ann = rooms_login(address, "ann", [])
     ann.send({"type": "join", "room": "#old"})
     ann.expect("joined", room="#old")
     ann.send({"type": "say", "room": "#old", "text": "kept"})
@@ -287,9 +313,9 @@ def test_an_empty_room_that_is_not_fixed_goes_when_space_is_needed(
     assert [m["text"] for m in back["history"]] == ["kept"]
 
 
-def test_an_empty_room_goes_after_the_linger_time(make_server: MakeServer) -> None:
-    server = make_server(room_linger=0.3, rooms=("#random",))
-    ann = rooms_login(server.address, "ann", ["#dev", "#random", "#general"])
+def test_an_empty_room_goes_after_the_linger_time(serve: Serve) -> None:
+    address = serve(room_linger=0.3, rooms=("#random",))
+    ann = rooms_login(address, "ann", ["#dev", "#random", "#general"])
     for room in ("#dev", "#random"):
         ann.send({"type": "part", "room": room})
         ann.expect("parted", room=room)
@@ -304,10 +330,10 @@ def test_an_empty_room_goes_after_the_linger_time(make_server: MakeServer) -> No
 
 
 def test_rooms_asked_for_at_login_are_joined_and_refusals_follow(
-    make_server: MakeServer,
+    serve: Serve,
 ) -> None:
-    server = make_server()
-    ann = RawClient(server.address)
+    address = serve()
+    ann = RawClient(address)
     ann.expect("hello")
     ann.send(login_frame("ann", rooms=["#dev", "bad room", "#Dev", "#general"]))
     frames = [ann.recv() for _ in range(4)]
@@ -321,11 +347,11 @@ def test_rooms_asked_for_at_login_are_joined_and_refusals_follow(
     assert frames[3]["code"] == "invalid_room"
 
 
-def test_a_resumed_login_gets_what_each_room_missed(make_server: MakeServer) -> None:
-    server = make_server()
-    ann = rooms_login(server.address, "ann", ["#general", "#dev"])
+def test_a_resumed_login_gets_what_each_room_missed(serve: Serve) -> None:
+    address = serve()
+    ann = rooms_login(address, "ann", ["#general", "#dev"])
     token, history_id = ann.welcome["resume"], ann.welcome["history_id"]
-    bob = rooms_login(server.address, "bob", ["#general", "#dev", "#ops"])
+    bob = rooms_login(address, "bob", ["#general", "#dev", "#ops"])
     bob.send({"type": "say", "room": "#general", "text": "seen"})
     seen = bob.expect("message", text="seen")["id"]
     # ann's link dies without the server noticing; she comes back with her token
@@ -336,7 +362,7 @@ def test_a_resumed_login_gets_what_each_room_missed(make_server: MakeServer) -> 
     ):
         bob.send({"type": "say", "room": room, "text": text})
         bob.expect("message", text=text)
-    back = rooms_login(server.address, "ann", [], resume=token, last_id=seen, history_id=history_id)
+    back = rooms_login(address, "ann", [], resume=token, last_id=seen, history_id=history_id)
     assert back.welcome["rooms"] == ["#general", "#dev"], "the session's rooms, taken over"
     assert [m["text"] for m in back.joined["#general"]["history"]] == ["missed here"]
     assert [m["text"] for m in back.joined["#dev"]["history"]] == ["missed in dev"]
@@ -344,17 +370,17 @@ def test_a_resumed_login_gets_what_each_room_missed(make_server: MakeServer) -> 
 
 
 def test_a_4_0_client_resuming_gets_the_default_rooms_messages_only(
-    make_server: MakeServer,
+    serve: Serve,
 ) -> None:
-    server = make_server()
-    old, welcome = old_login(server.address, "olga")
-    bob = rooms_login(server.address, "bob", ["#general", "#dev"])
+    address = serve()
+    old, welcome = old_login(address, "olga")
+    bob = rooms_login(address, "bob", ["#general", "#dev"])
     old.expect("join")
     for room in ("#dev", "#general"):
         bob.send({"type": "say", "room": room, "text": f"in {room}"})
         bob.expect("message")
     old.expect("message", text="in #general")
-    again = RawClient(server.address)
+    again = RawClient(address)
     again.expect("hello")
     resume = {"resume": welcome["resume"], "last_id": 0, "history_id": welcome["history_id"]}
     again.send(login_frame("olga", **resume))
@@ -364,19 +390,19 @@ def test_a_4_0_client_resuming_gets_the_default_rooms_messages_only(
     ]
 
 
-def test_presence_batches_come_per_room(make_server: MakeServer) -> None:
-    server = make_server()
-    bridge = rooms_login(server.address, "bridge", ["#general", "#dev"], presence="batch")
-    rooms_login(server.address, "ann", ["#dev"])
+def test_presence_batches_come_per_room(serve: Serve) -> None:
+    address = serve()
+    bridge = rooms_login(address, "bridge", ["#general", "#dev"], presence="batch")
+    rooms_login(address, "ann", ["#dev"])
     batch = bridge.expect("presence")
     assert batch["changes"] == [
         {"type": "join", "name": "ann", "room": "#dev", "ts": batch["changes"][0]["ts"]}
     ]
 
 
-def test_the_rate_limit_counts_room_frames_with_the_others(make_server: MakeServer) -> None:
-    server = make_server(rate=0.5, burst=20)
-    ann = rooms_login(server.address, "ann", [])
+def test_the_rate_limit_counts_room_frames_with_the_others(serve: Serve) -> None:
+    address = serve(rate=0.5, burst=20)
+    ann = rooms_login(address, "ann", [])
     frames: List[Dict[str, Any]] = []
     for n in range(7):
         frames += [
