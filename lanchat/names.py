@@ -11,7 +11,7 @@ import bisect
 import unicodedata
 from typing import Dict, FrozenSet, Iterable, Optional, Tuple
 
-from lanchat.protocol import MAX_NAME, MAX_TEXT, ProtocolError
+from lanchat.protocol import MAX_NAME, MAX_ROOM, MAX_TEXT, MAX_TOPIC, ProtocolError
 
 # The mixes of scripts that Unicode TS #39 calls highly restrictive.
 _ALLOWED_MIXES: Tuple[FrozenSet[str], ...] = (
@@ -84,16 +84,30 @@ def scripts_mix_ok(scripts: Iterable[str]) -> bool:
 
 def validate_name(name: str) -> str:
     """Return the name in NFC, or raise invalid_name saying which rule it breaks."""
+    return _checked(name, MAX_NAME, "invalid_name", "A name")
+
+
+def validate_room(room: str) -> str:
+    """Return the room name (`#` and a name of up to MAX_ROOM characters) in NFC, or raise
+    invalid_room saying which rule it breaks (protocol 4.2)."""
+    if not room.startswith("#"):
+        raise ProtocolError("invalid_room", "A room name starts with '#'.")
+    return "#" + _checked(room[1:], MAX_ROOM, "invalid_room", "A room name after '#'")
+
+
+def _checked(name: str, longest: int, code: str, what: str) -> str:
+    """The name in NFC if it keeps the name rules (docs/protocol.md, Names), else raise
+    `code`, with a message about `what` was given."""
     nfc = unicodedata.normalize("NFC", name)
-    if not 1 <= len(nfc) <= MAX_NAME:
-        raise ProtocolError("invalid_name", f"A name is 1 to {MAX_NAME} characters.")
+    if not 1 <= len(nfc) <= longest:
+        raise ProtocolError(code, f"{what} is 1 to {longest} characters.")
     scripts = set()
     has_letter_or_digit = False
     previous_category = ""
     for char in nfc:
         if is_default_ignorable(char):
             raise ProtocolError(
-                "invalid_name", f"A name may not hold the invisible character U+{ord(char):04X}."
+                code, f"{what} may not hold the invisible character U+{ord(char):04X}."
             )
         category = unicodedata.category(char)
         if category.startswith("L"):
@@ -105,23 +119,27 @@ def validate_name(name: str) -> str:
             has_letter_or_digit = True
         elif category.startswith("M"):
             if not previous_category.startswith(("L", "M")):
-                raise ProtocolError("invalid_name", "A combining mark must follow a letter.")
+                raise ProtocolError(code, "A combining mark must follow a letter.")
         elif char not in _NAME_PUNCTUATION:
             raise ProtocolError(
-                "invalid_name",
-                f"A name may hold letters, digits, '_', '-' and '.', not {char!r}.",
+                code, f"{what} may hold letters, digits, '_', '-' and '.', not {char!r}."
             )
         previous_category = category
     if not has_letter_or_digit:
-        raise ProtocolError("invalid_name", "A name needs at least one letter or digit.")
+        raise ProtocolError(code, f"{what} needs at least one letter or digit.")
     if not scripts_mix_ok(scripts):
-        raise ProtocolError("invalid_name", "A name may not mix letters of look-alike scripts.")
+        raise ProtocolError(code, f"{what} may not mix letters of look-alike scripts.")
     return nfc
 
 
 def name_key(name: str) -> str:
     """The key two names collide on: NFKC casefold, so `Bob`, `bob`, `ｂｏｂ` are one."""
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def room_key(room: str) -> str:
+    """The key two room names collide on, as names do: `#Dev` and `#dev` are one room."""
+    return "#" + name_key(room[1:])
 
 
 # Text
@@ -150,3 +168,11 @@ def clean_text(text: str) -> str:
     if not cleaned:
         raise ProtocolError("bad_text", "That message is empty once cleaned.")
     return cleaned
+
+
+def clean_topic(text: str) -> str:
+    """A room's topic as kept: cleaned like a message, at most MAX_TOPIC characters as
+    sent; "" (also after cleaning) clears it."""
+    if len(text) > MAX_TOPIC:
+        raise ProtocolError("too_long", f"A topic is at most {MAX_TOPIC} characters.")
+    return strip_controls(text).strip()

@@ -31,6 +31,8 @@ MAX_FRAME = 65536  # bytes of one client frame, newline included
 MAX_SERVER_FRAME = 4 * 1024 * 1024
 MAX_TEXT = 2000  # code points, as sent
 MAX_NAME = 24  # code points, after NFC
+MAX_ROOM = 32  # code points of a room name after its '#', after NFC (4.2)
+MAX_TOPIC = 300  # code points of a room topic, as sent (4.2)
 MAX_DEPTH = 32  # JSON nesting
 # Every integer in a frame fits 64 signed bits: SQLite holds no more (nor do many JSON readers).
 MIN_INT = -(2**63)
@@ -64,9 +66,17 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "not_stored": ("The server could not store that message, so it was not sent.", False),
     "name_reclaimed": ("The person who had that name before took it back.", True),
     "server_error": ("The server failed to handle that frame.", True),
+    # 4.2: rooms
+    "invalid_room": ("That room name is not allowed.", False),
+    "no_such_room": ("There is no room of that name.", False),
+    "not_in_room": ("You are not in that room.", False),
+    "last_room": ("You cannot leave the last room you are in.", False),
+    "too_many_rooms": ("The server has as many rooms as it allows.", False),
+    "too_many_joined": ("You are in as many rooms as the server allows.", False),
+    "room_full": ("That room is full.", False),
 }
 
-LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error")
+LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error", "part")  # part: 4.2
 
 
 class ProtocolError(Exception):
@@ -288,9 +298,21 @@ CLIENT_FRAMES: Schema = {
         "resume": ("str", False),
         # 4.1: "batch" asks for joins and leaves in `presence` frames
         "presence": ("str", False),
+        # 4.2: the rooms to be in; its presence says the client speaks rooms
+        "rooms": ("names", False),
     },
-    "say": {"text": ("str", True), "to": ("str", False), "ref": ("token", False)},
-    "who": {},
+    "say": {
+        "text": ("str", True),
+        "to": ("str", False),
+        "ref": ("token", False),
+        "room": ("str", False),  # 4.2
+    },
+    "who": {"room": ("str", False)},
+    # 4.2: rooms
+    "join": {"room": ("str", True), "ref": ("token", False)},
+    "part": {"room": ("str", True), "ref": ("token", False)},
+    "topic": {"room": ("str", True), "text": ("str", False), "ref": ("token", False)},
+    "rooms": {},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
@@ -313,9 +335,16 @@ SERVER_FRAMES: Schema = {
         "resume": ("str", False),
         "history_id": ("str", False),
         "truncated": ("bool", False),
+        "rooms": ("names", False),  # 4.2
+        "default_room": ("str", False),
     },
-    "join": {"name": ("str", True), "ts": ("number", True)},
-    "leave": {"name": ("str", True), "ts": ("number", True), "reason": ("str", False)},
+    "join": {"name": ("str", True), "ts": ("number", True), "room": ("str", False)},
+    "leave": {
+        "name": ("str", True),
+        "ts": ("number", True),
+        "reason": ("str", False),
+        "room": ("str", False),
+    },
     "message": {
         "id": ("int", True),
         "ts": ("number", True),
@@ -323,9 +352,28 @@ SERVER_FRAMES: Schema = {
         "text": ("str", True),
         "to": ("str", False),
         "ref": ("token", False),
+        "room": ("str", False),
     },
     "presence": {"changes": ("frames", True)},
-    "online": {"names": ("names", True)},
+    "online": {"names": ("names", True), "room": ("str", False)},
+    # 4.2: rooms
+    "joined": {
+        "room": ("str", True),
+        "topic": ("str", True),
+        "members": ("names", True),
+        "history": ("frames", True),
+        "truncated": ("bool", False),
+        "ref": ("token", False),
+    },
+    "parted": {"room": ("str", True), "ref": ("token", False)},
+    "topic": {
+        "room": ("str", True),
+        "text": ("str", True),
+        "by": ("str", False),
+        "ts": ("number", False),
+        "ref": ("token", False),
+    },
+    "room_list": {"rooms": ("frames", True)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "error": {"code": ("str", True), "message": ("str", True), "ref": ("token", False)},
@@ -398,8 +446,11 @@ def is_compatible(version: str) -> bool:
 # Frame constructors: the only place frames are built.
 
 
-def limits(rate: Optional[float] = None, burst: Optional[int] = None) -> Frame:
-    """The limits a server announces in `hello`; `rate` and `burst` (4.1) are its frame limit."""
+def limits(
+    rate: Optional[float] = None, burst: Optional[int] = None, max_joined: Optional[int] = None
+) -> Frame:
+    """The limits a server announces in `hello`; `rate` and `burst` (4.1) are its frame
+    limit, `max_joined` (4.2) how many rooms one person may be in."""
     frame: Frame = {
         "max_frame": MAX_FRAME,
         "max_server_frame": MAX_SERVER_FRAME,
@@ -408,6 +459,8 @@ def limits(rate: Optional[float] = None, burst: Optional[int] = None) -> Frame:
     }
     if rate is not None and burst is not None:
         frame.update(rate=rate, burst=burst)
+    if max_joined is not None:
+        frame.update(max_room=MAX_ROOM, max_topic=MAX_TOPIC, max_joined=max_joined)
     return frame
 
 
@@ -417,9 +470,10 @@ def hello(
     nonce: Optional[str] = None,
     rate: Optional[float] = None,
     burst: Optional[int] = None,
+    max_joined: Optional[int] = None,
 ) -> Frame:
     """The server's greeting; with a nonce it asks for a password proof, with a rate and a
-    burst it tells clients how fast they may send."""
+    burst it tells clients how fast they may send, with `max_joined` that it has rooms."""
     frame: Frame = {
         "type": "hello",
         "app": APP,
@@ -427,7 +481,7 @@ def hello(
         "server": server,
         "online": [] if nonce else list(online),
         "auth": "password" if nonce else "none",
-        "limits": limits(rate, burst),
+        "limits": limits(rate, burst, max_joined),
     }
     if nonce:
         frame["nonce"] = nonce
@@ -440,14 +494,17 @@ def login(
     last_id: Optional[int] = None,
     history_id: Optional[str] = None,
     resume: Optional[str] = None,
+    rooms: Optional[Sequence[str]] = None,
 ) -> Frame:
-    """A client's login; the optional fields are the resume extension and a password proof."""
+    """A client's login; the optional fields are the resume extension, a password proof
+    and (4.2) the rooms to be in, which says the client speaks rooms."""
     frame: Frame = {"type": "login", "name": name, "version": VERSION}
     for field, value in (
         ("auth", auth),
         ("last_id", last_id),
         ("history_id", history_id),
         ("resume", resume),
+        ("rooms", None if rooms is None else list(rooms)),
     ):
         if value is not None:
             frame[field] = value
@@ -467,16 +524,22 @@ def welcome(
     return frame
 
 
-def join(name: str, ts: float) -> Frame:
-    """Somebody logged in."""
-    return {"type": "join", "name": name, "ts": ts}
+def join(name: str, ts: float, room: Optional[str] = None) -> Frame:
+    """Somebody logged in; with `room` (4.2), came into that room."""
+    frame: Frame = {"type": "join", "name": name, "ts": ts}
+    if room is not None:
+        frame["room"] = room
+    return frame
 
 
-def leave(name: str, ts: float, reason: str) -> Frame:
-    """Somebody left, and why."""
+def leave(name: str, ts: float, reason: str, room: Optional[str] = None) -> Frame:
+    """Somebody left, and why; with `room` (4.2), left that room."""
     if reason not in LEAVE_REASONS:
         raise ValueError(f"unknown leave reason {reason!r}")
-    return {"type": "leave", "name": name, "ts": ts, "reason": reason}
+    frame: Frame = {"type": "leave", "name": name, "ts": ts, "reason": reason}
+    if room is not None:
+        frame["room"] = room
+    return frame
 
 
 def presence(changes: Sequence[Frame]) -> Frame:
@@ -484,13 +547,14 @@ def presence(changes: Sequence[Frame]) -> Frame:
     return {"type": "presence", "changes": list(changes)}
 
 
-def say(text: str, to: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
-    """A client's message to the room, or to one user with `to`."""
+def say(
+    text: str, to: Optional[str] = None, ref: Optional[Token] = None, room: Optional[str] = None
+) -> Frame:
+    """A client's message to the (default) room, to `room` (4.2), or to one user with `to`."""
     frame: Frame = {"type": "say", "text": text}
-    if to is not None:
-        frame["to"] = to
-    if ref is not None:
-        frame["ref"] = ref
+    for field, value in (("to", to), ("ref", ref), ("room", room)):
+        if value is not None:
+            frame[field] = value
     return frame
 
 
@@ -501,24 +565,110 @@ def message(
     text: str,
     to: Optional[str] = None,
     ref: Optional[Token] = None,
+    room: Optional[str] = None,
 ) -> Frame:
-    """A relayed message; `ref` only on the sender's own copy."""
+    """A relayed message; `ref` only on the sender's own copy, `room` (4.2) for clients
+    that speak rooms."""
     frame: Frame = {"type": "message", "id": id, "ts": ts, "from": sender, "text": text}
-    if to is not None:
-        frame["to"] = to
+    for field, value in (("to", to), ("ref", ref), ("room", room)):
+        if value is not None:
+            frame[field] = value
+    return frame
+
+
+def who(room: Optional[str] = None) -> Frame:
+    """Ask for the online list; with `room` (4.2), for that room's members."""
+    return {"type": "who"} if room is None else {"type": "who", "room": room}
+
+
+def join_room(room: str, ref: Optional[Token] = None) -> Frame:
+    """Ask to come into a room, making it if new (4.2)."""
+    frame: Frame = {"type": "join", "room": room}
     if ref is not None:
         frame["ref"] = ref
     return frame
 
 
-def who() -> Frame:
-    """Ask for the online list."""
-    return {"type": "who"}
+def part_room(room: str, ref: Optional[Token] = None) -> Frame:
+    """Ask to leave a room (4.2)."""
+    frame: Frame = {"type": "part", "room": room}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
 
 
-def online(names: Sequence[str]) -> Frame:
-    """The online list."""
-    return {"type": "online", "names": list(names)}
+def set_topic(room: str, text: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """Set a room's topic, or without `text` ask for it (4.2)."""
+    frame: Frame = {"type": "topic", "room": room}
+    for field, value in (("text", text), ("ref", ref)):
+        if value is not None:
+            frame[field] = value
+    return frame
+
+
+def list_rooms() -> Frame:
+    """Ask for every room (4.2)."""
+    return {"type": "rooms"}
+
+
+def online(names: Sequence[str], room: Optional[str] = None) -> Frame:
+    """The online list; with `room` (4.2), that room's members."""
+    frame: Frame = {"type": "online", "names": list(names)}
+    if room is not None:
+        frame["room"] = room
+    return frame
+
+
+def joined(
+    room: str,
+    topic: str,
+    members: Sequence[str],
+    history: Sequence[Frame],
+    truncated: bool = False,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """You are in a room now: its topic, members and history (4.2)."""
+    frame: Frame = {
+        "type": "joined",
+        "room": room,
+        "topic": topic,
+        "members": list(members),
+        "history": list(history),
+    }
+    if truncated:
+        frame["truncated"] = True
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def parted(room: str, ref: Optional[Token] = None) -> Frame:
+    """You left a room (4.2)."""
+    frame: Frame = {"type": "parted", "room": room}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def topic(
+    room: str,
+    text: str,
+    by: Optional[str] = None,
+    ts: Optional[float] = None,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """A room's topic, who set it and when (4.2)."""
+    frame: Frame = {"type": "topic", "room": room, "text": text}
+    for field, value in (("by", by), ("ts", ts), ("ref", ref)):
+        if value is not None:
+            frame[field] = value
+    return frame
+
+
+def room_list(rooms: Sequence[Tuple[str, int, str]]) -> Frame:
+    """Every room, as (name, member count, topic) (4.2)."""
+    entries = [{"room": name, "members": count, "topic": text} for name, count, text in rooms]
+    return {"type": "room_list", "rooms": entries}
 
 
 def ping(token: Optional[Token] = None) -> Frame:

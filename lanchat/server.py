@@ -1,12 +1,13 @@
-"""The headless lanchat server: the I/O loop, the thread pool and the room, wired together.
+"""The headless lanchat server: the I/O loop, the thread pool and the chat, wired together.
 
 Design (docs/design.md): one I/O thread (`lanchat.core.ioloop`) owns every socket: it accepts,
 reads, writes and closes. What it reads goes to a small fixed pool of workers
 (`lanchat.threadpool`), which feed each connection's frames, in order, to its
-`lanchat.core.session.Session`, a protocol state machine without I/O. Sessions act through the
-room (`lanchat.core.room`), which fans typed events out, encoded once per wire format
-(`lanchat.core.transport`). Capacity is counted: a connection over `max_clients` gets
-`server_full`, one over its address's share (`lanchat.core.admission`) `too_many_connections`.
+`lanchat.core.session.Session`, a protocol state machine without I/O. Sessions act through
+the chat (`lanchat.core.chat`), which keeps the rooms and fans typed events out, encoded
+once per wire format (`lanchat.core.transport`). Capacity is counted: a connection over
+`max_clients` gets `server_full`, one over its address's share (`lanchat.core.admission`)
+`too_many_connections`.
 
 Callers use `ChatServer(config)` (binds at once; `address` tells the real port),
 `serve_forever()`, `shutdown()` from another thread or a signal handler, and
@@ -31,13 +32,13 @@ from typing import List, Optional, Tuple, Union, cast
 from lanchat import protocol
 from lanchat.core import events
 from lanchat.core.admission import AddressShares
+from lanchat.core.chat import Chat, Deliver
 from lanchat.core.config import ServerConfig, config_from_args
 from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.core.history import default_path as history_default_path
 from lanchat.core.ioloop import IOLoop, Item, Link
 from lanchat.core.responder import Responder
-from lanchat.core.room import Deliver, Room
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
@@ -46,10 +47,6 @@ from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
 
 log = logging.getLogger(__name__)
-
-# Joins and leaves for clients that take presence in batches wait at most this long, so a
-# rush of logins costs one frame per client per batch instead of one per login.
-PRESENCE_BATCH_SECONDS = 0.5
 
 
 class NoFreePort(OSError):
@@ -60,7 +57,7 @@ class ChatServer:
     """A lanchat server bound to its port; `serve_forever` runs it until `shutdown`.
 
     It wires the parts together: the I/O loop owns the sockets, a fixed pool of workers
-    feeds each connection's input to its `Session`, the room fans events out. More
+    feeds each connection's input to its `Session`, the chat fans events out. More
     listeners (another port, another codec, TLS) can be added with `listen` before
     `serve_forever`.
     """
@@ -91,12 +88,13 @@ class ChatServer:
         self._shares = AddressShares(config.max_per_address)
         self._connections = 0  # counted in by _admit, out by _end
         self._count_lock = threading.Lock()
-        # Every member of this room is a Link of the loop.
-        self.room = Room(
+        # Every member of this chat is a Link of the loop.
+        self.chat = Chat(
             cast(Deliver, self._loop.deliver),
             self._history,
             config.history,
-            schedule=lambda flush: self._loop.call_later(PRESENCE_BATCH_SECONDS, flush),
+            schedule=self._loop.call_later,
+            rules=config.room_rules,
         )
         self._sessions = SessionConfig(
             server_name=self.name,
@@ -119,9 +117,9 @@ class ChatServer:
         if self.config.history_db is None:
             return MemoryHistory(self.config.history)
         if self.config.history_db == history_default_path():
-            adopt_legacy_history(self.address[1])
+            adopt_legacy_history(self.address[1], self.config.default_room)
         path = Path(self.config.history_db.replace("{port}", str(self.address[1])))
-        history = SqliteHistory(path)
+        history = SqliteHistory(path, self.config.default_room)
         log.info("history in %s (last id %d)", path, history.last_id)
         return history
 
@@ -175,7 +173,7 @@ class ChatServer:
             message = f"The server is full ({self.config.max_clients})."
             return self._refusal(codec, events.Error("server_full", message))
         link = Link(sock, peer, codec)
-        session = Session(self._sessions, self.room, link, peer, time.monotonic())
+        session = Session(self._sessions, self.chat, link, peer, time.monotonic())
         link.session = session
         self._apply(link, session, session.start())
         self._loop.set_deadline(link, session.deadline)
@@ -226,7 +224,7 @@ class ChatServer:
             self._end(link, session, effects.close)
 
     def _end(self, link: Link, session: Session, reason: str) -> None:
-        """The one way a connection ends: leave the room, then close once all is sent."""
+        """The one way a connection ends: leave the chat, then close once all is sent."""
         if session.ended:
             return
         session.end(reason, announce=not self._stop.is_set())
@@ -258,7 +256,7 @@ class ChatServer:
     @property
     def users(self) -> int:
         """How many users are logged in."""
-        return len(self.room)
+        return len(self.chat)
 
     @property
     def connections(self) -> int:

@@ -153,7 +153,8 @@ def _prefilled_server(
     history = SqliteHistory(path)
     try:
         for ts, text in messages:
-            history.add(message(history.next_id(), ts, text), "alice", None)
+            frame = protocol.message(history.next_id(), ts, "alice", text, room="#general")
+            history.add(frame, "alice", None)
     finally:
         history.close()
     return start_pyz_server(

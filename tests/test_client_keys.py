@@ -14,8 +14,9 @@ from lanchat.chat.connection import Backoff, Connected, Disconnected, Received
 from lanchat.chat.model import ClientModel
 from lanchat.chat.view import render, status_text
 from lanchat.client_curses import join_alt_keys
+from lanchat.core.chat import Chat
 from lanchat.core.history import MemoryHistory
-from lanchat.core.room import Member, Room
+from lanchat.core.rooms import Member
 from lanchat.protocol import Frame, ProtocolError
 
 NOW = 1764000000.0
@@ -242,7 +243,7 @@ def test_a_full_server_gone_quiet_is_news_again_when_it_answers_full() -> None:
 
 
 def test_name_taken_names_the_one_online() -> None:
-    room = Room(lambda items: None, MemoryHistory(), welcome_size=50, clock=lambda: NOW)
+    room = Chat(lambda items: None, MemoryHistory(), welcome_size=50, clock=lambda: NOW)
     room.join(Member("bob"))
     with pytest.raises(ProtocolError) as caught:
         room.join(Member("BOB"))

@@ -125,7 +125,7 @@ def test_a_failed_reservation_hands_out_no_id(small_disk: Path) -> None:
                 history.next_id()
         filler.unlink()
         handed_out = [history.next_id() for _ in range(5)]  # as for private messages
-        frame = protocol.message(history.next_id(), 1764000000.0, "bob", "stored")
+        frame = protocol.message(history.next_id(), 1764000000.0, "bob", "stored", room="#general")
         history.add(frame, "bob", None)
         handed_out.append(frame["id"])
     finally:

@@ -213,7 +213,11 @@ def store(db: Path, *texts: str) -> None:
     history = SqliteHistory(db)
     try:
         for text in texts:
-            history.add(protocol.message(history.next_id(), 1.0, "carol", text), "carol", None)
+            history.add(
+                protocol.message(history.next_id(), 1.0, "carol", text, room="#general"),
+                "carol",
+                None,
+            )
     finally:
         history.close()
 
@@ -363,7 +367,7 @@ def test_a_port_only_file_in_use_elsewhere_stays_where_it_is(
     assert adopt_legacy_file(5000) is None  # this host's own file is never replaced
     history = SqliteHistory(moved)
     try:
-        assert [message["text"] for message in history.recent(10)] == ["hello"]
+        assert [message["text"] for message in history.recent("#general", 10)] == ["hello"]
     finally:
         history.close()
 

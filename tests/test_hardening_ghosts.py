@@ -15,8 +15,9 @@ from conftest import MakeServer
 from wire import PyzServer, RawClient, login, login_frame
 
 from lanchat import protocol
+from lanchat.core.chat import Chat, Resume
 from lanchat.core.history import MemoryHistory, SqliteHistory, StorageError
-from lanchat.core.room import Member, Resume, Room
+from lanchat.core.rooms import Member
 from lanchat.protocol import ProtocolError
 
 
@@ -100,7 +101,9 @@ def damage_page_holding(db: Path, marker: bytes) -> None:
 def history_with_messages(db: Path, count: int) -> str:
     history = SqliteHistory(db)
     for n in range(1, count + 1):
-        frame = protocol.message(history.next_id(), 1764000000.0, "bob", f"m-{n:05d}")
+        frame = protocol.message(
+            history.next_id(), 1764000000.0, "bob", f"m-{n:05d}", room="#general"
+        )
         history.add(frame, "bob", None)
     history_id = history.history_id
     history.close()  # checkpoints the WAL into the file
@@ -139,7 +142,7 @@ def test_a_handler_that_fails_sends_server_error_and_leaves_cleanly(
     def broken_say(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(server.room, "say", broken_say)
+    monkeypatch.setattr(server.chat, "say", broken_say)
     alice.send({"type": "say", "text": "hello", "ref": "r1"})
     frames = alice.expect_closed()
     assert [(f.get("code"), f.get("ref")) for f in frames] == [("server_error", "r1")]
@@ -155,10 +158,10 @@ def test_a_handler_that_fails_sends_server_error_and_leaves_cleanly(
 class UnreadableHistory(MemoryHistory):
     """A history whose reads fail, as a damaged file's do."""
 
-    def after(self, last_id: int, cap: int = 1000) -> Tuple[List[dict], bool]:
+    def after(self, room_key: str, last_id: int, cap: int = 1000) -> Tuple[List[dict], bool]:
         raise StorageError("damaged")
 
-    def recent(self, count: int) -> List[dict]:
+    def recent(self, room_key: str, count: int) -> List[dict]:
         raise StorageError("damaged")
 
 
@@ -169,7 +172,7 @@ def test_a_join_that_fails_changes_nothing() -> None:
         sent.extend((m.name, protocol.decode_line(data.rstrip(b"\n"))) for m, data in items)
 
     history = UnreadableHistory()
-    room = Room(deliver, history)
+    room = Chat(deliver, history)
     alice = Member("alice")
     with pytest.raises(StorageError):
         room.join(alice, Resume(last_id=0, history_id=history.history_id))

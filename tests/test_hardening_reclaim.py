@@ -18,6 +18,7 @@ from conftest import pyz_command
 from wire import PyzServer, RawClient, login, login_frame
 
 from lanchat import protocol
+from lanchat.core.chat import Chat, Resume
 from lanchat.core.history import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -26,7 +27,7 @@ from lanchat.core.history import (
     SqliteHistory,
     StorageError,
 )
-from lanchat.core.room import Member, Resume, Room
+from lanchat.core.rooms import Member
 from lanchat.protocol import ProtocolError
 
 DAY = 24 * 3600.0
@@ -122,17 +123,17 @@ class Clock:
 Sent = List[Tuple[str, dict]]
 
 
-def make_room(history: History, clock: Clock) -> Tuple[Room, Sent]:
+def make_room(history: History, clock: Clock) -> Tuple[Chat, Sent]:
     sent: Sent = []
 
     def deliver(items: Iterable[Tuple[Member, bytes]]) -> None:
         for member, data in items:
             sent.append((member.name, protocol.decode_line(data.rstrip(b"\n"))))
 
-    return Room(deliver, history, clock=clock), sent
+    return Chat(deliver, history, clock=clock), sent
 
 
-def leave_and_let_a_stranger_in(room: Room, name: str) -> Tuple[Member, str]:
+def leave_and_let_a_stranger_in(room: Chat, name: str) -> Tuple[Member, str]:
     """`name` logs in and drops; a stranger takes the name; return it and the token."""
     owner = Member(name)
     room.join(owner)
@@ -251,13 +252,13 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> N
     history = SqliteHistory(db)
     try:
         assert history.history_id == "abc"
-        assert [m["text"] for m in history.recent(10)] == ["from 4.0"]
-        history.save_token("carol", "secret", 1764000000.0)
+        assert [m["text"] for m in history.recent("#general", 10)] == ["from 4.0"]
+        history.save_token("carol", "secret", 1764000000.0, ["#general"])
         assert history.token_hash("carol", 1764000000.0) is not None
     finally:
         history.close()
     with sqlite3.connect(str(db)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_server_help_says_where_resume_tokens_are_kept(pyz: Path) -> None:

@@ -498,20 +498,31 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "history_id": ("str", False),
         "resume": ("str", False),
         "presence": ("str", False),  # 4.1: "batch"
+        "rooms": ("names", False),  # 4.2
     },
-    "say": {"text": ("str", True), "to": ("str", False), "ref": ("token", False)},
-    "who": {},
+    "say": {
+        "text": ("str", True),
+        "to": ("str", False),
+        "ref": ("token", False),
+        "room": ("str", False),
+    },
+    "who": {"room": ("str", False)},
+    "join": {"room": ("str", True), "ref": ("token", False)},
+    "part": {"room": ("str", True), "ref": ("token", False)},
+    "topic": {"room": ("str", True), "text": ("str", False), "ref": ("token", False)},
+    "rooms": {},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
 }
 
-GOOD_VALUES = {"str": "x", "int": 7, "token": "t1"}
-OTHER_GOOD_VALUES = {"str": "", "int": 0, "token": 1.5}
+GOOD_VALUES = {"str": "x", "int": 7, "token": "t1", "names": ["#a"]}
+OTHER_GOOD_VALUES = {"str": "", "int": 0, "token": 1.5, "names": []}
 WRONG_VALUES: Dict[str, List[Any]] = {
     "str": [1, 1.5, True, None, [], {}, ["x"]],
     "int": ["1", 1.5, True, False, None, [], {}],
     "token": [True, False, None, [], {}, ["t"]],
+    "names": ["#a", 1, None, {}, [1], [None], [["#a"]]],
 }
 
 
@@ -825,6 +836,14 @@ CONTRACT_ERRORS = {
     "not_stored": False,
     "name_reclaimed": True,
     "server_error": True,
+    # 4.2: rooms, all keep the connection
+    "invalid_room": False,
+    "no_such_room": False,
+    "not_in_room": False,
+    "last_room": False,
+    "too_many_rooms": False,
+    "too_many_joined": False,
+    "room_full": False,
 }
 
 
@@ -858,11 +877,12 @@ def test_error_from_carries_code_message_ref_and_extras() -> None:
 
 def test_contract_constants() -> None:
     """The numbers PROTOCOL.md fixes."""
-    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.1.0", 4)
+    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.2.0", 4)
     assert (protocol.DEFAULT_PORT, protocol.PORT_SPAN) == (42069, 30)
     assert protocol.MAX_FRAME == 65536
     assert protocol.MAX_SERVER_FRAME == 4 * 1024 * 1024
     assert (protocol.MAX_TEXT, protocol.MAX_NAME) == (2000, 24)
+    assert (protocol.MAX_ROOM, protocol.MAX_TOPIC) == (32, 300)  # 4.2
     assert (protocol.LOGIN_TIMEOUT, protocol.IDLE_TIMEOUT) == (30, 120)
     assert protocol.MIN_HISTORY >= 50
 

@@ -32,7 +32,7 @@ def test_hello_announces_the_server_and_its_limits(server: ChatServer) -> None:
     client = RawClient(server.address)
     hello = client.expect("hello")
     assert hello["app"] == "lanchat"
-    assert hello["version"] == "4.1.0"
+    assert hello["version"] == "4.2.0"
     assert hello["server"] == "test"
     assert hello["online"] == []
     assert hello["auth"] == "none"
@@ -43,6 +43,9 @@ def test_hello_announces_the_server_and_its_limits(server: ChatServer) -> None:
         "max_name": 24,
         "rate": 5.0,
         "burst": 30,
+        "max_room": 32,  # 4.2: rooms
+        "max_topic": 300,
+        "max_joined": 20,
     }
 
 
@@ -93,7 +96,7 @@ def test_incompatible_version_is_refused_and_closed(server: ChatServer) -> None:
     client.send({"type": "login", "name": "old", "version": "3.9.9"})
     frames = client.expect_closed()
     assert frames[0]["code"] == "incompatible_version"
-    assert frames[0]["server_version"] == "4.1.0"
+    assert frames[0]["server_version"] == "4.2.0"
 
 
 def test_before_login_only_login_ping_and_quit(server: ChatServer) -> None:

@@ -8,9 +8,10 @@ import pytest
 
 from lanchat import protocol
 from lanchat.core import events
+from lanchat.core.chat import Chat
 from lanchat.core.history import MemoryHistory
 from lanchat.core.ratelimit import FLOOD_BURST
-from lanchat.core.room import Member, Room
+from lanchat.core.rooms import Member
 from lanchat.core.session import AUTH_FAILURE_DELAY, Effects, Session, SessionConfig
 from lanchat.protocol import ProtocolError
 
@@ -23,7 +24,7 @@ class Hub:
 
     def __init__(self) -> None:
         self.sent: List[Tuple[str, dict]] = []
-        self.room = Room(self._deliver, MemoryHistory(), clock=lambda: 1764000000.0)
+        self.chat = Chat(self._deliver, MemoryHistory(), clock=lambda: 1764000000.0)
 
     def _deliver(self, items: Iterable[Tuple[Member, bytes]]) -> None:
         for member, data in items:
@@ -33,7 +34,7 @@ class Hub:
         return [frame for who, frame in self.sent if who == name]
 
     def session(self, config: SessionConfig = CONFIG, now: float = T0) -> Session:
-        return Session(config, self.room, Member(""), "127.0.0.1:5", now)
+        return Session(config, self.chat, Member(""), "127.0.0.1:5", now)
 
 
 def login_frame(name: str, **fields: Any) -> dict:
@@ -55,7 +56,7 @@ def test_start_greets_with_the_online_names_and_the_rate_limit() -> None:
     hub = Hub()
     logged_in(hub, "alice")
     (hello,) = hub.session().start().send
-    assert hello == events.Hello("test", ("alice",), None, 5.0, 30)
+    assert hello == events.Hello("test", ("alice",), None, 5.0, 30, 20)
 
 
 def test_a_password_server_greets_with_a_nonce_and_nobody_online() -> None:
@@ -212,7 +213,7 @@ def test_a_failing_handler_ends_in_server_error_and_a_close(
     def broken(*args: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(hub.room, "say", broken)
+    monkeypatch.setattr(hub.chat, "say", broken)
     effects = session.receive({"type": "say", "text": "hi"}, T0)
     assert errors(effects) == ["server_error"] and effects.close == "error"
 
@@ -233,7 +234,7 @@ def test_end_leaves_the_room_and_tells_the_others_once() -> None:
     alice.end("quit")
     leaves = [f for f in hub.to("bob") if f["type"] == "leave"]
     assert [(f["name"], f["reason"]) for f in leaves] == [("alice", "quit")]
-    assert hub.room.names == ["bob"]
+    assert hub.chat.names == ["bob"]
 
 
 def test_end_without_announce_tells_nobody() -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE
+from lanchat.core.rooms import RoomRules
+from lanchat.protocol import ProtocolError
 from lanchat.threadpool import default_workers
 
 # -- parsers of option values: a bad value is one line and exit 2 ------------------------
@@ -63,6 +65,19 @@ def ip_address(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+
+
+def room_name(text: str) -> str:
+    """A room name, with or without its '#' (`general` is `#general`)."""
+    try:
+        return names.validate_room(text if text.startswith("#") else "#" + text)
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.message}") from None
+
+
+def room_names(text: str) -> Tuple[str, ...]:
+    """Room names separated by commas: `general,random`."""
+    return tuple(room_name(part.strip()) for part in text.split(",") if part.strip())
 
 
 PORT = int_in(1, 65535 - protocol.PORT_SPAN)
@@ -247,11 +262,81 @@ class ServerConfig:
             action="store_true",
         )
     )
+    rooms: Tuple[str, ...] = _option(
+        Option(
+            "--rooms",
+            "rooms that always exist, besides the default room, separated by commas "
+            "(default: none; people make more by joining them)",
+            (),
+            room_names,
+            "ROOM,...",
+        )
+    )
+    default_room: str = _option(
+        Option(
+            "--default-room",
+            "the room everybody starts in, and the only one that clients without rooms "
+            "(lanchat 4.0, 4.1) see (default %(default)s)",
+            "#general",
+            room_name,
+            "ROOM",
+        )
+    )
+    max_rooms: int = _option(
+        Option(
+            "--max-rooms",
+            "rooms at once, the default room and --rooms included; joining a new one "
+            "beyond gets error too_many_rooms (default %(default)s)",
+            100,
+            int_in(1, 100000),
+            "N",
+        )
+    )
+    max_joined: int = _option(
+        Option(
+            "--max-joined",
+            "rooms one person may be in at once (default %(default)s)",
+            20,
+            int_in(1, 10000),
+            "N",
+        )
+    )
+    max_room_members: int = _option(
+        Option(
+            "--max-room-members",
+            "people in one room at once; 0: no limit but --max-clients (default %(default)s)",
+            0,
+            int_in(0, 100000),
+            "N",
+        )
+    )
+    room_linger: float = _option(
+        Option(
+            "--room-linger",
+            "an empty room that is not the default room or in --rooms goes after this "
+            "long; its messages and topic stay in the history (default %(default)s)",
+            600.0,
+            positive_float,
+            "SECONDS",
+        )
+    )
     # Not options of their own: fixed, or made by `server.run` from RUN_OPTIONS.
     port_span: int = protocol.PORT_SPAN
     flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
     password: Optional[str] = None
+
+    @property
+    def room_rules(self) -> RoomRules:
+        """What the rooms options say, for the chat."""
+        return RoomRules(
+            self.default_room,
+            self.rooms,
+            self.max_rooms,
+            self.max_joined,
+            self.max_room_members,
+            self.room_linger,
+        )
 
 
 # The options `server.run` reads itself, before there is a ServerConfig.

@@ -23,11 +23,13 @@ class Hello:
     nonce: Optional[str] = None
     rate: Optional[float] = None  # the message rate limit a client should pace itself to
     burst: Optional[int] = None
+    max_joined: Optional[int] = None  # rooms one person may be in (4.2)
 
 
 @dataclass(frozen=True)
 class Message:
-    """A relayed message; `ref` only on the sender's own copy, `to` only when private."""
+    """A relayed message; `ref` only on the sender's own copy, `to` only when private,
+    `room` only when not."""
 
     id: int
     ts: float
@@ -35,11 +37,16 @@ class Message:
     text: str
     to: Optional[str] = None
     ref: Optional[Token] = None
+    room: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class Welcome:
-    """A successful login: who is online and the history the client has not seen."""
+    """A successful login: who is online and the history the client has not seen.
+
+    For a client that speaks rooms, `rooms` are the rooms it is in (each followed by a
+    `RoomJoined` with that room's history); None for a single-room client.
+    """
 
     name: str
     online: Tuple[str, ...]
@@ -47,23 +54,27 @@ class Welcome:
     truncated: bool = False
     resume: Optional[str] = None
     history_id: Optional[str] = None
+    rooms: Optional[Tuple[str, ...]] = None
+    default_room: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class Joined:
-    """Somebody logged in."""
+    """Somebody came into a room (for a single-room client: logged in)."""
 
     name: str
     ts: float
+    room: str
 
 
 @dataclass(frozen=True)
 class Left:
-    """Somebody left, and why (one of protocol.LEAVE_REASONS)."""
+    """Somebody left a room, and why (one of protocol.LEAVE_REASONS)."""
 
     name: str
     ts: float
     reason: str
+    room: str
 
 
 PresenceChange = Union[Joined, Left]
@@ -78,9 +89,48 @@ class Presence:
 
 @dataclass(frozen=True)
 class Online:
-    """The online list, asked for with `who`."""
+    """The online list, asked for with `who`; with `room`, that room's members."""
 
     names: Tuple[str, ...]
+    room: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RoomJoined:
+    """You are in a room now: its topic, members and history."""
+
+    room: str
+    topic: str
+    members: Tuple[str, ...]
+    history: Tuple[Message, ...]
+    truncated: bool = False
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class RoomParted:
+    """You left a room."""
+
+    room: str
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A room's topic; `by` and `ts` are absent while nobody has set it."""
+
+    room: str
+    text: str = ""
+    by: Optional[str] = None
+    ts: Optional[float] = None
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class RoomList:
+    """Every room: its name, member count and topic."""
+
+    rooms: Tuple[Tuple[str, int, str], ...]
 
 
 @dataclass(frozen=True)
@@ -119,4 +169,20 @@ class Shutdown:
     message: str
 
 
-Event = Union[Hello, Welcome, Joined, Left, Presence, Message, Online, Ping, Pong, Error, Shutdown]
+Event = Union[
+    Hello,
+    Welcome,
+    Joined,
+    Left,
+    Presence,
+    Message,
+    Online,
+    RoomJoined,
+    RoomParted,
+    Topic,
+    RoomList,
+    Ping,
+    Pong,
+    Error,
+    Shutdown,
+]

@@ -1,11 +1,14 @@
 """Where room messages are kept: in memory, or durably in an SQLite file.
 
-The room asks a history for the next message id, stores each room message before anybody
-is sent it (`add`), and reads it back for a newcomer (`recent`) or for a client that
-resumes after a drop (`after`). Both kinds tell themselves apart from any other history by
-a random `history_id`, so a client never trusts ids from a wiped or different history.
+The chat asks a history for the next message id, stores each room message before anybody
+is sent it (`add`), and reads a room's messages back for a newcomer (`recent`) or for a
+client that resumes after a drop (`after`). It also keeps each room's spelling and topic,
+so a room that disappeared comes back as it was. Both kinds tell themselves apart from
+any other history by a random `history_id`, so a client never trusts ids from a wiped or
+different history.
 Both also keep each name's resume token (hashed, for `TOKEN_LIFETIME` after its last use),
-so that the person who had a name gets it back after a drop, even across a restart.
+so that the person who had a name gets it back after a drop, even across a restart, and
+the rooms that token's session was in.
 
 `SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
 message survives a crash of the server process; a power cut may lose the last ones). It
@@ -29,14 +32,15 @@ import sqlite3
 import stat
 import uuid
 from pathlib import Path
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
-from lanchat import protocol
+from lanchat import names, protocol
+from lanchat.core.events import Topic
 from lanchat.protocol import Frame, Token
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
 TOKEN_LIFETIME = 7 * 24 * 3600.0  # seconds a resume token lasts after its last use
@@ -66,7 +70,23 @@ MIGRATIONS: Tuple[str, ...] = (
     );
     CREATE INDEX resume_tokens_by_last_use ON resume_tokens (last_used);
     """,
+    # 4.2: rooms. The messages of an older file belong to the default room.
+    """
+    ALTER TABLE messages ADD COLUMN room_key TEXT NOT NULL DEFAULT '';
+    ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT '';
+    UPDATE messages SET room_key = {default_key}, room = {default_room};
+    CREATE INDEX messages_by_room ON messages (room_key, id);
+    CREATE TABLE rooms (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        topic TEXT NOT NULL DEFAULT '',
+        topic_by TEXT,
+        topic_ts REAL
+    );
+    ALTER TABLE resume_tokens ADD COLUMN rooms TEXT NOT NULL DEFAULT '[]';
+    """,
 )
+DEFAULT_ROOM = "#general"
 
 
 class HistoryError(Exception):
@@ -96,7 +116,7 @@ def default_path(host: Optional[str] = None) -> str:
     return os.path.join(_data_dir(), f"history-{host_key(host)}-{{port}}.sqlite3")
 
 
-def adopt_legacy_file(port: int) -> Optional[Path]:
+def adopt_legacy_file(port: int, default_room: str = DEFAULT_ROOM) -> Optional[Path]:
     """Rename the default file of lanchat 4.0, keyed by port only, to this host's default
     file, if this host has none yet; return the new path, or None when nothing moved.
 
@@ -109,7 +129,7 @@ def adopt_legacy_file(port: int) -> Optional[Path]:
     if path.exists() or not legacy.exists():
         return None
     try:
-        old = SqliteHistory(legacy)
+        old = SqliteHistory(legacy, default_room)
     except HistoryError as exc:
         log.warning("left the history of an older lanchat where it is: %s", exc)
         return None
@@ -148,6 +168,11 @@ def _ref_text(ref: Optional[Token]) -> Optional[str]:
     return None if ref is None else json.dumps(ref)
 
 
+def _sql_text(text: str) -> str:
+    """A string as an SQL literal (for the migrations, which take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def hash_token(token: str) -> str:
     """A resume token as kept: its SHA-256, so a copy of the history holds no live token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -159,8 +184,13 @@ class MemoryHistory:
     def __init__(self, keep: int = RESUME_CAP) -> None:
         self.history_id = uuid.uuid4().hex
         self.last_id = 0
-        self._messages: Deque[Frame] = collections.deque(maxlen=max(keep, RESUME_CAP))
-        self._tokens: Dict[str, Tuple[str, float]] = {}  # name key -> (hash, last used)
+        self._keep = max(keep, RESUME_CAP)  # messages kept per room
+        self._messages: Dict[str, Deque[Frame]] = {}  # by room key
+        self._forgotten: Dict[str, int] = {}  # room key -> newest id pushed out of its deque
+        self._rooms: Dict[str, Topic] = {}  # by room key: its spelling and topic
+        self._tokens: Dict[
+            str, Tuple[str, float, List[str]]
+        ] = {}  # name key -> (hash, used, rooms)
 
     def next_id(self) -> int:
         """A message id greater than every id handed out before."""
@@ -169,45 +199,68 @@ class MemoryHistory:
 
     def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
         """Keep a room message (its frame as relayed to the room, without `ref`)."""
-        self._messages.append(frame)
+        key = names.room_key(frame["room"])
+        kept = self._messages.setdefault(key, collections.deque())
+        kept.append(frame)
+        if len(kept) > self._keep:
+            self._forgotten[key] = kept.popleft()["id"]
 
-    def recent(self, count: int) -> List[Frame]:
-        """The last `count` room messages, oldest first."""
-        return list(self._messages)[-count:] if count else []
+    def recent(self, room_key: str, count: int) -> List[Frame]:
+        """The room's last `count` messages, oldest first."""
+        return list(self._messages.get(room_key, ()))[-count:] if count else []
 
-    def after(self, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
-        """Room messages newer than `last_id` (the newest `cap`), and whether some were cut."""
-        newer = [m for m in self._messages if m["id"] > last_id]
-        cut = len(newer) > cap or (bool(self._messages) and self._messages[0]["id"] > last_id + 1)
+    def after(self, room_key: str, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
+        """The room's messages newer than `last_id` (the newest `cap`), and whether some
+        were cut."""
+        newer = [m for m in self._messages.get(room_key, ()) if m["id"] > last_id]
+        cut = len(newer) > cap or self._forgotten.get(room_key, 0) > last_id
         return newer[-cap:], cut
 
     def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
-        """Memory keeps no refs beyond the room's own window (see Room)."""
+        """Memory keeps no refs beyond the chat's own window (see Chat)."""
         return None
+
+    def saved_room(self, room_key: str) -> Optional[Topic]:
+        """The room's spelling and topic, if it existed before."""
+        return self._rooms.get(room_key)
+
+    def save_room(self, room_key: str, topic: Topic) -> None:
+        """Keep the room's spelling (`topic.room`) and topic."""
+        self._rooms[room_key] = topic
 
     def token_hash(self, name_key: str, now: float) -> Optional[str]:
         """The hash of the name's resume token, None if it has none that is still good."""
         held = self._tokens.get(name_key)
         return held[0] if held is not None and held[1] > now - TOKEN_LIFETIME else None
 
-    def save_token(self, name_key: str, token: str, now: float) -> None:
-        """Make this the name's resume token (and forget the tokens that have expired)."""
+    def token_rooms(self, name_key: str) -> List[str]:
+        """The rooms kept with the name's resume token (its owner checked the token)."""
+        held = self._tokens.get(name_key)
+        return list(held[2]) if held is not None else []
+
+    def save_token(self, name_key: str, token: str, now: float, rooms: Sequence[str]) -> None:
+        """Make this the name's resume token, with the rooms its session is in (and forget
+        the tokens that have expired)."""
         self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now - TOKEN_LIFETIME}
-        self._tokens[name_key] = (hash_token(token), now)
+        self._tokens[name_key] = (hash_token(token), now, list(rooms))
+
+    def save_rooms(self, name_key: str, token: str, rooms: Sequence[str]) -> None:
+        """Keep the rooms the token's session is in now, if it is still the name's token."""
+        held = self._tokens.get(name_key)
+        if held is not None and held[0] == hash_token(token):
+            self._tokens[name_key] = (held[0], held[1], list(rooms))
 
     def touch_token(self, name_key: str, token: str, now: float) -> None:
         """Count the token as used now, if it is still the name's."""
-        if self._holds(name_key, token):
-            self._tokens[name_key] = (hash_token(token), now)
+        held = self._tokens.get(name_key)
+        if held is not None and held[0] == hash_token(token):
+            self._tokens[name_key] = (held[0], now, held[2])
 
     def forget_token(self, name_key: str, token: str) -> None:
         """Drop the token, if it is still the name's."""
-        if self._holds(name_key, token):
-            del self._tokens[name_key]
-
-    def _holds(self, name_key: str, token: str) -> bool:
         held = self._tokens.get(name_key)
-        return held is not None and held[0] == hash_token(token)
+        if held is not None and held[0] == hash_token(token):
+            del self._tokens[name_key]
 
     def close(self) -> None:
         """Nothing to release."""
@@ -216,8 +269,9 @@ class MemoryHistory:
 class SqliteHistory:
     """Room messages in an SQLite file, committed before they are relayed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, default_room: str = DEFAULT_ROOM) -> None:
         self.path = Path(path)
+        self._default_room = default_room  # where an older file's messages go
         try:
             _make_private(self.path)
             # timeout=0: a file held by another server is an error now, not a wait
@@ -257,9 +311,11 @@ class SqliteHistory:
                 f"this one knows {SCHEMA_VERSION}); upgrade lanchat or choose another file"
             )
         for number in range(version, SCHEMA_VERSION):
-            db.executescript(
-                f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = {number + 1}; COMMIT;"
+            script = MIGRATIONS[number].format(
+                default_key=_sql_text(names.room_key(self._default_room)),
+                default_room=_sql_text(self._default_room),
             )
+            db.executescript(f"BEGIN; {script} PRAGMA user_version = {number + 1}; COMMIT;")
         if self._meta("history_id") is None:
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('history_id', ?)", (uuid.uuid4().hex,)
@@ -326,37 +382,67 @@ class SqliteHistory:
     def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
         """Store and commit a room message before it is relayed."""
         self._write(
-            "INSERT INTO messages (id, ts, sender, text, sender_key, ref)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (frame["id"], frame["ts"], frame["from"], frame["text"], sender_key, _ref_text(ref)),
+            "INSERT INTO messages (id, ts, sender, text, sender_key, ref, room_key, room)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                frame["id"],
+                frame["ts"],
+                frame["from"],
+                frame["text"],
+                sender_key,
+                _ref_text(ref),
+                names.room_key(frame["room"]),
+                frame["room"],
+            ),
         )
 
     def _frames(self, rows: List[tuple]) -> List[Frame]:
-        return [protocol.message(*row) for row in rows]
+        return [
+            protocol.message(id, ts, sender, text, room=room) for id, ts, sender, text, room in rows
+        ]
 
-    def recent(self, count: int) -> List[Frame]:
-        """The last `count` room messages, oldest first."""
+    def recent(self, room_key: str, count: int) -> List[Frame]:
+        """The room's last `count` messages, oldest first."""
         rows = self._read(
-            "SELECT id, ts, sender, text FROM messages ORDER BY id DESC LIMIT ?", (count,)
+            "SELECT id, ts, sender, text, room FROM messages WHERE room_key = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (room_key, count),
         )
         return self._frames(rows[::-1])
 
-    def after(self, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
-        """Room messages newer than `last_id` (the newest `cap`), and whether some were cut."""
+    def after(self, room_key: str, last_id: int, cap: int = RESUME_CAP) -> Tuple[List[Frame], bool]:
+        """The room's messages newer than `last_id` (the newest `cap`), and whether some
+        were cut."""
         rows = self._read(
-            "SELECT id, ts, sender, text FROM messages WHERE id > ? ORDER BY id DESC LIMIT ?",
-            (last_id, cap + 1),
+            "SELECT id, ts, sender, text, room FROM messages WHERE room_key = ? AND id > ?"
+            " ORDER BY id DESC LIMIT ?",
+            (room_key, last_id, cap + 1),
         )
         return self._frames(rows[:cap][::-1]), len(rows) > cap
 
     def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
         """The room message this user already sent with this ref, if stored."""
         rows = self._read(
-            "SELECT id, ts, sender, text FROM messages WHERE sender_key = ? AND ref = ? "
+            "SELECT id, ts, sender, text, room FROM messages WHERE sender_key = ? AND ref = ? "
             "ORDER BY id DESC LIMIT 1",
             (sender_key, _ref_text(ref)),
         )
         return self._frames(rows)[0] if rows else None
+
+    def saved_room(self, room_key: str) -> Optional[Topic]:
+        """The room's spelling and topic, if it existed before."""
+        rows = self._read(
+            "SELECT name, topic, topic_by, topic_ts FROM rooms WHERE key = ?", (room_key,)
+        )
+        return Topic(*rows[0]) if rows else None
+
+    def save_room(self, room_key: str, topic: Topic) -> None:
+        """Keep the room's spelling (`topic.room`) and topic."""
+        self._write(
+            "INSERT OR REPLACE INTO rooms (key, name, topic, topic_by, topic_ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (room_key, topic.room, topic.text, topic.by, topic.ts),
+        )
 
     def token_hash(self, name_key: str, now: float) -> Optional[str]:
         """The hash of the name's resume token, None if it has none that is still good."""
@@ -366,13 +452,26 @@ class SqliteHistory:
         )
         return str(rows[0][0]) if rows else None
 
-    def save_token(self, name_key: str, token: str, now: float) -> None:
-        """Make this the name's resume token (and forget the tokens that have expired)."""
+    def token_rooms(self, name_key: str) -> List[str]:
+        """The rooms kept with the name's resume token (its owner checked the token)."""
+        rows = self._read("SELECT rooms FROM resume_tokens WHERE name_key = ?", (name_key,))
+        return _room_list(rows[0][0]) if rows else []
+
+    def save_token(self, name_key: str, token: str, now: float, rooms: Sequence[str]) -> None:
+        """Make this the name's resume token, with the rooms its session is in (and forget
+        the tokens that have expired)."""
         self._write("DELETE FROM resume_tokens WHERE last_used <= ?", (now - TOKEN_LIFETIME,))
         self._write(
-            "INSERT OR REPLACE INTO resume_tokens (name_key, token_hash, last_used)"
-            " VALUES (?, ?, ?)",
-            (name_key, hash_token(token), now),
+            "INSERT OR REPLACE INTO resume_tokens (name_key, token_hash, last_used, rooms)"
+            " VALUES (?, ?, ?, ?)",
+            (name_key, hash_token(token), now, json.dumps(list(rooms))),
+        )
+
+    def save_rooms(self, name_key: str, token: str, rooms: Sequence[str]) -> None:
+        """Keep the rooms the token's session is in now, if it is still the name's token."""
+        self._write(
+            "UPDATE resume_tokens SET rooms = ? WHERE name_key = ? AND token_hash = ?",
+            (json.dumps(list(rooms)), name_key, hash_token(token)),
         )
 
     def touch_token(self, name_key: str, token: str, now: float) -> None:
@@ -392,6 +491,16 @@ class SqliteHistory:
     def close(self) -> None:
         """Release the file (and its lock)."""
         self._db.close()
+
+
+def _room_list(stored: str) -> List[str]:
+    """The rooms column as a list of names; anything else (a damaged row) as none."""
+    try:
+        rooms = json.loads(stored)
+    except ValueError:
+        return []
+    ok = isinstance(rooms, list) and all(isinstance(r, str) for r in rooms)
+    return rooms if ok else []
 
 
 History = Union[MemoryHistory, SqliteHistory]

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Callable, Deque, Iterable, Iterator, List, Optional, Set, Tuple, Union
 
-from lanchat.core.room import Member
+from lanchat.core.rooms import Member
 from lanchat.core.transport import Codec
 from lanchat.threadpool import PoolShutDown, ThreadPool
 

@@ -3,7 +3,7 @@
 In the spirit of h11: a `Session` is fed `(frame, now)` (or a decoding error, or a tick
 when its `deadline` has come) and returns `Effects`: events for its own client, whether
 the connection ends (and with which leave reason), and sessions of the same name it
-replaced. It acts on the room directly (the room is domain logic, not I/O) but never
+replaced. It acts on the chat directly (the chat is domain logic, not I/O) but never
 touches a socket or a clock of its own, so every phase, error and timer is testable
 without a network (tests/test_session.py).
 
@@ -22,8 +22,9 @@ from typing import Callable, Dict, List, Optional
 
 from lanchat import names, protocol
 from lanchat.core import events
+from lanchat.core.chat import Chat, Resume
 from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
-from lanchat.core.room import Member, Resume, Room
+from lanchat.core.rooms import Member
 from lanchat.protocol import Frame, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,13 @@ Handler = Callable[["Session", Frame, float], Effects]
 
 
 class Session:
-    """The protocol state of one connection: phase, rate limits, timers, its room member."""
+    """The protocol state of one connection: phase, rate limits, timers, its chat member."""
 
     def __init__(
-        self, config: SessionConfig, room: Room, member: Member, peer: str, now: float
+        self, config: SessionConfig, chat: Chat, member: Member, peer: str, now: float
     ) -> None:
         self.config = config
-        self.room = room
+        self.chat = chat
         self.member = member
         self.peer = peer
         self._now = self.connected_at = self.last_heard = now  # the latest time fed in
@@ -89,9 +90,14 @@ class Session:
     def start(self) -> Effects:
         """The greeting for a new connection."""
         log.info("connect %s", self.peer)
-        online = () if self.nonce else tuple(self.room.names)
+        online = () if self.nonce else tuple(self.chat.names)
         hello = events.Hello(
-            self.config.server_name, online, self.nonce, self.config.rate, self.config.burst
+            self.config.server_name,
+            online,
+            self.nonce,
+            self.config.rate,
+            self.config.burst,
+            self.chat.rules.max_joined,
         )
         return Effects([hello])
 
@@ -164,13 +170,13 @@ class Session:
         return self.last_heard + self.config.idle_timeout / 2
 
     def end(self, reason: str, announce: bool = True) -> None:
-        """The connection is over: leave the room (telling the others, with `announce`)."""
+        """The connection is over: leave the chat (telling the others, with `announce`)."""
         if self.ended:
             return
         self.ended = True
         self._log_refusals()
         if self.logged_in:
-            if self.room.leave(self.member, reason, announce=announce):
+            if self.chat.leave(self.member, reason, announce=announce):
                 log.info("leave %s %s (%s)", self.member.name, self.peer, reason)
         else:
             log.info("disconnect %s before login (%s)", self.peer, reason)
@@ -239,10 +245,12 @@ class Session:
             self._auth_failed_at = now
             return Effects()
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
+        rooms = frame.get("rooms")  # present: the client speaks rooms (4.2)
         try:
             self.member.rename(names.validate_name(frame["name"]))
             self.member.batch_presence = frame.get("presence") == "batch"
-            stale = self.room.join(self.member, resume)
+            self.member.codec = self.member.codec.for_login(rooms is not None)
+            stale = self.chat.join(self.member, resume, rooms)
         except ProtocolError as exc:
             log.info(
                 "refused name %r from %s: %s %s", frame["name"], self.peer, exc.code, exc.message
@@ -263,14 +271,49 @@ class Session:
         return hmac.compare_digest(str(frame.get("auth", "")), expected)
 
     def _on_say(self, frame: Frame, now: float) -> Effects:
+        room = self._room_field(frame)
+        if room is not None and "to" in frame:
+            raise ProtocolError("bad_frame", "A message goes to a room or to a person, not both.")
         text = names.clean_text(frame["text"])
-        message = self.room.say(self.member, text, frame.get("to"), frame.get("ref"))
+        message = self.chat.say(self.member, text, frame.get("to"), frame.get("ref"), room)
         if self.config.log_messages and message.to is None:  # private ones stay private
-            log.info("message %d from %s: %s", message.id, self.member.name, text)
+            log.info(
+                "message %d from %s in %s: %s", message.id, self.member.name, message.room, text
+            )
         return Effects()
 
     def _on_who(self, frame: Frame, now: float) -> Effects:
-        return Effects([events.Online(tuple(self.room.names))])
+        return Effects([self.chat.who(self.member, self._room_field(frame))])
+
+    def _on_join(self, frame: Frame, now: float) -> Effects:
+        self.chat.enter(self.member, self._room_field(frame) or "", frame.get("ref"))
+        return Effects()
+
+    def _on_part(self, frame: Frame, now: float) -> Effects:
+        self.chat.part(self.member, self._room_field(frame) or "", frame.get("ref"))
+        return Effects()
+
+    def _on_topic(self, frame: Frame, now: float) -> Effects:
+        room = self._room_field(frame) or ""
+        self.chat.topic(self.member, room, frame.get("text"), frame.get("ref"))
+        return Effects()
+
+    def _on_rooms(self, frame: Frame, now: float) -> Effects:
+        self._check_speaks_rooms()
+        return Effects([self.chat.room_list()])
+
+    def _room_field(self, frame: Frame) -> Optional[str]:
+        """The frame's `room`, from a client that speaks rooms."""
+        room = frame.get("room")
+        if room is not None:
+            self._check_speaks_rooms()
+        return room
+
+    def _check_speaks_rooms(self) -> None:
+        if not self.member.codec.rooms:
+            raise ProtocolError(
+                "bad_frame", "Rooms are for clients that log in with a 'rooms' field."
+            )
 
     def _on_ping(self, frame: Frame, now: float) -> Effects:
         return Effects([events.Pong(frame.get("token"))])
@@ -302,6 +345,10 @@ _CHAT_PHASE: Dict[str, Handler] = {
     "login": Session._on_second_login,
     "say": Session._on_say,
     "who": Session._on_who,
+    "join": Session._on_join,
+    "part": Session._on_part,
+    "topic": Session._on_topic,
+    "rooms": Session._on_rooms,
     "ping": Session._on_ping,
     "pong": Session._on_pong,
     "quit": Session._on_quit,

@@ -9,7 +9,7 @@ plus a listener, with no change to the session or the room.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Protocol, Type
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Type, Union
 
 from lanchat import protocol
 from lanchat.core import events
@@ -30,6 +30,10 @@ class Codec(Protocol):
     """A wire format: one decoder per connection, one encoding per event for all."""
 
     name: str
+    rooms: bool  # its clients see rooms; False: the default room only, without room fields
+
+    def for_login(self, speaks_rooms: bool) -> Codec:
+        """The codec for a client whose login did or did not ask for rooms."""
 
     def decoder(self) -> Decoder:
         """A decoder for a new connection."""
@@ -38,58 +42,42 @@ class Codec(Protocol):
         """The event as this wire format sends it."""
 
 
-def _message(event: events.Message) -> Frame:
-    return protocol.message(event.id, event.ts, event.sender, event.text, event.to, event.ref)
-
-
-def _welcome(event: events.Welcome) -> Frame:
-    """The welcome frame, with the oldest history dropped until it fits max_server_frame."""
-    history = [_message(m) for m in event.history]
-    cut = event.truncated
-    while True:
-        frame = protocol.welcome(
-            event.name,
-            event.online,
-            history,
-            truncated=cut or None,
-            resume=event.resume,
-            history_id=event.history_id,
-        )
-        if not history or len(protocol.encode(frame)) <= protocol.MAX_SERVER_FRAME:
-            return frame
-        history = history[len(history) // 10 + 1 :]
-        cut = True
-
-
-def _presence_change(event: Any) -> Frame:
-    if isinstance(event, events.Joined):
-        return protocol.join(event.name, event.ts)
-    return protocol.leave(event.name, event.ts, event.reason)
-
-
-def _error(event: events.Error) -> Frame:
-    return protocol.error(event.code, event.message, event.ref, **event.fields)
-
-
-_FRAMES: Dict[Type[Any], Callable[[Any], Frame]] = {
-    events.Hello: lambda e: protocol.hello(e.server, e.online, e.nonce, e.rate, e.burst),
-    events.Welcome: _welcome,
-    events.Joined: _presence_change,
-    events.Left: _presence_change,
-    events.Presence: lambda e: protocol.presence([_presence_change(c) for c in e.changes]),
-    events.Message: _message,
-    events.Online: lambda e: protocol.online(e.names),
-    events.Ping: lambda e: protocol.ping(e.token),
-    events.Pong: lambda e: protocol.pong(e.token),
-    events.Error: _error,
-    events.Shutdown: lambda e: protocol.shutdown(e.message),
-}
-
-
 class LanchatCodec:
-    """The lanchat protocol: JSON objects, one per line (docs/protocol.md)."""
+    """The lanchat protocol: JSON objects, one per line (docs/protocol.md).
 
-    name = "lanchat"
+    Two flavours share the wire: `LANCHAT` for clients that speak rooms (4.2), whose
+    frames carry `room`, and `LANCHAT_SINGLE` for those that do not (4.0, 4.1), which get
+    exactly the frames of a server without rooms.
+    """
+
+    def __init__(self, rooms: bool) -> None:
+        self.rooms = rooms
+        self.name = "lanchat" if rooms else "lanchat-single-room"
+        self._frames: Dict[Type[Any], Callable[[Any], Frame]] = {
+            events.Hello: lambda e: protocol.hello(
+                e.server, e.online, e.nonce, e.rate, e.burst, e.max_joined
+            ),
+            events.Welcome: self._welcome,
+            events.Joined: self._presence_change,
+            events.Left: self._presence_change,
+            events.Presence: lambda e: protocol.presence(
+                [self._presence_change(c) for c in e.changes]
+            ),
+            events.Message: self._message,
+            events.Online: lambda e: protocol.online(e.names, e.room),
+            events.RoomJoined: self._room_joined,
+            events.RoomParted: lambda e: protocol.parted(e.room, e.ref),
+            events.Topic: lambda e: protocol.topic(e.room, e.text, e.by, e.ts, e.ref),
+            events.RoomList: lambda e: protocol.room_list(e.rooms),
+            events.Ping: lambda e: protocol.ping(e.token),
+            events.Pong: lambda e: protocol.pong(e.token),
+            events.Error: lambda e: protocol.error(e.code, e.message, e.ref, **e.fields),
+            events.Shutdown: lambda e: protocol.shutdown(e.message),
+        }
+
+    def for_login(self, speaks_rooms: bool) -> LanchatCodec:
+        """The flavour for a client whose login did (or did not) say it speaks rooms."""
+        return LANCHAT if speaks_rooms else LANCHAT_SINGLE
 
     def decoder(self) -> Decoder:
         """A bounded line decoder (`protocol.FrameDecoder`)."""
@@ -97,10 +85,69 @@ class LanchatCodec:
 
     def encode(self, event: events.Event) -> bytes:
         """One JSON line."""
-        return protocol.encode(_FRAMES[type(event)](event))
+        return protocol.encode(self._frames[type(event)](event))
+
+    def _room(self, room: Optional[str]) -> Optional[str]:
+        return room if self.rooms else None
+
+    def _message(self, event: events.Message) -> Frame:
+        room = self._room(event.room)
+        return protocol.message(
+            event.id, event.ts, event.sender, event.text, event.to, event.ref, room
+        )
+
+    def _presence_change(self, event: Union[events.Joined, events.Left]) -> Frame:
+        if isinstance(event, events.Joined):
+            return protocol.join(event.name, event.ts, self._room(event.room))
+        if self.rooms:
+            return protocol.leave(event.name, event.ts, event.reason, event.room)
+        reason = "quit" if event.reason == "part" else event.reason  # 4.0 knows no part
+        return protocol.leave(event.name, event.ts, reason)
+
+    def _welcome(self, event: events.Welcome) -> Frame:
+        rooms = event.rooms if self.rooms else None
+
+        def frame(history: List[Frame], truncated: bool) -> Frame:
+            return protocol.welcome(
+                event.name,
+                event.online,
+                history,
+                truncated=truncated or None,
+                resume=event.resume,
+                history_id=event.history_id,
+                rooms=None if rooms is None else list(rooms),
+                default_room=None if rooms is None else event.default_room,
+            )
+
+        return self._fitted(frame, event.history, event.truncated)
+
+    def _room_joined(self, event: events.RoomJoined) -> Frame:
+        def frame(history: List[Frame], truncated: bool) -> Frame:
+            return protocol.joined(
+                event.room, event.topic, event.members, history, truncated, event.ref
+            )
+
+        return self._fitted(frame, event.history, event.truncated)
+
+    def _fitted(
+        self,
+        frame: Callable[[List[Frame], bool], Frame],
+        messages: Sequence[events.Message],
+        truncated: bool,
+    ) -> Frame:
+        """A frame with history, the oldest messages dropped until it fits
+        max_server_frame (and then marked truncated)."""
+        history = [self._message(m) for m in messages]
+        while True:
+            built = frame(history, truncated)
+            if not history or len(protocol.encode(built)) <= protocol.MAX_SERVER_FRAME:
+                return built
+            history = history[len(history) // 10 + 1 :]
+            truncated = True
 
 
-LANCHAT = LanchatCodec()
+LANCHAT = LanchatCodec(rooms=True)
+LANCHAT_SINGLE = LanchatCodec(rooms=False)
 
 
 def encode_once(codec: Codec, event: events.Event, cache: Dict[str, bytes]) -> bytes:
@@ -114,5 +161,11 @@ def encode_once(codec: Codec, event: events.Event, cache: Dict[str, bytes]) -> b
 def message_event(frame: Frame) -> events.Message:
     """A message frame (as history keeps them) as an event."""
     return events.Message(
-        frame["id"], frame["ts"], frame["from"], frame["text"], frame.get("to"), frame.get("ref")
+        frame["id"],
+        frame["ts"],
+        frame["from"],
+        frame["text"],
+        frame.get("to"),
+        frame.get("ref"),
+        frame.get("room"),
     )

@@ -7,21 +7,22 @@ from typing import Iterable, List, Tuple
 import pytest
 
 from lanchat import protocol
+from lanchat.core.chat import Chat, Resume
 from lanchat.core.history import MemoryHistory
-from lanchat.core.room import Member, Resume, Room
+from lanchat.core.rooms import Member
 from lanchat.protocol import ProtocolError
 
 Sent = List[Tuple[str, dict]]
 
 
-def make_room() -> Tuple[Room, Sent]:
+def make_room() -> Tuple[Chat, Sent]:
     sent: Sent = []
 
     def deliver(items: Iterable[Tuple[Member, bytes]]) -> None:
         for member, data in items:
             sent.append((member.name, protocol.decode_line(data.rstrip(b"\n"))))
 
-    return Room(deliver, MemoryHistory(), welcome_size=50, clock=lambda: 1764000000.0), sent
+    return Chat(deliver, MemoryHistory(), welcome_size=50, clock=lambda: 1764000000.0), sent
 
 
 def test_a_session_replaced_by_its_resume_token_can_no_longer_speak() -> None:

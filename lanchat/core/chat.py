@@ -1,0 +1,630 @@
+"""The chat: who is logged in, the rooms, the history, and fan-out of every event.
+
+The chat knows users only as `Member`s (a name, a key, a resume token, the codec of its
+transport, its rooms); it opens no socket. It decides typed events
+(`lanchat.core.events`) and fans each out encoded once per codec: the same bytes go to
+every receiver of that codec. One lock orders everything: a newcomer's `welcome` and
+every later frame reach each member in the order the chat decided them, and a room message
+is stored before anybody is sent it. Every change (login, logout, join, part, say, topic)
+is all-or-nothing: each does every step that can fail before it changes anything, so a
+failure (a full disk, a damaged history file) never leaves a name online that nobody
+holds, or a member half in a room.
+
+Rooms (protocol 4.2): every member is in one room or more. A member whose client does not
+speak rooms (its codec's `rooms` is False) is in the default room only, and sees it as the
+whole chat: its `welcome.online` and its joins and leaves are the default room's.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import hmac
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from lanchat import names, protocol
+from lanchat.core import events
+from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
+from lanchat.core.rooms import Member, Room, RoomRules
+from lanchat.core.transport import Codec, encode_once, message_event
+from lanchat.protocol import Frame, ProtocolError, Token
+
+log = logging.getLogger(__name__)
+
+# Hands (member, bytes) pairs to the I/O layer in one call, so it can batch them.
+Deliver = Callable[[Iterable[Tuple[Member, bytes]]], None]
+
+# Calls a function after a delay in seconds, off the caller's stack (the server's I/O loop).
+Schedule = Callable[[float, Callable[[], None]], None]
+
+REF_WINDOW = 1000  # refs remembered per user (room and private messages)
+
+# Joins and leaves for clients that take presence in batches wait at most this long, so a
+# rush of logins costs one frame per client per batch instead of one per login.
+PRESENCE_BATCH_SECONDS = 0.5
+
+Deliveries = List[Tuple[Member, bytes]]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What a returning client tells the chat in its login (all optional)."""
+
+    token: Optional[str] = None  # takes the name over from a stale connection
+    last_id: Optional[int] = None  # the last message it saw ...
+    history_id: Optional[str] = None  # ... in this history
+
+
+class Chat:
+    """Logins, rooms, history and fan-out of one server.
+
+    `deliver` is called with the lock held and must not block: it queues bytes. Joins and
+    leaves for `batch_presence` members wait for a batch, which the chat asks `schedule`
+    for; so does an empty room's disappearance. Without `schedule`, presence goes out at
+    once in batches of one and empty rooms stay until their place is needed.
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        history: History,
+        welcome_size: int = 100,
+        clock: Callable[[], float] = time.time,
+        schedule: Optional[Schedule] = None,
+        rules: Optional[RoomRules] = None,
+    ) -> None:
+        self._deliver = deliver
+        self._history = history
+        self._welcome_size = welcome_size
+        self._clock = clock
+        self._schedule = schedule
+        self.rules = rules = rules or RoomRules()
+        self._lock = threading.Lock()
+        self._members: Dict[str, Member] = {}  # by name key, in login order
+        self._online: Optional[Tuple[str, ...]] = ()  # their names; None: to be counted again
+        self._rooms: Dict[str, Room] = {}  # by room key
+        for name in (rules.default_room, *rules.fixed):
+            room = self._room_from_history(names.validate_room(name), fixed=True)
+            self._rooms.setdefault(room.key, room)
+        self.default = self._rooms[names.room_key(rules.default_room)]
+        self._refs: Dict[str, collections.OrderedDict[str, events.Message]] = {}  # by sender key
+
+    def _now(self) -> float:
+        return round(self._clock(), 3)
+
+    # -- what others ask -----------------------------------------------------------------
+
+    @property
+    def names(self) -> List[str]:
+        """Every logged-in name, in the order they logged in."""
+        with self._lock:
+            if self._online is None:
+                self._online = tuple(m.name for m in self._members.values())
+            return list(self._online)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def who(self, member: Member, room: Optional[str] = None) -> events.Online:
+        """Who is online: a room's members, or everybody (for a single-room client, the
+        default room's members)."""
+        with self._lock:
+            if room is not None:
+                found = self._existing_room(room)
+                return events.Online(found.member_names, found.name)
+            if not member.codec.rooms:
+                return events.Online(self.default.member_names)
+        return events.Online(tuple(self.names))
+
+    def room_list(self) -> events.RoomList:
+        """Every room, by name, with its member count and topic."""
+        with self._lock:
+            rooms = sorted(self._rooms.values(), key=lambda r: r.key)
+            return events.RoomList(tuple((r.name, len(r.members), r.topic.text) for r in rooms))
+
+    # -- logging in and out ----------------------------------------------------------------
+
+    def join(
+        self, member: Member, resume: Resume = Resume(), rooms: Optional[Sequence[str]] = None
+    ) -> Optional[Member]:
+        """Log a member in, put it in its rooms, welcome it and tell the others.
+
+        A name in use raises name_taken, unless the login presents a resume token that
+        holds it. The token of that very session takes the name over silently, rooms
+        included; the name's own token (`History.token_hash`: the newest one its owner was
+        given, kept across restarts) also takes it back from a stranger, who gets
+        `name_reclaimed` and is seen leaving. Either way the member replaced is returned,
+        for the caller to close without a leave of its own.
+
+        `rooms` are those a client that speaks rooms asks for (docs/protocol.md, Rooms);
+        a room it cannot have is answered with an error after the welcome.
+        """
+        with self._lock:
+            now = self._now()
+            stale = self._members.get(member.key)
+            held = self._held_token(member.key, now)
+            owner = held is not None and _same_secret(_hash_of(resume.token), held)
+            takeover = stale is not None and _same_secret(resume.token, stale.resume_token)
+            if stale is not None and not (takeover or owner):
+                raise ProtocolError("name_taken", f"{stale.name!r} is online already.")
+            stranger = None if takeover else stale  # only the name's own token gets here
+            taken_over = stale if takeover else None
+            # A session taken over keeps its rooms; a single-room client only the default.
+            kept = list(stale.rooms.values()) if stale and takeover and member.codec.rooms else []
+            wanted = self._wanted_rooms(member, rooms, owner)
+            plan, refusals = self._plan_rooms(kept, wanted)
+            histories = [self._history_for(room, resume) for room in plan]  # may fail
+            token = secrets.token_hex(16)
+            if held is None or owner:  # else a stranger's token: good until a restart only
+                self._save_token(member.key, token, now, [room.name for room in plan])
+            # Nothing fails from here on.
+            member.resume_token = token
+            deliveries: Deliveries = []
+            if stranger is not None:
+                notice = events.Error(
+                    "name_reclaimed", f"{stranger.name!r} was taken back by the person who had it."
+                )
+                deliveries += _encoded(notice, [stranger])
+                deliveries += self._log_out(stranger, "error", now)
+            self._members[member.key] = member  # a takeover keeps the old place in the list
+            self._online = None
+            if taken_over is not None:
+                for room in list(taken_over.rooms.values()):
+                    room.add(member)  # in the old member's place, without a word
+                    if room not in plan:
+                        deliveries += self._exit(room, member, "part", now)
+            for room in plan:
+                if room.key not in member.rooms:
+                    deliveries += self._enter(room, member, now)
+            welcome = self._welcome(member, resume, plan, histories, refusals)
+            self._deliver(welcome + deliveries)
+            return stale
+
+    def _wanted_rooms(
+        self, member: Member, asked: Optional[Sequence[str]], owner: bool
+    ) -> List[str]:
+        """The rooms a login asks for: those it names, else those its owner's token kept,
+        else the default room (the only one of a single-room client)."""
+        if not member.codec.rooms:
+            return [self.default.name]
+        if asked:
+            return list(asked)
+        if owner:
+            try:
+                remembered = self._history.token_rooms(member.key)
+            except StorageError as exc:
+                log.warning("rooms of %s unknown: %s", member.name, exc)
+                remembered = []
+            if remembered:
+                return remembered
+        return [self.default.name]
+
+    def _plan_rooms(
+        self, kept: Sequence[Room], wanted: Sequence[str]
+    ) -> Tuple[List[Room], List[events.Error]]:
+        """The rooms a login will be in (`kept` from a session it takes over, then those
+        `wanted` that it may join), and the errors for those it may not; at least one."""
+        plan = list(kept)
+        refusals = []
+        for name in wanted:
+            try:
+                room = self._room_for(name, pending=[r for r in plan if r.key not in self._rooms])
+                if room not in plan:
+                    self._check_room_for(room, len(plan))
+                    plan.append(room)
+            except ProtocolError as exc:
+                fields = {**exc.fields, "room": name}
+                refusals.append(events.Error(exc.code, exc.message, None, tuple(fields.items())))
+        if not plan:  # nothing asked for could be had: the default room, if it has space
+            self._check_room_for(self.default, 0)
+            plan.append(self.default)
+        return plan, refusals
+
+    def _welcome(
+        self,
+        member: Member,
+        resume: Resume,
+        plan: Sequence[Room],
+        histories: Sequence[Tuple[List[Frame], bool]],
+        refusals: Sequence[events.Error],
+    ) -> Deliveries:
+        """The welcome, and for a client that speaks rooms one `joined` per room and the
+        errors for the rooms it could not have."""
+        history_id = self._history.history_id
+        token = member.resume_token
+        if not member.codec.rooms:
+            history, cut = histories[0]
+            messages = tuple(message_event(frame) for frame in history)
+            welcome = events.Welcome(
+                member.name, self.default.member_names, messages, cut, token, history_id
+            )
+            return _encoded(welcome, [member])
+        online = tuple(m.name for m in self._members.values())
+        self._online = online
+        rooms = tuple(room.name for room in plan)
+        welcome = events.Welcome(
+            member.name, online, (), False, token, history_id, rooms, self.default.name
+        )
+        sent: List[events.Event] = [welcome]
+        sent += [self._room_joined(room, *history) for room, history in zip(plan, histories)]
+        sent += refusals
+        return [(member, member.codec.encode(event)) for event in sent]
+
+    def leave(self, member: Member, reason: str, announce: bool = True) -> bool:
+        """Log a member out of every room and, with `announce`, tell the others; False if
+        it was not in. A quit ends the member's resume token; any other leave counts as
+        its last use."""
+        with self._lock:
+            if self._members.get(member.key) is not member:
+                return False
+            now = self._now()
+            deliveries = self._log_out(member, reason, now, announce)
+            self._deliver(deliveries)
+            try:
+                if reason == "quit":
+                    self._history.forget_token(member.key, member.resume_token)
+                else:
+                    self._history.touch_token(member.key, member.resume_token, now)
+            except StorageError:
+                pass  # the token just expires sooner (the history logs it)
+            return True
+
+    def _log_out(
+        self, member: Member, reason: str, now: float, announce: bool = True
+    ) -> Deliveries:
+        """Take the member out of the chat and its rooms (lock held)."""
+        del self._members[member.key]
+        self._online = None
+        deliveries: Deliveries = []
+        for room in list(member.rooms.values()):
+            deliveries += self._exit(room, member, reason, now, announce)
+        return deliveries
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    def enter(self, member: Member, name: str, ref: Optional[Token] = None) -> None:
+        """Put a member in a room, making it if new; a member in it already just gets the
+        room afresh."""
+        with self._lock:
+            self._check_logged_in(member, ref)
+            now = self._now()
+            with _room_errors(name, ref):
+                room = self._room_for(name)
+                if room.key not in member.rooms:
+                    self._check_room_for(room, len(member.rooms))
+            history, cut = self._history_for(room, Resume())  # may fail
+            deliveries: Deliveries = []
+            if room.key not in member.rooms:
+                deliveries = self._enter(room, member, now)
+                self._save_rooms(member)
+            joined = dataclasses.replace(self._room_joined(room, history, cut), ref=ref)
+            self._deliver(_encoded(joined, [member]) + deliveries)
+
+    def part(self, member: Member, name: str, ref: Optional[Token] = None) -> None:
+        """Take a member out of a room (never its last)."""
+        with self._lock:
+            self._check_logged_in(member, ref)
+            with _room_errors(name, ref):
+                room = self._joined_room(member, name)
+                if len(member.rooms) == 1:
+                    raise ProtocolError("last_room", "You cannot leave the only room you are in.")
+            deliveries = self._exit(room, member, "part", self._now())
+            self._save_rooms(member)
+            self._deliver(_encoded(events.RoomParted(room.name, ref), [member]) + deliveries)
+
+    def topic(
+        self, member: Member, name: str, text: Optional[str] = None, ref: Optional[Token] = None
+    ) -> None:
+        """Tell a member a room's topic, or (with `text`) set it and tell the room."""
+        with self._lock:
+            self._check_logged_in(member, ref)
+            with _room_errors(name, ref):
+                room = (
+                    self._existing_room(name) if text is None else self._joined_room(member, name)
+                )
+            if text is None:
+                self._deliver(_encoded(dataclasses.replace(room.topic, ref=ref), [member]))
+                return
+            topic = events.Topic(room.name, names.clean_topic(text), member.name, self._now())
+            with _not_stored_on_failure(ref):
+                self._history.save_room(room.key, topic)
+            room.topic = topic
+            others = [m for m in room.members.values() if m.codec.rooms and m is not member]
+            own = dataclasses.replace(topic, ref=ref)
+            self._deliver(_encoded(own, [member]) + _encoded(topic, others))
+
+    def _room_for(self, name: str, pending: Sequence[Room] = ()) -> Room:
+        """The room of this name: an existing one, one of `pending` (about to be made), or a
+        new one (not yet in the chat); raises invalid_room or too_many_rooms."""
+        spelt = names.validate_room(name)
+        key = names.room_key(spelt)
+        found = self._rooms.get(key) or next((r for r in pending if r.key == key), None)
+        if found is not None:
+            return found
+        if len(self._rooms) + len(pending) >= self.rules.max_rooms and not self._evict_empty():
+            raise ProtocolError(
+                "too_many_rooms",
+                f"This server has {self.rules.max_rooms} rooms, as many as it allows.",
+                max_rooms=self.rules.max_rooms,
+            )
+        return self._room_from_history(spelt)
+
+    def _room_from_history(self, name: str, fixed: bool = False) -> Room:
+        """A room as it was when it last existed (its spelling and topic), or a new one."""
+        key = names.room_key(name)
+        try:
+            saved = self._history.saved_room(key)
+        except StorageError as exc:
+            log.warning("topic of %s unknown: %s", name, exc)
+            saved = None
+        return Room(saved or events.Topic(name), fixed)
+
+    def _check_room_for(self, room: Room, rooms_in: int) -> None:
+        """Raise if someone in `rooms_in` rooms may not come into this one."""
+        if rooms_in >= self.rules.max_joined:
+            raise ProtocolError(
+                "too_many_joined",
+                f"You are in {self.rules.max_joined} rooms, as many as this server allows.",
+                max_joined=self.rules.max_joined,
+            )
+        most = self.rules.max_members
+        if most and len(room.members) >= most:
+            raise ProtocolError(
+                "room_full", f"{room.name} is full ({most} people).", max_members=most
+            )
+
+    def _existing_room(self, name: str) -> Room:
+        room = self._rooms.get(names.room_key(names.validate_room(name)))
+        if room is None:
+            raise ProtocolError("no_such_room", f"There is no room {name}.")
+        return room
+
+    def _joined_room(self, member: Member, name: str) -> Room:
+        room = member.rooms.get(names.room_key(names.validate_room(name)))
+        if room is None:
+            raise ProtocolError("not_in_room", f"You are not in {name}.")
+        return room
+
+    def _enter(self, room: Room, member: Member, now: float) -> Deliveries:
+        """Put the member in the room (making it part of the chat if new) and tell the
+        others there (lock held)."""
+        if room.key not in self._rooms:
+            self._rooms[room.key] = room
+            self._save_room(room)
+        others = list(room.members.values())
+        room.add(member)
+        return self._announce(events.Joined(member.name, now, room.name), room, others)
+
+    def _exit(
+        self, room: Room, member: Member, reason: str, now: float, announce: bool = True
+    ) -> Deliveries:
+        """Take the member out of the room and tell the others there (lock held); an empty
+        room that is not fixed goes after the linger time."""
+        room.remove(member, now)
+        if not room.members:
+            if not room.fixed and self._schedule is not None:
+                emptied = room.emptied_at
+                self._schedule(self.rules.linger, lambda: self._expire(room, emptied))
+            return []
+        if not announce:
+            return []
+        left = events.Left(member.name, now, reason, room.name)
+        return self._announce(left, room, list(room.members.values()))
+
+    def _expire(self, room: Room, emptied: Optional[float]) -> None:
+        """Drop a room that has stayed empty since `emptied`."""
+        with self._lock:
+            if self._rooms.get(room.key) is room and not room.members:
+                if room.emptied_at == emptied:
+                    del self._rooms[room.key]
+                    log.info("room %s is gone (empty for %g s)", room.name, self.rules.linger)
+
+    def _evict_empty(self) -> bool:
+        """Make space by dropping the room empty for longest that is not fixed (lock held)."""
+        empty = [r for r in self._rooms.values() if not r.members and not r.fixed]
+        if not empty:
+            return False
+        oldest = min(empty, key=lambda r: r.emptied_at or 0.0)
+        del self._rooms[oldest.key]
+        return True
+
+    def _room_joined(self, room: Room, history: List[Frame], cut: bool) -> events.RoomJoined:
+        """The `joined` event of a room, its history in the room's spelling of today."""
+        messages = tuple(
+            dataclasses.replace(message_event(frame), room=room.name) for frame in history
+        )
+        return events.RoomJoined(room.name, room.topic.text, room.member_names, messages, cut)
+
+    def _save_room(self, room: Room) -> None:
+        try:
+            self._history.save_room(room.key, room.topic)
+        except StorageError:
+            pass  # the room just comes back spelt as whoever makes it next (history logs it)
+
+    def _save_rooms(self, member: Member) -> None:
+        """Keep the member's rooms with its resume token, for its next login."""
+        try:
+            self._history.save_rooms(member.key, member.resume_token, member.room_names)
+        except StorageError:
+            pass  # the next login may land in other rooms (the history logs it)
+
+    # -- presence --------------------------------------------------------------------------
+
+    def _announce(
+        self, change: events.PresenceChange, room: Room, receivers: Sequence[Member]
+    ) -> Deliveries:
+        """A join or leave for `receivers` in `room`: at once for most, in the room's next
+        presence batch for those who asked for batches (lock held)."""
+        if not room.batch_members:  # the usual room: nobody asked for batches
+            return _encoded(change, receivers)
+        singles = [m for m in receivers if not m.batch_presence]
+        if len(singles) < len(receivers):
+            if self._schedule is None:
+                batched = [m for m in receivers if m.batch_presence]
+                return _encoded(change, singles) + _encoded(events.Presence((change,)), batched)
+            if not room.presence:
+                self._schedule(PRESENCE_BATCH_SECONDS, lambda: self._flush_presence(room))
+            room.presence.append(change)
+        return _encoded(change, singles)
+
+    def _flush_presence(self, room: Room) -> None:
+        """Send the room's joins and leaves waiting since its last batch, as one `presence`
+        event, to every member there that asked for batches."""
+        with self._lock:
+            changes, room.presence = tuple(room.presence), []
+            receivers = [m for m in room.members.values() if m.batch_presence]
+            if changes and receivers:
+                self._deliver(_encoded(events.Presence(changes), receivers))
+
+    # -- resume tokens -----------------------------------------------------------------------
+
+    def _held_token(self, name_key: str, now: float) -> Optional[str]:
+        """The hash of the name's resume token; None if none, or if it cannot be read (a
+        damaged token table must not keep everybody out: it only costs the reclaim)."""
+        try:
+            return self._history.token_hash(name_key, now)
+        except StorageError as exc:
+            log.warning("resume tokens unknown: %s", exc)
+            return None
+
+    def _save_token(self, name_key: str, token: str, now: float, rooms: Sequence[str]) -> None:
+        try:
+            self._history.save_token(name_key, token, now, rooms)
+        except StorageError:
+            pass  # the token then holds the name until a restart only (the history logs it)
+
+    def _history_for(self, room: Room, resume: Resume) -> Tuple[List[Frame], bool]:
+        if resume.last_id is not None and resume.history_id == self._history.history_id:
+            return self._history.after(room.key, resume.last_id, RESUME_CAP)
+        return self._history.recent(room.key, self._welcome_size), False
+
+    # -- messages --------------------------------------------------------------------------
+
+    def say(
+        self,
+        sender: Member,
+        text: str,
+        to: Optional[str] = None,
+        ref: Optional[Token] = None,
+        room: Optional[str] = None,
+    ) -> events.Message:
+        """Relay a message (text already cleaned) to a room (the default one without
+        `room`) or to one user; return it.
+
+        A ref this sender already used for the same text is a resend: it is not relayed
+        again, and the sender alone gets the original back with its ref.
+        """
+        with self._lock:
+            self._check_logged_in(sender, ref)
+            with _not_stored_on_failure(ref):
+                original = self._resent(sender, text, ref)
+            if original is not None:
+                self._deliver(_encoded(dataclasses.replace(original, ref=ref), [sender]))
+                return original
+            receivers: Sequence[Member]
+            target: Optional[Room] = None
+            if to is not None:
+                recipient = self._members.get(names.name_key(to))
+                if recipient is None:
+                    raise ProtocolError("no_such_user", f"{to!r} is not online.", ref)
+                to = recipient.name
+                receivers = [] if recipient is sender else [recipient]
+            else:
+                with _room_errors(room or self.default.name, ref):
+                    target = self._joined_room(sender, room or self.default.name)
+                receivers = [m for m in target.members.values() if m is not sender]
+            with _not_stored_on_failure(ref):
+                message = self._store(sender, text, to, ref, target)
+            own = message if ref is None else dataclasses.replace(message, ref=ref)
+            if ref is not None:
+                self._remember(sender, ref, message)
+            self._deliver(_encoded(own, [sender]) + _encoded(message, receivers))
+            return message
+
+    def _check_logged_in(self, member: Member, ref: Optional[Token]) -> None:
+        if self._members.get(member.key) is not member:  # replaced by a resumed login
+            raise ProtocolError("not_logged_in", "This session was taken over.", ref)
+
+    def _store(
+        self,
+        sender: Member,
+        text: str,
+        to: Optional[str],
+        ref: Optional[Token],
+        room: Optional[Room],
+    ) -> events.Message:
+        """The message with its new id; a room message is stored before anybody sees it."""
+        room_name = room.name if room is not None else None
+        message = events.Message(
+            self._history.next_id(), self._now(), sender.name, text, to, room=room_name
+        )
+        if room_name is not None:
+            frame = protocol.message(message.id, message.ts, message.sender, text, room=room_name)
+            self._history.add(frame, sender.key, ref)
+        return message
+
+    def _resent(self, sender: Member, text: str, ref: Optional[Token]) -> Optional[events.Message]:
+        if ref is None:
+            return None
+        refs = self._refs.get(sender.key)
+        original = refs.get(json.dumps(ref)) if refs is not None else None
+        if original is None:
+            stored = self._history.find_ref(sender.key, ref)  # from before a restart
+            original = message_event(stored) if stored is not None else None
+        return original if original is not None and original.text == text else None
+
+    def _remember(self, sender: Member, ref: Token, message: events.Message) -> None:
+        refs = self._refs.setdefault(sender.key, collections.OrderedDict())
+        refs[json.dumps(ref)] = message
+        if len(refs) > REF_WINDOW:
+            refs.popitem(last=False)
+
+
+def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:
+    """The event's bytes for each receiver, encoded once per codec."""
+    cache: Dict[str, bytes] = {}
+    codec: Optional[Codec] = None
+    data = b""
+    pairs = []
+    for member in receivers:  # one fan-out is a run of members of one codec, mostly
+        if member.codec is not codec:
+            codec = member.codec
+            data = encode_once(codec, event, cache)
+        pairs.append((member, data))
+    return pairs
+
+
+def _same_secret(given: Optional[str], expected: str) -> bool:
+    return bool(given) and bool(expected) and hmac.compare_digest(str(given), expected)
+
+
+def _hash_of(token: Optional[str]) -> Optional[str]:
+    return hash_token(token) if token else None
+
+
+@contextlib.contextmanager
+def _not_stored_on_failure(ref: Optional[Token]) -> Iterator[None]:
+    """Turn a history failure into not_stored: the message is neither stored nor relayed."""
+    try:
+        yield
+    except StorageError:
+        raise ProtocolError("not_stored", "The server cannot store messages now.", ref) from None
+
+
+@contextlib.contextmanager
+def _room_errors(room: str, ref: Optional[Token]) -> Iterator[None]:
+    """Put the room (as the client named it) and the frame's ref on a room error."""
+    try:
+        yield
+    except ProtocolError as exc:
+        exc.fields.setdefault("room", room)
+        if exc.ref is None:
+            exc.ref = ref
+        raise

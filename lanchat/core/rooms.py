@@ -1,0 +1,94 @@
+"""Who is where: a `Member` (one logged-in user, as the chat sees it) and a `Room`.
+
+Both are plain state, changed only by `lanchat.core.chat.Chat` under its lock. A member
+knows the rooms it is in, a room its members, both in the order they came in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from lanchat import names
+from lanchat.core import events
+from lanchat.core.transport import LANCHAT_SINGLE, Codec
+
+
+class Member:
+    """A user as the chat sees one: the name as chosen, its key, its resume token, the
+    codec its transport speaks, and its rooms; `batch_presence` members get joins and
+    leaves in `presence` batches (protocol 4.1)."""
+
+    def __init__(self, name: str, codec: Codec = LANCHAT_SINGLE) -> None:
+        self.rename(name)
+        self.resume_token = ""
+        self.codec = codec
+        self.batch_presence = False
+        self.rooms: Dict[str, Room] = {}  # by room key, in the order joined
+
+    def rename(self, name: str) -> None:
+        """Take a (validated) name; the key is what names collide on."""
+        self.name = name
+        self.key = names.name_key(name)
+
+    @property
+    def room_names(self) -> List[str]:
+        """The rooms this member is in, in the order joined."""
+        return [room.name for room in self.rooms.values()]
+
+
+class Room:
+    """One room: its name as first spelt, its topic, and its members.
+
+    A `fixed` room (the default room, those of `--rooms`) always exists; another one goes
+    once it has been empty for the linger time (`emptied_at` says since when).
+    """
+
+    def __init__(self, topic: events.Topic, fixed: bool = False) -> None:
+        self.name = topic.room
+        self.key = names.room_key(self.name)
+        self.topic = topic
+        self.fixed = fixed
+        self.members: Dict[str, Member] = {}  # by name key, in the order they came in
+        self.batch_members = 0  # how many of them take presence in batches
+        self.presence: List[events.PresenceChange] = []  # not yet sent to batch members
+        self.emptied_at: Optional[float] = None
+
+    def __repr__(self) -> str:
+        return f"<Room {self.name} ({len(self.members)})>"
+
+    @property
+    def member_names(self) -> Tuple[str, ...]:
+        """The members' names, in the order they came in."""
+        return tuple(m.name for m in self.members.values())
+
+    def add(self, member: Member) -> None:
+        """Put the member in (or in the place of the member of the same key)."""
+        old = self.members.get(member.key)
+        if old is not None:
+            self.batch_members -= old.batch_presence
+            old.rooms.pop(self.key, None)
+        self.members[member.key] = member
+        self.batch_members += member.batch_presence
+        member.rooms[self.key] = self
+        self.emptied_at = None
+
+    def remove(self, member: Member, now: float) -> None:
+        """Take the member out."""
+        del self.members[member.key]
+        del member.rooms[self.key]
+        self.batch_members -= member.batch_presence
+        if not self.members:
+            self.emptied_at = now
+
+
+@dataclass(frozen=True)
+class RoomRules:
+    """How many rooms there may be, and how people may use them (`lanchat server` options)."""
+
+    default_room: str = "#general"  # where everybody starts; single-room clients' only one
+    fixed: Tuple[str, ...] = ()  # more rooms that always exist
+    max_rooms: int = 100  # rooms at once, fixed ones included
+    max_joined: int = 20  # rooms one person may be in at once
+    max_members: int = 0  # people in one room; 0: no limit
+    linger: float = 600.0  # seconds an empty room that is not fixed lasts
