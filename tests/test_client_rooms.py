@@ -8,7 +8,6 @@ from typing import Any, Dict, List, Sequence
 import pytest
 
 from lanchat import protocol
-from lanchat.chat import roomframes
 from lanchat.chat.actions import Action, Bell, Send
 from lanchat.chat.connection import Connected, Disconnected, Received
 from lanchat.chat.model import ClientModel, Entry
@@ -148,9 +147,9 @@ def test_a_login_after_a_drop_carries_the_rooms_it_was_in() -> None:
     model = in_rooms()
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
     assert sent(connect(model)) == [
-        roomframes.login(
+        protocol.login(
             "bob",
-            ["#general", "#dev"],
+            rooms=["#general", "#dev"],
             last_id=1,
             history_id="28ffb9412f0c4e6f",
             resume="f3b95fa19e7619e0",

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
 from lanchat import names, protocol
-from lanchat.chat import roomframes
 from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
@@ -393,7 +392,7 @@ class Connection:
                     log.warning("ignored a bad line from the server: %s", item)
                     continue
                 try:
-                    protocol.validate(item, roomframes.SERVER_FRAMES)
+                    protocol.validate(item, protocol.SERVER_FRAMES)
                 except protocol.ProtocolError as exc:
                     # unknown types are a newer minor version; bad ones we skip
                     log.debug("ignored frame %r: %s", item.get("type"), exc)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Hashable, List, Optional, Pattern, Sequence, Tuple
 
 from lanchat import names, protocol
-from lanchat.chat import commands, completion, lineedit, roomframes
+from lanchat.chat import commands, completion, lineedit
 from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
 from lanchat.chat.colours import NameColours
 from lanchat.chat.commands import ME_PREFIX
@@ -246,10 +246,10 @@ class ClientModel(RoomEvents):
         if self.rooms.joining is not None and self.rooms.find(self.rooms.joining) is None:
             rooms.append(self.rooms.joining)
         if not self.has_logged_in:
-            return roomframes.login(self.name, rooms, auth=auth)
-        return roomframes.login(
+            return protocol.login(self.name, auth=auth, rooms=rooms)
+        return protocol.login(
             self.name,
-            rooms,
+            rooms=rooms,
             auth=auth,
             last_id=self._last_id,
             history_id=self._history_id,
@@ -871,7 +871,7 @@ class ClientModel(RoomEvents):
             return []
         if not self.rooms.enabled:
             return self._ask(protocol.who(), "online", now) if not room else self._no_rooms(now)
-        return self._ask(roomframes.who(room or self.rooms.current.name), "online", now)
+        return self._ask(protocol.who(room or self.rooms.current.name), "online", now)
 
     def _ask(self, frame: Frame, answer: str, now: float) -> List[Action]:
         """Send a question at the server's pace; `answer` is the type of its answer."""

@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from lanchat.chat import roomframes
+from lanchat import protocol
 from lanchat.core.ratelimit import TokenBucket
 from lanchat.protocol import Frame
 
@@ -46,7 +46,7 @@ class Outgoing:
 
     def frame(self) -> Frame:
         """The say frame for this message: the same room and ref every time it is sent."""
-        return roomframes.say(self.text, to=self.to, ref=self.ref, room=self.room)
+        return protocol.say(self.text, to=self.to, ref=self.ref, room=self.room)
 
 
 def announced_pace(limits: object) -> Optional[Tuple[float, int]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
-from lanchat.chat import roomframes
+from lanchat import protocol
 from lanchat.chat.actions import Action
 from lanchat.chat.completion import Completion
 from lanchat.chat.outbox import Outbox
@@ -222,7 +222,7 @@ class RoomEvents:
             self.show_room(self.rooms.rooms.index(known))
             return []
         self.rooms.joining = room
-        return self._ask(roomframes.join(room, ref=self._out.new_ref()), "joined", now)
+        return self._ask(protocol.join_room(room, ref=self._out.new_ref()), "joined", now)
 
     def part_room(self, room: str, now: float) -> List[Action]:
         """/part [#room]: leave a room, by default the current one."""
@@ -232,13 +232,13 @@ class RoomEvents:
         if known is None:
             self._add("info", f"you are not in {room}", ts=now)
             return []
-        return self._ask(roomframes.part(known.name, ref=self._out.new_ref()), "parted", now)
+        return self._ask(protocol.part_room(known.name, ref=self._out.new_ref()), "parted", now)
 
     def list_rooms(self, now: float) -> List[Action]:
         """/rooms: ask for every room with its member count and topic."""
         if not self._rooms_ready(now):
             return []
-        return self._ask(roomframes.rooms(), "room_list", now)
+        return self._ask(protocol.list_rooms(), "room_list", now)
 
     def set_topic(self, text: str, now: float) -> List[Action]:
         """/topic [text]: set the current room's topic, or without text show it."""
@@ -246,7 +246,7 @@ class RoomEvents:
             return []
         room = self.rooms.current
         if text:
-            frame = roomframes.topic(room.name, text, ref=self._out.new_ref())
+            frame = protocol.set_topic(room.name, text, ref=self._out.new_ref())
             return self._ask(frame, "topic", now)
         if not room.topic:
             self._add("info", f"{room.name} has no topic", ts=now)
