@@ -143,6 +143,17 @@ def test_the_login_note_follows_the_histories_of_the_rooms() -> None:
     assert texts(model) == ["morning", "you are bob on den; /help lists commands"]
 
 
+def test_the_rooms_of_the_login_are_awaited_as_answers() -> None:
+    model = ClientModel("bob", *ADDRESS, ref_prefix="t")
+    connect(model)
+    receive(model, WELCOME)
+    assert model.awaiting_answers, "plain mode must not leave before the histories"
+    receive(model, JOINED_GENERAL)
+    assert model.awaiting_answers
+    receive(model, JOINED_DEV)
+    assert not model.awaiting_answers
+
+
 def test_a_login_after_a_drop_carries_the_rooms_it_was_in() -> None:
     model = in_rooms()
     model.handle_event(Disconnected("connection lost", 0.5), NOW)

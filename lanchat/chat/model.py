@@ -297,8 +297,9 @@ class ClientModel(RoomEvents):
     @property
     def awaiting_answers(self) -> bool:
         """True while something we sent (a message, /who, /join ...) still waits for
-        the server."""
-        return bool(self.outbox) or bool(self._requests.items) or self.joining
+        the server, or the rooms of the login (4.2) are still to come."""
+        waiting = self._requests.items or self._rooms_to_come
+        return bool(self.outbox) or bool(waiting) or self.joining
 
     @property
     def leaving(self) -> bool:
