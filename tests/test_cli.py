@@ -119,6 +119,12 @@ BAD_ARGUMENTS: List[Sequence[str]] = [
     ("server", "--idle-timeout", "nan"),
     ("server", "--rate", "inf"),
     ("server", "--log-level", "loud"),
+    ("server", "--rooms", "general,a b"),  # 4.2: room names follow the name rules
+    ("server", "--default-room", "#"),
+    ("server", "--max-joined", "0"),
+    ("server", "--max-rooms", "0"),
+    ("server", "--max-room-members", "-1"),
+    ("server", "--room-linger", "0"),
     ("server", "--port"),
     ("client", "--port", "abc"),
     ("client", "--port", "0"),

@@ -117,7 +117,8 @@ class Chat:
         default room's members)."""
         with self._lock:
             if room is not None:
-                found = self._existing_room(room)
+                with _room_errors(room, None):
+                    found = self._existing_room(room)
                 return events.Online(found.member_names, found.name)
             if not member.codec.rooms:
                 return events.Online(self.default.member_names)
