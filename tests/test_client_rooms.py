@@ -3,12 +3,13 @@ docs/protocol.md "Rooms" and keys in, what the model shows and sends out."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List
 
 import pytest
+from test_client_model import frames, type_keys, type_line
 
 from lanchat import protocol
-from lanchat.chat.actions import Action, Bell, Send
+from lanchat.chat.actions import Action, Bell
 from lanchat.chat.connection import Connected, Disconnected, Received
 from lanchat.chat.model import ClientModel, Entry
 from lanchat.chat.plain import format_entry
@@ -81,21 +82,6 @@ def message(id: int, sender: str, text: str, room: str, **extra: Any) -> Frame:
             "room": room, **extra}  # fmt: skip
 
 
-def keys(model: ClientModel, *typed: str) -> List[Action]:
-    actions: List[Action] = []
-    for key in typed:
-        actions += model.handle_key(key, NOW)
-    return actions
-
-
-def line(model: ClientModel, text: str) -> List[Action]:
-    return keys(model, *text, "\n")
-
-
-def sent(actions: Sequence[Action]) -> List[Frame]:
-    return [action.frame for action in actions if isinstance(action, Send)]
-
-
 def shown(model: ClientModel) -> str:
     return model.rooms.current.name
 
@@ -114,7 +100,7 @@ def texts(model: ClientModel) -> List[str]:
 
 def test_the_first_login_says_it_speaks_rooms_with_an_empty_list() -> None:
     model = ClientModel("bob", *ADDRESS, ref_prefix="t")
-    assert sent(connect(model)) == [
+    assert frames(connect(model)) == [
         {"type": "login", "name": "bob", "version": protocol.VERSION, "rooms": []}
     ]
 
@@ -157,7 +143,7 @@ def test_the_rooms_of_the_login_are_awaited_as_answers() -> None:
 def test_a_login_after_a_drop_carries_the_rooms_it_was_in() -> None:
     model = in_rooms()
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
-    assert sent(connect(model)) == [
+    assert frames(connect(model)) == [
         protocol.login(
             "bob",
             rooms=["#general", "#dev"],
@@ -170,7 +156,7 @@ def test_a_login_after_a_drop_carries_the_rooms_it_was_in() -> None:
 
 def test_a_welcome_that_leaves_out_a_room_we_were_in_says_so() -> None:
     model = in_rooms()
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
     connect(model)
     receive(model, {**WELCOME, "rooms": ["#general"], "resume": "r2"})
@@ -207,7 +193,7 @@ def test_a_mention_in_another_room_rings_once_and_marks_the_room() -> None:
     assert receive(model, message(2, "alice", "bob, look", "#dev")) == [Bell()]
     assert receive(model, message(3, "alice", "bob?", "#dev")) == [], "once, until seen"
     assert bar(model)["#dev"] == (2, True)
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     assert bar(model)["#dev"] == (0, False)
     assert receive(model, message(4, "carol", "bob, again", "#general")) == [Bell()]
 
@@ -221,7 +207,7 @@ def test_a_mention_in_the_room_shown_rings_each_time_as_before() -> None:
 
 def test_a_private_message_shows_in_the_room_shown_and_in_no_room() -> None:
     model = in_rooms()
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     private = {"type": "message", "id": 2, "ts": NOW, "from": "alice", "text": "psst",
                "to": "bob"}  # fmt: skip
     assert receive(model, private) == [Bell()]
@@ -232,8 +218,8 @@ def test_a_private_message_shows_in_the_room_shown_and_in_no_room() -> None:
 
 def test_own_echoes_in_another_room_are_not_unread() -> None:
     model = in_rooms()
-    line(model, "hello general")
-    keys(model, "\x1b2")
+    type_line(model, "hello general")
+    type_keys(model, "\x1b2")
     receive(model, message(2, "bob", "hello general", "#general", ref="t-1"))
     assert bar(model)["#general"] == (0, False)
     assert model.outbox == []
@@ -245,24 +231,24 @@ def test_own_echoes_in_another_room_are_not_unread() -> None:
 def test_alt_digit_shows_that_room_and_clears_its_unread() -> None:
     model = in_rooms()
     receive(model, message(2, "alice", "news", "#dev"))
-    assert keys(model, "\x1b2") == []
+    assert type_keys(model, "\x1b2") == []
     assert shown(model) == "#dev"
     assert bar(model)["#dev"] == (0, False)
     assert model.online == ["alice", "bob"]
-    keys(model, "\x1b9")
+    type_keys(model, "\x1b9")
     assert shown(model) == "#dev", "no room 9"
-    keys(model, "\x1b1")
+    type_keys(model, "\x1b1")
     assert shown(model) == "#general"
     assert model.input == "", "nothing typed"
 
 
 def test_alt_left_and_right_step_round_the_rooms() -> None:
     model = in_rooms()
-    keys(model, "kRIT3")
+    type_keys(model, "kRIT3")
     assert shown(model) == "#dev"
-    keys(model, "kRIT3")
+    type_keys(model, "kRIT3")
     assert shown(model) == "#general", "round the end"
-    keys(model, "kLFT3")
+    type_keys(model, "kLFT3")
     assert shown(model) == "#dev"
 
 
@@ -275,22 +261,22 @@ def test_esc_and_an_arrow_are_alt_and_that_arrow() -> None:
 def test_ctrl_x_then_n_or_p_steps_and_other_keys_act_as_usual() -> None:
     model = in_rooms()
     receive(model, message(2, "alice", "bob!", "#dev"))
-    keys(model, "\x18", "n")
+    type_keys(model, "\x18", "n")
     assert shown(model) == "#dev" and bar(model)["#dev"] == (0, False)
-    keys(model, "\x18", "p")
+    type_keys(model, "\x18", "p")
     assert shown(model) == "#general"
-    keys(model, "\x18", "2")
+    type_keys(model, "\x18", "2")
     assert shown(model) == "#dev"
-    keys(model, "\x18", "x", "n")
+    type_keys(model, "\x18", "x", "n")
     assert shown(model) == "#dev" and model.input == "xn"
 
 
 def test_switching_goes_back_to_the_newest_lines() -> None:
     model = in_rooms()
     model.set_viewport(5, 50)
-    keys(model, "KEY_PPAGE")
+    type_keys(model, "KEY_PPAGE")
     assert model.scroll > 0
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     assert model.scroll == 0
 
 
@@ -299,30 +285,30 @@ def test_switching_goes_back_to_the_newest_lines() -> None:
 
 def test_a_typed_line_goes_to_the_room_shown() -> None:
     model = in_rooms()
-    assert sent(line(model, "hi all")) == [
+    assert frames(type_line(model, "hi all")) == [
         {"type": "say", "text": "hi all", "ref": "t-1", "room": "#general"}
     ]
     receive(model, message(2, "bob", "hi all", "#general", ref="t-1"))
-    keys(model, "\x1b2")
-    assert sent(line(model, "build is green")) == [
+    type_keys(model, "\x1b2")
+    assert frames(type_line(model, "build is green")) == [
         {"type": "say", "text": "build is green", "ref": "t-2", "room": "#dev"}
     ]
-    assert sent(line(model, "/msg alice psst")) == [], "one at a time"
+    assert frames(type_line(model, "/msg alice psst")) == [], "one at a time"
     receive(model, message(3, "bob", "build is green", "#dev", ref="t-2"))
     assert model.outbox[0].room is None, "a private message is in no room"
 
 
 def test_a_message_sent_again_after_a_drop_keeps_its_room() -> None:
     model = in_rooms()
-    keys(model, "\x1b2")
-    first = sent(line(model, "did this arrive?"))
-    keys(model, "\x1b1")
+    type_keys(model, "\x1b2")
+    first = frames(type_line(model, "did this arrive?"))
+    type_keys(model, "\x1b1")
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
     connect(model)
-    again = sent(receive(model, {**WELCOME, "resume": "r2"}))
-    again += sent(receive(model, JOINED_GENERAL))
-    again += sent(receive(model, JOINED_DEV))
-    again += sent(model.tick(NOW + 1))
+    again = frames(receive(model, {**WELCOME, "resume": "r2"}))
+    again += frames(receive(model, JOINED_GENERAL))
+    again += frames(receive(model, JOINED_DEV))
+    again += frames(model.tick(NOW + 1))
     assert (
         first
         == again
@@ -332,9 +318,9 @@ def test_a_message_sent_again_after_a_drop_keeps_its_room() -> None:
 
 def test_pending_lines_show_in_their_own_room_only() -> None:
     model = in_rooms()
-    line(model, "still on its way")
+    type_line(model, "still on its way")
     assert any("(pending)" in row for row in render(model, 24, 80).text())
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     assert not any("(pending)" in row for row in render(model, 24, 80).text())
 
 
@@ -357,7 +343,7 @@ def test_joins_and_leaves_change_their_room_only() -> None:
 
 def test_the_side_list_is_the_room_shown() -> None:
     model = in_rooms()
-    keys(model, "\x1b2")
+    type_keys(model, "\x1b2")
     side = [row.split("|")[-1].strip() for row in render(model, 24, 80).text()[1:4]]
     assert side == ["online (2)", "alice", "bob"]
 
@@ -367,7 +353,7 @@ def test_the_side_list_is_the_room_shown() -> None:
 
 def test_join_without_a_hash_joins_that_room_and_shows_it_once_joined() -> None:
     model = in_rooms()
-    assert sent(line(model, "/join random")) == [{"type": "join", "room": "#random",
+    assert frames(type_line(model, "/join random")) == [{"type": "join", "room": "#random",
                                                   "ref": "t-1"}]  # fmt: skip
     assert model.joining and shown(model) == "#general"
     history = [message(5, "carol", "cats", "#random")]
@@ -378,22 +364,22 @@ def test_join_without_a_hash_joins_that_room_and_shows_it_once_joined() -> None:
     assert shown(model) == "#random" and model.rooms.names[-1] == "#random"
     assert texts(model) == ["cats", "you joined #random (2 here)"]
     assert model.online == ["bob", "carol"]
-    assert sent(line(model, "meow")) == [
+    assert frames(type_line(model, "meow")) == [
         {"type": "say", "text": "meow", "ref": "t-2", "room": "#random"}
     ]
 
 
 def test_join_of_a_room_we_are_in_shows_it() -> None:
     model = in_rooms()
-    assert sent(line(model, "/join #DEV")) == []
+    assert frames(type_line(model, "/join #DEV")) == []
     assert shown(model) == "#dev"
 
 
 def test_a_join_in_flight_is_asked_for_again_in_the_next_login() -> None:
     model = in_rooms()
-    line(model, "/join #random")
+    type_line(model, "/join #random")
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
-    login = sent(connect(model))[0]
+    login = frames(connect(model))[0]
     assert login["rooms"] == ["#general", "#dev", "#random"]
     receive(model, {**WELCOME, "rooms": ["#general", "#dev", "#random"]})
     receive(model, JOINED_GENERAL)
@@ -405,8 +391,8 @@ def test_a_join_in_flight_is_asked_for_again_in_the_next_login() -> None:
 
 def test_part_leaves_the_room_shown_and_shows_the_one_before() -> None:
     model = in_rooms()
-    keys(model, "\x1b2")
-    assert sent(line(model, "/part")) == [{"type": "part", "room": "#dev", "ref": "t-1"}]
+    type_keys(model, "\x1b2")
+    assert frames(type_line(model, "/part")) == [{"type": "part", "room": "#dev", "ref": "t-1"}]
     assert model.awaiting_answers
     receive(model, {"type": "parted", "room": "#dev", "ref": "t-1"})
     assert model.rooms.names == ["#general"] and shown(model) == "#general"
@@ -416,9 +402,9 @@ def test_part_leaves_the_room_shown_and_shows_the_one_before() -> None:
 
 def test_part_of_the_last_room_is_refused_with_a_note() -> None:
     model = in_rooms()
-    line(model, "/part #dev")
+    type_line(model, "/part #dev")
     receive(model, {"type": "parted", "room": "#dev", "ref": "t-1"})
-    line(model, "/part general")
+    type_line(model, "/part general")
     refusal = protocol.error("bad_frame", "You cannot leave the last room you are in.")
     receive(model, {**refusal, "code": "last_room", "room": "#general", "ref": "t-2"})
     assert model.rooms.names == ["#general"]
@@ -429,7 +415,7 @@ def test_part_of_the_last_room_is_refused_with_a_note() -> None:
 
 def test_part_of_a_room_we_are_not_in_says_so() -> None:
     model = in_rooms()
-    assert sent(line(model, "/part #nowhere")) == []
+    assert frames(type_line(model, "/part #nowhere")) == []
     assert texts(model)[-1] == "you are not in #nowhere"
 
 
@@ -439,7 +425,7 @@ def test_part_of_a_room_we_are_not_in_says_so() -> None:
 )
 def test_a_refused_join_becomes_a_note_and_stops_waiting(code: str) -> None:
     model = in_rooms()
-    line(model, "/join #a b")
+    type_line(model, "/join #a b")
     error = {"type": "error", "code": code, "message": "Not that room.", "room": "#a b",
              "ref": "t-1"}  # fmt: skip
     receive(model, error)
@@ -450,7 +436,7 @@ def test_a_refused_join_becomes_a_note_and_stops_waiting(code: str) -> None:
 
 def test_a_message_to_a_room_we_left_is_not_sent_with_a_note() -> None:
     model = in_rooms()
-    line(model, "hello?")
+    type_line(model, "hello?")
     error = {"type": "error", "code": "not_in_room", "message": "You are not in that room.",
              "room": "#general", "ref": "t-1"}  # fmt: skip
     receive(model, error)
@@ -460,7 +446,7 @@ def test_a_message_to_a_room_we_left_is_not_sent_with_a_note() -> None:
 
 def test_rooms_lists_every_room_with_its_members_and_topic() -> None:
     model = in_rooms()
-    assert sent(line(model, "/rooms")) == [{"type": "rooms"}]
+    assert frames(type_line(model, "/rooms")) == [{"type": "rooms"}]
     assert model.awaiting_answers
     receive(model, {"type": "room_list", "rooms": [
         {"room": "#dev", "members": 2, "topic": "release on Friday"},
@@ -471,18 +457,18 @@ def test_rooms_lists_every_room_with_its_members_and_topic() -> None:
 
 def test_topic_shows_the_topic_and_sets_it() -> None:
     model = in_rooms()
-    assert sent(line(model, "/topic")) == []
+    assert frames(type_line(model, "/topic")) == []
     assert texts(model)[-1] == "#general has no topic"
-    keys(model, "\x1b2")
-    line(model, "/topic")
+    type_keys(model, "\x1b2")
+    type_line(model, "/topic")
     assert texts(model)[-1] == "topic of #dev: release on Friday"
-    assert sent(line(model, "/topic ship it")) == [
+    assert frames(type_line(model, "/topic ship it")) == [
         {"type": "topic", "room": "#dev", "text": "ship it", "ref": "t-1"}
     ]
     receive(model, {"type": "topic", "room": "#dev", "text": "ship it", "by": "bob",
                     "ts": NOW + 4})  # fmt: skip
     assert (texts(model)[-1], model.entries[-1].room) == ("bob set the topic: ship it", "#dev")
-    line(model, "/topic")
+    type_line(model, "/topic")
     assert texts(model)[-1] == "topic of #dev: ship it (set by bob)"
     assert not model.awaiting_answers
 
@@ -496,11 +482,11 @@ def test_a_topic_set_in_another_room_is_not_unread() -> None:
 
 def test_who_asks_about_the_room_shown_or_the_one_named() -> None:
     model = in_rooms()
-    assert sent(line(model, "/who")) == [{"type": "who", "room": "#general"}]
+    assert frames(type_line(model, "/who")) == [{"type": "who", "room": "#general"}]
     receive(model, {"type": "online", "room": "#general", "names": ["carol", "bob"]})
     assert texts(model)[-1] == "#general online (2): bob, carol"
     assert model.online == ["bob", "carol"]
-    assert sent(line(model, "/who lobby")) == [{"type": "who", "room": "#lobby"}]
+    assert frames(type_line(model, "/who lobby")) == [{"type": "who", "room": "#lobby"}]
     receive(model, {"type": "online", "room": "#lobby", "names": ["dave"]})
     assert texts(model)[-1] == "#lobby online (1): dave"
     assert model.online == ["bob", "carol"], "a room we are not in changes nothing here"
@@ -508,7 +494,7 @@ def test_who_asks_about_the_room_shown_or_the_one_named() -> None:
 
 def test_help_lists_the_room_commands_and_keys() -> None:
     model = in_rooms()
-    line(model, "/help")
+    type_line(model, "/help")
     help_text = "\n".join(texts(model))
     for word in ("/join #room", "/part [#room]", "/rooms", "/topic [text]", "/who [#room]",
                  "Alt-1", "Alt-Left", "Ctrl-X n"):  # fmt: skip
@@ -517,9 +503,9 @@ def test_help_lists_the_room_commands_and_keys() -> None:
 
 def test_tab_completes_a_room_after_join_part_and_who() -> None:
     model = in_rooms()
-    keys(model, *"/part d", "\t")
+    type_keys(model, *"/part d", "\t")
     assert model.input == "/part #dev "
-    keys(model, "\x15", *"/join #g", "\t")
+    type_keys(model, "\x15", *"/join #g", "\t")
     assert model.input == "/join #general "
 
 
@@ -528,10 +514,10 @@ def test_tab_completes_a_room_after_join_part_and_who() -> None:
 
 def test_the_room_bar_shows_each_room_its_unread_count_and_mentions() -> None:
     model = in_rooms()
-    line(model, "/join #random")
+    type_line(model, "/join #random")
     receive(model, {"type": "joined", "room": "#random", "topic": "", "members": ["bob"],
                     "history": [], "ref": "t-1"})  # fmt: skip
-    keys(model, "\x1b1")
+    type_keys(model, "\x1b1")
     for id in (2, 3, 4):
         receive(model, message(id, "alice", f"dev {id}", "#dev"))
     receive(model, message(5, "carol", "bob: cats", "#random"))
@@ -549,7 +535,7 @@ def test_a_narrow_room_bar_still_shows_the_current_room() -> None:
     for index in range(3, 9):
         receive(model, {"type": "joined", "room": f"#room{index}", "topic": "",
                         "members": ["bob"], "history": []})  # fmt: skip
-    keys(model, "\x1b8")
+    type_keys(model, "\x1b8")
     row = render(model, 10, 24).text()[8]
     assert "8:#room8" in row and len(row) == 24
 
@@ -576,21 +562,21 @@ def test_plain_lines_about_a_room_carry_it_after_the_time() -> None:
 
 def test_a_server_without_rooms_gets_the_client_of_before() -> None:
     model = ClientModel("bob", *ADDRESS, ref_prefix="t")
-    assert sent(connect(model))[0]["rooms"] == []
+    assert frames(connect(model))[0]["rooms"] == []
     receive(model, protocol.welcome("bob", ["alice", "bob"], [protocol.message(1, NOW, "alice",
                                                                                "hi")]))  # fmt: skip
     assert not model.rooms.enabled and model.rooms.names == []
     assert model.online == ["alice", "bob"]
-    assert sent(line(model, "hello")) == [protocol.say("hello", ref="t-1")]
+    assert frames(type_line(model, "hello")) == [protocol.say("hello", ref="t-1")]
     receive(model, protocol.message(2, NOW, "bob", "hello", ref="t-1"))
     for command in ("/join #dev", "/part", "/rooms", "/topic", "/who #dev"):
-        assert sent(line(model, command)) == []
+        assert frames(type_line(model, command)) == []
         assert texts(model)[-1] == "this server has no rooms"
-    assert sent(line(model, "/who")) == [protocol.who()]
-    assert keys(model, "\x1b2", "kRIT3") == []
+    assert frames(type_line(model, "/who")) == [protocol.who()]
+    assert type_keys(model, "\x1b2", "kRIT3") == []
     screen = render(model, 24, 80).text()
     assert not any(row.startswith("1:") for row in screen), "no room bar"
     assert all(entry.room is None for entry in model.entries)
     assert format_entry(model.entries[0]).endswith(" alice: hi")
     model.handle_event(Disconnected("connection lost", 0.5), NOW)
-    assert sent(connect(model))[0]["rooms"] == []
+    assert frames(connect(model))[0]["rooms"] == []
