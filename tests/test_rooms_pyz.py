@@ -94,6 +94,7 @@ def test_a_4_0_history_file_is_migrated_into_the_default_room(pyz: Path, tmp_pat
         ]
         _, welcome = old_login(address, "olga")
         assert [m["text"] for m in welcome["history"]] == ["first", "second"]
+        ann.expect("join", name="olga", room="#lobby")
         ann.send({"type": "say", "room": "#lobby", "text": "third"})
         assert ann.expect("message", text="third")["id"] > 2
         bob = RawClient(address)
