@@ -60,13 +60,20 @@ def check_terminal() -> Optional[str]:
     return None
 
 
+ALT_ARROWS = {"KEY_LEFT": "kLFT3", "KEY_RIGHT": "kRIT3"}  # Esc and an arrow: Alt and it
+
+
 def join_alt_keys(keys: List[str]) -> List[str]:
     """Esc and the character that came with it become one key, Alt and that character
-    ("\x1bb" for Alt-B): a terminal sends Alt-B as Esc and b at once. An Esc alone stays."""
+    ("\x1bb" for Alt-B): a terminal sends Alt-B as Esc and b at once. Esc and Left or
+    Right, as some terminals send Alt-Left and Alt-Right, become the key names xterm's
+    own sequences get ("kLFT3", "kRIT3"). An Esc alone stays."""
     out: List[str] = []
     for key in keys:
         if out and out[-1] == ESC and len(key) == 1 and key.isprintable():
             out[-1] += key
+        elif out and out[-1] == ESC and key in ALT_ARROWS:
+            out[-1] = ALT_ARROWS[key]
         else:
             out.append(key)
     return out
@@ -106,6 +113,9 @@ def _colour_attrs() -> Dict[str, int]:
         "prompt": bold,
         "sel": rev,
         "dim": dim,
+        "roomnow": rev | bold,  # the room shown, in the room bar
+        "roomnew": bold,  # a room with unread messages
+        "roommention": rev | bold,  # a room where somebody said our name
     }
     for index in range(NAME_COLOURS):
         attrs[f"name{index}"] = bold
@@ -125,6 +135,7 @@ def _colour_attrs() -> Dict[str, int]:
             ("mention", curses.COLOR_BLACK, curses.COLOR_YELLOW, 0),
             ("sys", curses.COLOR_CYAN, background, dim),
             ("more", curses.COLOR_BLACK, curses.COLOR_CYAN, 0),
+            ("roommention", curses.COLOR_BLACK, curses.COLOR_YELLOW, bold),
         ]
         names = [
             curses.COLOR_GREEN,

@@ -31,8 +31,9 @@ TERM = "xterm-256color"
 WAIT = 15.0  # seconds any one expected screen or line may take
 LONG_WAIT = 30.0  # the longest any one condition of a crash or outage may take
 Address = Tuple[str, int]
-# `HH:MM name: text`, the plain-mode format of a room message (chat.plain.format_entry)
-MESSAGE_LINE = re.compile(r"^\d\d:\d\d (\S+): (.*)$")
+# `HH:MM name: text`, the plain-mode format of a room message (chat.plain.format_entry);
+# `HH:MM #room name: text` from a server with rooms (4.2)
+MESSAGE_LINE = re.compile(r"^\d\d:\d\d (?:#\S+ )?(\S+): (.*)$")
 
 
 # --------------------------------------------------------------------------- waiting

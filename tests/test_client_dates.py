@@ -238,9 +238,10 @@ def test_plain_mode_prints_a_separator_line_where_the_day_changes(
         lines = done.stdout.decode("utf-8").splitlines()
         assert lines[:5] == [
             _separator(_local_morning(now, 3)),
-            "06:00 alice: from three days ago",
+            "06:00 #general alice: from three days ago",
             _separator(now - 2 * 86400),
-            time.strftime("%H:%M", time.localtime(now - 2 * 86400)) + " alice: two days ago",
+            time.strftime("%H:%M", time.localtime(now - 2 * 86400))
+            + " #general alice: two days ago",
             _separator(now),
         ]
         assert lines[5].endswith("-- you are bot on testlab; /help lists commands")

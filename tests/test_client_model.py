@@ -52,7 +52,7 @@ def receive(model: ClientModel, frame: Frame, now: float = NOW) -> List[Action]:
 
 def logged_in(name: str = "bob", online: Sequence[str] = ("alice", "bob")) -> ClientModel:
     model = ClientModel(name, *ADDRESS, ref_prefix="t")
-    assert connected(model) == [Send(protocol.login(name))]
+    assert connected(model) == [Send(protocol.login(name, rooms=[]))]
     assert receive(model, protocol.welcome(name, list(online), [])) == []
     return model
 
@@ -81,7 +81,7 @@ def kinds(model: ClientModel) -> List[str]:
 
 def test_connected_sends_login_with_our_name() -> None:
     model = ClientModel("bob", *ADDRESS)
-    assert connected(model) == [Send(protocol.login("bob"))]
+    assert connected(model) == [Send(protocol.login("bob", rooms=[]))]
     assert (model.link, model.login) == (CONNECTED, LOGGING_IN)
     assert model.server_name == "lab"
 
@@ -112,7 +112,7 @@ def test_name_taken_asks_for_another_name_on_the_spot() -> None:
     assert model.input == "bob2", "a free-looking name is offered"
     assert "Type another name" in model.entries[-1].text
     actions = type_keys(model, "\x15", *"robert", "\n")
-    assert frames(actions) == [protocol.login("robert")]
+    assert frames(actions) == [protocol.login("robert", rooms=[])]
     assert model.name == "robert"
     receive(model, protocol.welcome("robert", ["robert"], []))
     assert model.login == LOGGED_IN
@@ -163,13 +163,13 @@ def test_a_known_password_is_proved_for_the_nonce_and_never_sent() -> None:
     model = ClientModel("bob", *ADDRESS, password="hunter2")
     actions = connected(model, auth_nonce=NONCE)
     proof = protocol.password_proof("hunter2", NONCE, "bob")
-    assert actions == [Send(protocol.login("bob", auth=proof))]
+    assert actions == [Send(protocol.login("bob", rooms=[], auth=proof))]
     assert b"hunter2" not in sent_bytes(actions)
 
 
 def test_a_server_without_a_password_gets_no_proof() -> None:
     model = ClientModel("bob", *ADDRESS, password="hunter2")
-    assert connected(model) == [Send(protocol.login("bob"))]
+    assert connected(model) == [Send(protocol.login("bob", rooms=[]))]
 
 
 def test_a_password_server_and_no_password_and_nobody_to_ask_exits_1() -> None:
@@ -191,7 +191,7 @@ def test_the_window_asks_for_the_password_and_logs_in_with_its_proof() -> None:
     assert "needs a password" in model.entries[-1].text
     actions = type_line(model, "s3cret pass")
     proof = protocol.password_proof("s3cret pass", NONCE, "bob")
-    assert frames(actions) == [protocol.login("bob", auth=proof)]
+    assert frames(actions) == [protocol.login("bob", rooms=[], auth=proof)]
     assert model.login == LOGGING_IN
     assert model.input == "draft", "what was typed before comes back"
     assert model.history == [], "a password is not kept for Up/Down"
@@ -220,7 +220,9 @@ def test_a_password_typed_while_offline_goes_with_the_next_login() -> None:
     assert frames(type_line(model, "pw")) == []
     assert model.login == LOGGED_OUT
     proof = protocol.password_proof("pw", NONCE2, "bob")
-    assert connected(model, auth_nonce=NONCE2) == [Send(protocol.login("bob", auth=proof))]
+    assert connected(model, auth_nonce=NONCE2) == [
+        Send(protocol.login("bob", rooms=[], auth=proof))
+    ]
 
 
 def test_a_wrong_password_is_asked_again_once_then_the_window_exits_1() -> None:
@@ -234,7 +236,7 @@ def test_a_wrong_password_is_asked_again_once_then_the_window_exits_1() -> None:
     assert reconnected(model, auth_nonce=NONCE2) == [], "waits for the password again"
     assert len(model.entries) == shown, "the server closing after auth_failed is no news"
     proof = protocol.password_proof("wrong again", NONCE2, "bob")
-    assert frames(type_line(model, "wrong again")) == [protocol.login("bob", auth=proof)]
+    assert frames(type_line(model, "wrong again")) == [protocol.login("bob", rooms=[], auth=proof)]
     actions = receive(model, protocol.error("auth_failed", "Wrong or missing password."))
     assert [type(a) for a in actions] == [GiveUp, Exit] and actions[-1] == Exit(1)
     assert model.link == STOPPED
@@ -264,7 +266,7 @@ def test_every_reconnect_proves_the_password_for_its_own_nonce() -> None:
     actions = reconnected(model, auth_nonce=NONCE2)
     proof = protocol.password_proof("pw", NONCE2, "bob")
     assert frames(actions) == [
-        protocol.login("bob", auth=proof, last_id=0, history_id="h1", resume="r1")
+        protocol.login("bob", rooms=[], auth=proof, last_id=0, history_id="h1", resume="r1")
     ]
 
 
@@ -327,7 +329,7 @@ def test_typing_offline_waits_in_the_outbox_and_goes_after_login() -> None:
     assert model.entries[-1].kind == "system"
     assert frames(type_line(model, "are you there?")) == []
     assert [o.sent for o in model.outbox] == [False]
-    assert connected(model) == [Send(protocol.login("bob"))]
+    assert connected(model) == [Send(protocol.login("bob", rooms=[]))]
     actions = receive(model, protocol.welcome("bob", ["bob"], []))
     assert frames(actions) == [protocol.say("are you there?", ref="t-1")]
     assert "back online" in model.entries[-1].text
@@ -348,7 +350,9 @@ def test_a_message_sent_but_not_echoed_is_sent_again_after_reconnecting() -> Non
 def resumable(name: str = "bob", history: Sequence[Frame] = ()) -> ClientModel:
     """Logged in to a server that names its history h1 and gave the token r1."""
     model = ClientModel(name, *ADDRESS, ref_prefix="t")
-    assert connected(model) == [Send(protocol.login(name))], "the first login resumes nothing"
+    assert connected(model) == [Send(protocol.login(name, rooms=[]))], (
+        "the first login resumes nothing"
+    )
     welcome = protocol.welcome(name, ["alice", name], list(history), resume="r1", history_id="h1")
     receive(model, welcome)
     return model
@@ -363,14 +367,14 @@ def test_a_reconnect_resumes_with_the_token_the_last_id_and_the_history() -> Non
     receive(model, protocol.message(9, NOW, "alice", "psst", to="bob"))
     receive(model, protocol.message(7, NOW, "alice", "late echo"))  # ids only ever go up
     assert frames(reconnected(model)) == [
-        protocol.login("bob", last_id=9, history_id="h1", resume="r1")
+        protocol.login("bob", rooms=[], last_id=9, history_id="h1", resume="r1")
     ]
 
 
 def test_a_reconnect_to_an_empty_history_asks_for_everything_after_0() -> None:
     model = resumable()
     assert frames(reconnected(model)) == [
-        protocol.login("bob", last_id=0, history_id="h1", resume="r1")
+        protocol.login("bob", rooms=[], last_id=0, history_id="h1", resume="r1")
     ]
 
 
@@ -386,7 +390,7 @@ def test_a_new_name_after_a_reconnect_still_asks_for_the_missed_messages() -> No
     reconnected(model)
     receive(model, protocol.error("name_taken"))
     assert frames(type_keys(model, "\x15", *"bobby", "\n")) == [
-        protocol.login("bobby", last_id=4, history_id="h1", resume="r1")
+        protocol.login("bobby", rooms=[], last_id=4, history_id="h1", resume="r1")
     ]
 
 
@@ -412,7 +416,7 @@ def test_a_reset_history_is_said_and_its_ids_are_not_matched_with_the_old_ones()
     assert shown(model) == ["before the reset", "a new id 5"]
     assert texts.index("the server's history was reset") < texts.index("a new id 5")
     assert frames(reconnected(model)) == [
-        protocol.login("bob", last_id=5, history_id="h2", resume="r2")
+        protocol.login("bob", rooms=[], last_id=5, history_id="h2", resume="r2")
     ]
 
 

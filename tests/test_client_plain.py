@@ -51,7 +51,7 @@ def test_plain_mode_through_pipes_prints_lines_and_sends_stdin(pyz: Path, server
         alice.expect("join", name="bot")
         alice.send(protocol.say("hi bot"))
         line = bot.wait_line("alice: hi bot")
-        assert line[:5].replace(":", "").isdigit() and line[5:] == " alice: hi bot"
+        assert line[:5].replace(":", "").isdigit() and line[5:] == " #general alice: hi bot"
         bot.write("hello from a pipe\n/msg alice just for you\n/me beeps\n")
         assert alice.expect("message", text="hi bot")
         assert alice.expect("message")["text"] == "hello from a pipe"
@@ -92,7 +92,7 @@ def test_piped_commands_run_in_order_after_the_login(pyz: Path, server: Address)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode().splitlines()
     assert "-- you are early on" in lines[0]
-    assert lines[1] == "online (2): alice, early"
+    assert lines[1] == "#general online (2): alice, early"
 
 
 @pytest.mark.pyz

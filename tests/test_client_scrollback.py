@@ -126,7 +126,7 @@ def test_a_scrolled_back_window_keeps_its_lines_while_messages_arrive(
 ) -> None:
     _, address = server
     talker, _ = login(address, "talker")
-    client = clients(address, "reader", rows=12, cols=60)
+    client = clients(address, "reader", rows=13, cols=60)  # a pane of 10 rows, and the room bar
     client.wait_for("you are reader")
     talker.expect("join")
     for number in range(1, 21):  # within the server's burst of 30

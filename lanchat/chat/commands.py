@@ -16,13 +16,15 @@ if TYPE_CHECKING:
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
 HELP = (
-    "Commands: /msg NAME text (private), /me action, /who, /clear, /help, /quit",
+    "Commands: /msg NAME text (private), /me action, /who [#room], /clear, /help, /quit",
+    "Rooms: /join #room (and show it), /part [#room], /rooms (all of them), /topic [text]",
     "// at the start sends a line that begins with /",
 )
 KEYS_HELP = (  # only the window has keys; plain mode reads lines
     "Keys: Enter send, Up/Down history, PgUp/PgDn scroll, Esc newest, Ctrl-L redraw,",
     "  Tab complete a name or command (again: the next one), Alt-B/Alt-F word left/right,",
-    "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit",
+    "  Ctrl-U/Ctrl-K delete to start/end, Ctrl-W delete word, Ctrl-D or Ctrl-C quit,",
+    "  Alt-1...Alt-9 room 1 to 9, Alt-Left/Alt-Right or Ctrl-X p/Ctrl-X n previous/next room",
 )
 
 Command = Callable[["ClientModel", str, float], List[Action]]
@@ -61,8 +63,33 @@ def _me(model: ClientModel, rest: str, now: float) -> List[Action]:
     return model.say(ME_PREFIX + rest, None, now)
 
 
+def room_name(text: str) -> str:
+    """A room as typed: `dev` means `#dev`."""
+    text = text.strip()
+    return text if not text or text.startswith("#") else "#" + text
+
+
 def _who(model: ClientModel, rest: str, now: float) -> List[Action]:
-    return model.ask_who(now)
+    return model.ask_who(room_name(rest), now)
+
+
+def _join(model: ClientModel, rest: str, now: float) -> List[Action]:
+    if not rest:
+        model.note("info", "usage: /join #room, e.g. /join #dev", now)
+        return []
+    return model.join_room(room_name(rest), now)
+
+
+def _part(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.part_room(room_name(rest), now)
+
+
+def _rooms(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.list_rooms(now)
+
+
+def _topic(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.set_topic(rest, now)
 
 
 def _help(model: ClientModel, rest: str, now: float) -> List[Action]:
@@ -84,6 +111,10 @@ COMMANDS: Dict[str, Command] = {
     "/m": _msg,
     "/me": _me,
     "/who": _who,
+    "/join": _join,
+    "/part": _part,
+    "/rooms": _rooms,
+    "/topic": _topic,
     "/help": _help,
     "/?": _help,
     "/clear": _clear,

@@ -1,8 +1,10 @@
-"""Tab completion of the input line: a command at its start, else a name online.
+"""Tab completion of the input line: a command at its start, a room after /join, /part
+and /who, else a name online.
 
 Tab completes the word before the cursor as far as the candidates agree; Tab again puts
 each candidate in its place in turn (as bash and irssi do). Pure functions of the line,
-the cursor and the names online: the model keeps the `Completion` between two Tabs.
+the cursor, the names online and the rooms joined: the model keeps the `Completion`
+between two Tabs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-COMMANDS = ("/clear", "/help", "/me", "/msg", "/quit", "/who")  # what Tab completes
+COMMANDS = (  # what Tab completes
+    "/clear", "/help", "/join", "/me", "/msg", "/part", "/quit", "/rooms", "/topic", "/who",
+)  # fmt: skip
+ROOM_COMMANDS = ("/join", "/part", "/who")  # a room follows them
 
 
 @dataclass
@@ -23,9 +28,14 @@ class Completion:
 
 
 def complete(
-    line: str, cursor: int, others: Sequence[str], cycle: Optional[Completion]
+    line: str,
+    cursor: int,
+    others: Sequence[str],
+    cycle: Optional[Completion],
+    rooms: Sequence[str] = (),
 ) -> Tuple[str, int, Optional[Completion]]:
-    """The line, cursor and cycle after Tab; `others` are the names online but ours."""
+    """The line, cursor and cycle after Tab; `others` are the names online but ours,
+    `rooms` the rooms joined."""
     if cycle is not None:
         cycle.index = (cycle.index + 1) % len(cycle.candidates)
         return (*_put_word(line, cursor, cycle.start, cycle.candidates[cycle.index]), cycle)
@@ -33,7 +43,7 @@ def complete(
     while start > 0 and not line[start - 1].isspace():
         start -= 1
     word = line[start:cursor]
-    candidates = _candidates(line, start, word, others)
+    candidates = _candidates(line, start, word, others, rooms)
     if not candidates:
         return line, cursor, None
     if line[cursor : cursor + 1].isspace():  # a space follows already
@@ -46,12 +56,18 @@ def complete(
     return (*_put_word(line, cursor, start, candidates[0]), Completion(start, candidates, 0))
 
 
-def _candidates(line: str, start: int, word: str, others: Sequence[str]) -> List[str]:
+def _candidates(
+    line: str, start: int, word: str, others: Sequence[str], rooms: Sequence[str]
+) -> List[str]:
     """What Tab may put in place of `word` (at `start`): a command at the start of the
-    line, else a name online (after `@`, or as the NAME of /msg), with what follows it."""
+    line, a room after /join, /part and /who (`dev` or `#dev`), else a name online
+    (after `@`, or as the NAME of /msg), with what follows it."""
     before = line[:start].split()
     if not before and word.startswith("/"):
         return [command + " " for command in COMMANDS if command.startswith(word.lower())]
+    if len(before) == 1 and before[0].lower() in ROOM_COMMANDS and rooms:
+        stem = word.casefold().lstrip("#")
+        return [room + " " for room in rooms if room[1:].casefold().startswith(stem)]
     to_whom = len(before) == 1 and before[0].lower() in ("/msg", "/m")
     if not word and not to_whom:
         return []

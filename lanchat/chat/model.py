@@ -32,7 +32,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import Hashable, List, Optional, Pattern, Tuple
+from typing import Hashable, List, Optional, Pattern, Sequence, Tuple
 
 from lanchat import names, protocol
 from lanchat.chat import commands, completion, lineedit
@@ -41,6 +41,9 @@ from lanchat.chat.colours import NameColours
 from lanchat.chat.commands import ME_PREFIX
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.outbox import LEAVE_GRACE, Outbox, Outgoing, announced_pace
+from lanchat.chat.requests import Requests
+from lanchat.chat.roomevents import ROOM_ERRORS, RoomEvents
+from lanchat.chat.rooms import Room, Rooms
 from lanchat.chat.termtext import is_typeable, safe_text
 from lanchat.protocol import Frame
 
@@ -88,6 +91,7 @@ class Entry:
     to: Optional[str] = None  # set for private messages: the recipient
     own: bool = False
     mention: bool = False  # our name was said, or a private message to us
+    room: Optional[str] = None  # the room a message, join, leave or topic is about (4.2)
 
 
 def _message_key(frame: Frame) -> Tuple[object, ...]:
@@ -134,8 +138,9 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
 
 
-class ClientModel:
-    """All of the chat client's state; see the module docstring for the three doors."""
+class ClientModel(RoomEvents):
+    """All of the chat client's state; see the module docstring for the three doors.
+    Its rooms half (4.2) is `chat.roomevents.RoomEvents`."""
 
     def __init__(
         self,
@@ -160,8 +165,10 @@ class ClientModel:
         self.server_full = False  # the server refused us as full; we keep trying
         self.retry_at: Optional[float] = None  # when the connection tries again, offline
         self.max_text = protocol.MAX_TEXT
-        self.entries: List[Entry] = []
-        self.online: List[str] = []
+        self.rooms = Rooms()  # the lines and members of each room (one without rooms)
+        self._requests = Requests()  # who, rooms, join, part, topic: to send, to answer
+        self._login_note = ""  # said once the welcome's rooms have all come (4.2)
+        self._rooms_to_come: List[str] = []  # the keys of those rooms still to come
         self.colours = NameColours()
         self._out = Outbox(ref_prefix)
         self.input = ""
@@ -193,8 +200,7 @@ class ClientModel:
         self._password_refused = 0
         self._nonce: Optional[str] = None  # the current link's challenge, if it has one
         self.exit_note = ""  # why the client gave up, for a line after the window closes
-        self._want_who = False
-        self._who_waits = False  # /who typed, waiting for a token of the pace
+        self._ctrl_x = False  # Ctrl-X was pressed: the next key picks a room
         self._last_heard = 0.0
         self._ping_sent: Optional[float] = None
         self._pings = 0
@@ -202,13 +208,26 @@ class ClientModel:
 
     # ------------------------------------------------------------------ helpers
 
-    def _add(self, kind: str, text: str, **fields: object) -> Entry:
+    def _add(self, kind: str, text: str, into: Optional[Room] = None, **fields: object) -> Entry:
+        """Add a line to a room's pane (the current room's unless `into` says)."""
         self._seq += 1
         entry = Entry(kind, text, self._seq, **fields)  # type: ignore[arg-type]
-        self.entries.append(entry)
-        if len(self.entries) > MAX_ENTRIES:
-            del self.entries[: len(self.entries) - MAX_ENTRIES]
+        (into or self.rooms.current).add(entry, MAX_ENTRIES)
         return entry
+
+    @property
+    def entries(self) -> List[Entry]:
+        """The lines of the current room's pane, oldest first (the list itself)."""
+        return self.rooms.current.entries
+
+    @property
+    def online(self) -> List[str]:
+        """Who is in the current room (without rooms: who is online), sorted."""
+        return self.rooms.current.members
+
+    def entries_after(self, seq: int) -> List[Entry]:
+        """Every room's lines newer than `seq`, oldest first (plain mode prints them)."""
+        return self.rooms.entries_after(seq)
 
     def _login_frame(self) -> Frame:
         """The login for the current link: name, proof, and after a first login the resume."""
@@ -222,10 +241,15 @@ class ClientModel:
             " with a password proof" if auth else "",
             f" after message {self._last_id}" if self.has_logged_in else "",
         )
+        # The rooms we are in (and one /join asked for), so a new login keeps them.
+        rooms = self.rooms.names
+        if self.rooms.joining is not None and self.rooms.find(self.rooms.joining) is None:
+            rooms.append(self.rooms.joining)
         if not self.has_logged_in:
-            return protocol.login(self.name, auth=auth)
+            return protocol.login(self.name, auth=auth, rooms=rooms)
         return protocol.login(
             self.name,
+            rooms=rooms,
             auth=auth,
             last_id=self._last_id,
             history_id=self._history_id,
@@ -240,8 +264,13 @@ class ClientModel:
         self._mention = _mention_pattern(name)
 
     def _online_changed(self) -> None:
-        """Give the others online their colours (our own name is drawn in none)."""
-        self.colours.give([n for n in self.online if not self._is_me(n)])
+        """Give the others in our rooms their colours (our own name is drawn in none)."""
+        everyone = [n for room in self.rooms.rooms for n in room.members]
+        self.colours.give([n for n in everyone if not self._is_me(n)])
+
+    def _set_members(self, room: Room, members: Sequence[str]) -> None:
+        room.members = sorted((safe_text(n) for n in members), key=str.casefold)
+        self._online_changed()
 
     @property
     def online_is_live(self) -> bool:
@@ -267,8 +296,10 @@ class ClientModel:
 
     @property
     def awaiting_answers(self) -> bool:
-        """True while something we sent (a message, /who) still waits for the server."""
-        return bool(self.outbox) or self._want_who
+        """True while something we sent (a message, /who, /join ...) still waits for
+        the server, or the rooms of the login (4.2) are still to come."""
+        waiting = self._requests.items or self._rooms_to_come
+        return bool(self.outbox) or bool(waiting) or self.joining
 
     @property
     def leaving(self) -> bool:
@@ -282,7 +313,7 @@ class ClientModel:
         leave_by = self._out.leave_by
         times = [] if leave_by is None else [leave_by]
         quit_waits = self.leaving and not self.outbox
-        if self._can_send() and (self._who_waits or self._out.head_waits() or quit_waits):
+        if self._can_send() and (self._requests.waiting() or self._out.head_waits() or quit_waits):
             times.append(self._out.paced_until)
         return min(times, default=None)
 
@@ -385,7 +416,7 @@ class ClientModel:
 
     def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
         was_up = self.link == CONNECTED
-        self._want_who = self._who_waits = False  # its answer is lost with the link
+        self._requests.lost()  # their answers are lost with the link; a /join is kept
         self.link = OFFLINE
         self.link_note = safe_text(event.reason)
         self.retry_at = now + event.retry_in
@@ -415,8 +446,9 @@ class ClientModel:
         self.server_full = False
         self._password_refused = 0
         self._set_name(safe_text(frame["name"]) or self.name)
-        self.online = sorted((safe_text(n) for n in frame["online"]), key=str.casefold)
-        self._online_changed()
+        self._welcome_rooms(frame, now)
+        if not self.rooms.enabled:  # with rooms, each room's members come in `joined`
+            self._set_members(self.rooms.current, frame["online"])
         resume = frame.get("resume")
         self._resume = resume if isinstance(resume, str) else None
         history_id = frame.get("history_id")
@@ -431,18 +463,14 @@ class ClientModel:
             self._history_id = history_id
         if frame.get("truncated") is True:
             self._add("system", "some messages were skipped: too many to show", ts=now)
-        for item in frame["history"]:
-            try:
-                protocol.validate(item, protocol.SERVER_FRAMES)
-            except protocol.ProtocolError:
-                continue
-            if item["type"] == "message":
-                self._take_message(item, now, quiet=True)
+        self._take_history(frame["history"], now)
         where = self.server_name or "the server"
         if first:
-            self._add("system", f"you are {self.name} on {where}; /help lists commands", ts=now)
+            self._login_note = f"you are {self.name} on {where}; /help lists commands"
         else:
-            self._add("system", f"back online as {self.name}", ts=now)
+            self._login_note = f"back online as {self.name}"
+        if not self._rooms_to_come:  # else it is said once the rooms' histories are in
+            self._say_logged_in(now)
         log.info(
             "logged in as %r: %d history messages, last id %s%s; resending %d",
             self.name,
@@ -453,6 +481,21 @@ class ClientModel:
         )
         self._out.start_pacing(now)
         return self._flush(now)  # with their refs: the server relays each ref once
+
+    def _say_logged_in(self, now: float) -> None:
+        if self._login_note:
+            self._add("system", self._login_note, ts=now)
+            self._login_note = ""
+
+    def _take_history(self, history: List[Frame], now: float) -> None:
+        for item in history:
+            try:
+                protocol.validate(item, protocol.SERVER_FRAMES)
+            except protocol.ProtocolError:
+                continue
+            room = self._message_room(item) if item["type"] == "message" else None
+            if room is not None:
+                self._take_message(item, room, now, quiet=True)
 
     def _frame_error(self, frame: Frame, now: float) -> List[Action]:
         code = frame["code"]
@@ -470,11 +513,18 @@ class ClientModel:
             if outgoing is not None:  # it goes again, before any later one
                 outgoing.sent = False
                 return []
+            if self._requests.again(ref):
+                return []
         if outgoing is not None:
             self.outbox.remove(outgoing)
-            target = f" to {outgoing.to}" if outgoing.to else ""
+            to = outgoing.to or outgoing.room
+            target = f" to {to}" if to else ""
             self._add("error", f"not sent{target}: {text} ({outgoing.text[:40]})", ts=now)
             return self._flush(now)
+        room = frame.get("room")
+        request = self._requests.refused(ref, room)
+        if request is not None or (isinstance(room, str) and code in ROOM_ERRORS):
+            return self._room_refused(request, room, text, now)
         if code == "server_full":
             return self._server_full(text, now)
         if code == "incompatible_version":
@@ -512,39 +562,46 @@ class ClientModel:
         return [Bell()]
 
     def _frame_join(self, frame: Frame, now: float) -> List[Action]:
+        room = self._presence_room(frame)
+        if room is None:
+            return []
         name = safe_text(frame["name"])
-        if not any(names.name_key(n) == names.name_key(name) for n in self.online):
-            self.online = sorted([*self.online, name], key=str.casefold)
-            self._online_changed()
-        self._add("system", f"{name} joined", ts=frame["ts"])
+        if not any(names.name_key(n) == names.name_key(name) for n in room.members):
+            self._set_members(room, [*room.members, name])
+        self._add("system", f"{name} joined", room, ts=frame["ts"], room=self._room_field(room))
         return []
 
     def _frame_leave(self, frame: Frame, now: float) -> List[Action]:
+        room = self._presence_room(frame)
+        if room is None:
+            return []
         name = safe_text(frame["name"])
         key = names.name_key(name)
-        self.online = [n for n in self.online if names.name_key(n) != key]
-        self._online_changed()
+        self._set_members(room, [n for n in room.members if names.name_key(n) != key])
         reason = frame.get("reason")
         why = {
             "timeout": " (timed out)",
             "disconnect": " (connection lost)",
             "slow": " (too slow)",
             "error": " (error)",
+            "part": f" {room.name}",
         }.get(reason if isinstance(reason, str) else "", "")
-        self._add("system", f"{name} left{why}", ts=frame["ts"])
+        self._add("system", f"{name} left{why}", room, ts=frame["ts"], room=self._room_field(room))
         return []
 
     def _frame_message(self, frame: Frame, now: float) -> List[Action]:
         outgoing = self._out.find(frame.get("ref"))
         if outgoing is not None:
             self.outbox.remove(outgoing)
-        entry = self._take_message(frame, now, quiet=False)
+        room = self._message_room(frame)
+        entry = None if room is None else self._take_message(frame, room, now, quiet=False)
         actions = self._flush(now) if outgoing is not None else []
-        if entry is not None and entry.mention:
-            actions.append(Bell())
+        if room is not None and entry is not None and not entry.own:
+            if self.rooms.arrived(room, entry.mention):
+                actions.append(Bell())
         return actions
 
-    def _take_message(self, frame: Frame, now: float, quiet: bool) -> Optional[Entry]:
+    def _take_message(self, frame: Frame, room: Room, now: float, quiet: bool) -> Optional[Entry]:
         # With a named history an id is the message; without one, ids may start over.
         key: Hashable = frame["id"] if self._history_id is not None else _message_key(frame)
         if key in self._seen:
@@ -563,19 +620,33 @@ class ClientModel:
         if text.startswith(ME_PREFIX) and len(text) > len(ME_PREFIX):
             kind, text = "action", text[len(ME_PREFIX) :]
         mention = not own and not quiet and (to_text is not None or self._mentions_me(text))
+        about = None if to_text is not None else self._room_field(room)
         return self._add(
-            kind, text, ts=frame["ts"], sender=sender, to=to_text, own=own, mention=mention
+            kind,
+            text,
+            room,
+            ts=frame["ts"],
+            sender=sender,
+            to=to_text,
+            own=own,
+            mention=mention,
+            room=about,
         )
 
     def _mentions_me(self, text: str) -> bool:
         return self._mention is not None and self._mention.search(text) is not None
 
     def _frame_online(self, frame: Frame, now: float) -> List[Action]:
-        self.online = sorted((safe_text(n) for n in frame["names"]), key=str.casefold)
-        self._online_changed()
-        if self._want_who:
-            self._want_who = False
-            self._add("info", f"online ({len(self.online)}): {', '.join(self.online)}", ts=now)
+        """Who is online (without rooms), or in a room (4.2: `who` with a room)."""
+        about = frame.get("room")
+        asked = self._requests.answered("online", about) is not None
+        listed = sorted((safe_text(n) for n in frame["names"]), key=str.casefold)
+        room = self.rooms.find(about) if isinstance(about, str) else None
+        if room is not None or not self.rooms.enabled:
+            self._set_members(room or self.rooms.current, listed)
+        if asked:
+            where = f"{safe_text(about)} " if isinstance(about, str) else ""
+            self._add("info", f"{where}online ({len(listed)}): {', '.join(listed)}", ts=now)
         return []
 
     def _frame_ping(self, frame: Frame, now: float) -> List[Action]:
@@ -620,13 +691,13 @@ class ClientModel:
         return self.link == CONNECTED and self.login == LOGGED_IN
 
     def _flush(self, now: float) -> List[Action]:
-        """Send what may go now, in order: a waiting /who, the oldest message, and while
-        leaving the goodbye once nothing is pending (or the grace is over)."""
+        """Send what may go now, in order: waiting questions (/who, /join ...), the oldest
+        message, and while leaving the goodbye once nothing is pending (or the grace is
+        over)."""
         actions: List[Action] = []
         if self._can_send():
-            if self._who_waits and self._out.paced(now):
-                self._who_waits = False
-                actions.append(Send(protocol.who()))
+            while self._requests.waiting() and self._out.paced(now):
+                actions.append(Send(self._requests.send_next()))
             if self._out.head_waits() and self._out.paced(now):
                 actions.append(Send(self._out.send_head()))
         if self._out.leave_by is None:
@@ -671,6 +742,8 @@ class ClientModel:
         self.now = now
         if key != "\t":
             self._completion = None
+        if self.login != PASSWORD and self._room_key(key):
+            return []
         edit = self._EDITS.get(key)
         if edit is not None:
             self.cursor, self.input = edit(self.cursor, self.input)
@@ -728,7 +801,7 @@ class ClientModel:
             return
         others = [name for name in self.online if not self._is_me(name)]
         self.input, self.cursor, self._completion = completion.complete(
-            self.input, self.cursor, others, self._completion
+            self.input, self.cursor, others, self._completion, self.rooms.names
         )
 
     # ------------------------------------------------------------------ lines
@@ -791,16 +864,23 @@ class ClientModel:
         self.entries.clear()
         self.scroll = 0
 
-    def ask_who(self, now: float) -> List[Action]:
-        """/who: ask the server who is online (at its pace); offline, say so."""
-        if self.login == LOGGED_IN:
-            self._want_who = self._who_waits = True
-            return self._flush(now)
-        self._add("info", "not online right now; the list shows who was there", ts=now)
-        return []
+    def ask_who(self, room: str, now: float) -> List[Action]:
+        """/who [#room]: ask the server who is in a room (the current one unless named;
+        without rooms: who is online), at its pace; offline, say so."""
+        if self.login != LOGGED_IN:
+            self._add("info", "not online right now; the list shows who was there", ts=now)
+            return []
+        if not self.rooms.enabled:
+            return self._ask(protocol.who(), "online", now) if not room else self._no_rooms(now)
+        return self._ask(protocol.who(room or self.rooms.current.name), "online", now)
+
+    def _ask(self, frame: Frame, answer: str, now: float) -> List[Action]:
+        """Send a question at the server's pace; `answer` is the type of its answer."""
+        self._requests.ask(frame, answer)
+        return self._flush(now)
 
     def say(self, text: str, to: Optional[str], now: float) -> List[Action]:
-        """Send a message (to one person, or the room): it joins the outbox."""
+        """Send a message (to one person, or the current room): it joins the outbox."""
         text = text.strip()
         if not names.strip_controls(text).strip():
             return []
@@ -808,7 +888,8 @@ class ClientModel:
             self._add("error", f"too long: a message is at most {self.max_text} characters", ts=now)
             self.input, self.cursor = text, len(text)
             return []
-        self._out.add(text, to, now)
+        room = self.rooms.current.name if self.rooms.enabled and to is None else None
+        self._out.add(text, to, now, room)
         return self._flush(now)
 
     def quit(self, now: float) -> List[Action]:

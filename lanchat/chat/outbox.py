@@ -42,10 +42,11 @@ class Outgoing:
     to: Optional[str]
     ts: float
     sent: bool = False  # sent on the current link, the answer not yet here
+    room: Optional[str] = None  # the room it goes to (4.2); None: private, or no rooms
 
     def frame(self) -> Frame:
-        """The say frame for this message."""
-        return protocol.say(self.text, to=self.to, ref=self.ref)
+        """The say frame for this message: the same room and ref every time it is sent."""
+        return protocol.say(self.text, to=self.to, ref=self.ref, room=self.room)
 
 
 def announced_pace(limits: object) -> Optional[Tuple[float, int]]:
@@ -74,10 +75,14 @@ class Outbox:
         self.paced_until = 0.0  # nothing paced is sent before this time
         self.leave_by: Optional[float] = None  # leaving: give up on pending ones then
 
-    def add(self, text: str, to: Optional[str], now: float) -> None:
-        """Queue a message under a fresh ref."""
+    def add(self, text: str, to: Optional[str], now: float, room: Optional[str] = None) -> None:
+        """Queue a message (to `room`, if the server has rooms) under a fresh ref."""
+        self.messages.append(Outgoing(self.new_ref(), text, to, now, room=room))
+
+    def new_ref(self) -> str:
+        """A ref never used before by this user (a random prefix per run, a counter)."""
         self._refs += 1
-        self.messages.append(Outgoing(f"{self._ref_prefix}-{self._refs}", text, to, now))
+        return f"{self._ref_prefix}-{self._refs}"
 
     def find(self, ref: object) -> Optional[Outgoing]:
         """The pending message with this ref, if any."""

@@ -2,8 +2,12 @@
 
 It prints every message as `HH:MM name: text` (joins, leaves and notes as `HH:MM -- ...`,
 and `-- Saturday 28 November --` where the day changes) and sends each line read from
-stdin, commands included (/msg, /me, /who, /quit), in order and at the pace the server
-allows. At the end of stdin it waits until everything read was echoed by the server
+stdin, commands included (/msg, /me, /who, /join, /quit), in order and at the pace the
+server allows. With a server that has rooms (4.2) a line about a room says which, right
+after the time (`14:18 #random bob: hi`); lines typed go to the current room, and after
+a `/join` the lines that follow wait until that room is joined, so they go there.
+
+At the end of stdin it waits until everything read was echoed by the server
 (giving up after `DRAIN_TIMEOUT` seconds without progress), says goodbye and exits: 0
 when all was delivered, else 1. Ctrl-C (SIGINT) gives what is pending up to
 `chat.outbox.LEAVE_GRACE` seconds to go. No curses here, so plain mode runs on any
@@ -59,8 +63,10 @@ Item = Union[Event, _Line, _InputEnd, _Interrupt]
 
 
 def format_entry(entry: Entry) -> str:
-    """One pane entry as one line of plain text."""
+    """One pane entry as one line of plain text; the room it is about after the time."""
     stamp = clock(entry.ts) + " " if entry.ts is not None else ""
+    if entry.room is not None:
+        stamp += entry.room + " "
     if entry.kind in ("message", "action"):
         sender = entry.sender
         if entry.to is not None:
@@ -163,22 +169,19 @@ def _loop(
             actions += model.quit(now)
         elif item is not None:
             actions += model.handle_event(item, now)
-        if held and model.login == LOGGED_IN:
-            for text in held:
-                actions += model.submit(text, now)
-            held.clear()
+        while held and model.login == LOGGED_IN and not model.joining:
+            actions += model.submit(held.pop(0), now)
         actions += model.tick(now)
         if drain_until is not None:
             drain_until = _drain_deadline(model, drain_until, unsent > _unsent(model, held), now)
             if not (held or model.awaiting_answers or model.leaving) and model.has_logged_in:
                 actions += model.quit(now)
         unsent = _unsent(model, held)
-        for entry in model.entries:
-            if entry.seq > printed:
-                if entry.ts is not None and starts_a_day(entry.ts, printed_ts, now):
-                    stdout.write(day_line(entry.ts, now) + "\n")
-                printed_ts = entry.ts if entry.ts is not None else printed_ts
-                stdout.write(format_entry(entry) + "\n")
+        for entry in model.entries_after(printed):
+            if entry.ts is not None and starts_a_day(entry.ts, printed_ts, now):
+                stdout.write(day_line(entry.ts, now) + "\n")
+            printed_ts = entry.ts if entry.ts is not None else printed_ts
+            stdout.write(format_entry(entry) + "\n")
         printed = model.last_seq
         stdout.flush()
         for action in actions:

@@ -3,8 +3,9 @@
 A `Screen` holds exactly `rows` rows; each row is a list of (text, style) segments that
 take exactly `cols` terminal cells, plus where the cursor goes. Styles are names (see
 `STYLES`); the curses layer maps them to colours or, without colour, to bold, dim and
-reverse. Layout, top to bottom: the status bar, the message pane (the online list at its
-side when the terminal is wide enough), the input line. Nothing received is drawn without
+reverse. Layout, top to bottom: the status bar, the message pane of the current room (the
+online list at its side when the terminal is wide enough), the room bar (only when the
+server has rooms), the input line. Nothing received is drawn without
 passing `termtext.safe_text`, and every width is counted in cells (`termtext`).
 """
 
@@ -31,6 +32,7 @@ from lanchat.chat.model import (
 )
 from lanchat.chat.outbox import Outgoing
 from lanchat.chat.picker import ServerPicker
+from lanchat.chat.rooms import room_key
 from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
 
 Segment = Tuple[str, str]
@@ -58,6 +60,9 @@ STYLES = (
     "note",
     "sel",
     "dim",
+    "roomnow",
+    "roomnew",
+    "roommention",
     *(f"name{i}" for i in range(NAME_COLOURS)),
 )
 MORE_BELOW = "-- more below (PgDn) --"
@@ -299,8 +304,10 @@ class _Item:
 
 
 def _items_newest_first(model: ClientModel) -> Iterator[_Item]:
+    here = model.rooms.current.key
     for outgoing in reversed(model.outbox):
-        yield _Item(pending_segments(outgoing, model.name), outgoing.ts, None, False)
+        if outgoing.room is None or room_key(outgoing.room) == here:
+            yield _Item(pending_segments(outgoing, model.name), outgoing.ts, None, False)
     for entry in reversed(model.entries):
         new = entry.kind in ("message", "action") and entry.seq > model.unread_after
         yield _Item(entry_segments(entry, model.colours), entry.ts, entry.seq, new)
@@ -418,6 +425,37 @@ def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
     return rows[:height]
 
 
+def room_bar(model: ClientModel, cols: int) -> Row:
+    """The room bar: each room joined, numbered for Alt-1...Alt-9, with its unread count
+    and `!` for a mention (`1:#general  2:#dev(3)  3:#random(1!)`), the current one
+    highlighted. When they do not all fit, the current one still shows."""
+    labels = []
+    for number, room in enumerate(model.rooms.rooms, start=1):
+        mark = "!" if room.mention else ""
+        count = f"({room.unread}{mark})" if room.unread or room.mention else ""
+        style = "roommention" if room.mention else "roomnew" if room.unread else ""
+        labels.append((f"{number}:{room.name}{count}", style))
+    current = model.rooms.index
+    labels[current] = (labels[current][0], "roomnow")
+    start = 0
+    while (
+        start < current and text_width("  ".join(t for t, _ in labels[start : current + 1])) > cols
+    ):
+        start += 1
+    row: Row = []
+    used = 0
+    for text, style in labels[start:]:
+        gap = [("  ", "")] if row else []
+        if used + 2 * len(gap) + text_width(text) > cols:
+            break
+        row += [*gap, (text, style)]
+        used += 2 * len(gap) + text_width(text)
+    if not row:  # the current room's label alone is too wide: as much of it as fits
+        text = fit(labels[current][0], cols)
+        row, used = [(text, "roomnow")], text_width(text)
+    return [*row, (" " * (cols - used), "")]
+
+
 # ---------------------------------------------------------------------------
 # Status and input
 
@@ -503,7 +541,8 @@ def render(model: ClientModel, rows: int, cols: int) -> Screen:
     rows, cols = max(0, rows), max(0, cols)
     if rows < MIN_ROWS or cols < MIN_COLS:
         return too_small(rows, cols, model.page, model.max_scroll)
-    height = rows - 2
+    bar = [room_bar(model, cols)] if model.rooms.enabled else []
+    height = rows - 2 - len(bar)
     side = 0
     if cols >= SIDEBAR_MIN_COLS:
         side = min(24, max(12, cols // 5))
@@ -511,11 +550,12 @@ def render(model: ClientModel, rows: int, cols: int) -> Screen:
     pane = message_rows(model, width, height)
     shown = pane.rows
     if side:
-        bar = sidebar_rows(model, side, height)
-        shown = [[*left, ("|", "sep"), *right] for left, right in zip(shown, bar)]
+        online = sidebar_rows(model, side, height)
+        shown = [[*left, ("|", "sep"), *right] for left, right in zip(shown, online)]
     status = _row(status_text(model, cols), cols, "status")
     line, col = input_row(model, cols)
-    return Screen([status, *shown, line], (rows - 1, col), pane.page, pane.max_scroll, pane.scroll)
+    drawn = [status, *shown, *bar, line]
+    return Screen(drawn, (rows - 1, col), pane.page, pane.max_scroll, pane.scroll)
 
 
 def too_small(rows: int, cols: int, page: int = 1, max_scroll: int = 0) -> Screen:
