@@ -23,6 +23,7 @@ from lanchat import __version__
 APP = "lanchat"
 VERSION = __version__
 MAJOR = int(VERSION.split(".")[0])
+MINOR = int(VERSION.split(".")[1])
 
 DEFAULT_PORT = 42069
 PORT_SPAN = 30  # a server tries base..base+30; a client scans the same range
@@ -74,9 +75,18 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "too_many_rooms": ("The server has as many rooms as it allows.", False),
     "too_many_joined": ("You are in as many rooms as the server allows.", False),
     "room_full": ("That room is full.", False),
+    # 4.3: identity, registered names, operators
+    "bad_identity": ("The identity proof is wrong.", True),
+    "no_identity": ("You logged in without an identity key.", False),
+    "name_registered": ("That name is registered to somebody else's key.", False),
+    "not_operator": ("Only an operator may do that.", False),
+    "kicked": ("An operator closed your connection.", True),
+    "banned": ("You are banned from this server.", True),
+    "muted": ("You may not speak now.", False),
 }
 
-LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error", "part")  # part: 4.2
+# part: 4.2; kicked: 4.3 (older clients see "error")
+LEAVE_REASONS = ("quit", "disconnect", "timeout", "slow", "error", "part", "kicked")
 
 
 class ProtocolError(Exception):
@@ -300,6 +310,8 @@ CLIENT_FRAMES: Schema = {
         "presence": ("str", False),
         # 4.2: the rooms to be in; its presence says the client speaks rooms
         "rooms": ("names", False),
+        # 4.3: {"key": public key hex, "proof": signature hex}
+        "identity": ("object", False),
     },
     "say": {
         "text": ("str", True),
@@ -313,6 +325,24 @@ CLIENT_FRAMES: Schema = {
     "part": {"room": ("str", True), "ref": ("token", False)},
     "topic": {"room": ("str", True), "text": ("str", False), "ref": ("token", False)},
     "rooms": {},
+    # 4.3: identity, presence and order
+    "register": {"ref": ("token", False)},
+    "unregister": {"name": ("str", False), "ref": ("token", False)},
+    "nick": {"name": ("str", True), "ref": ("token", False)},
+    "away": {"text": ("str", False), "ref": ("token", False)},
+    "whois": {"name": ("str", True), "ref": ("token", False)},
+    "kick": {"name": ("str", True), "reason": ("str", False), "ref": ("token", False)},
+    "ban": {
+        "target": ("str", True),
+        "duration": ("number", False),
+        "reason": ("str", False),
+        "ref": ("token", False),
+    },
+    "unban": {"target": ("str", True), "ref": ("token", False)},
+    "bans": {"ref": ("token", False)},
+    "mute": {"name": ("str", True), "duration": ("number", False), "ref": ("token", False)},
+    "unmute": {"name": ("str", True), "ref": ("token", False)},
+    "motd": {"text": ("str", True), "ref": ("token", False)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
@@ -327,6 +357,7 @@ SERVER_FRAMES: Schema = {
         "auth": ("str", True),
         "limits": ("object", False),
         "nonce": ("str", False),
+        "challenge": ("str", False),  # 4.3
     },
     "welcome": {
         "name": ("str", True),
@@ -337,6 +368,9 @@ SERVER_FRAMES: Schema = {
         "truncated": ("bool", False),
         "rooms": ("names", False),  # 4.2
         "default_room": ("str", False),
+        "motd": ("str", False),  # 4.3
+        "operator": ("bool", False),
+        "away": ("object", False),
     },
     "join": {"name": ("str", True), "ts": ("number", True), "room": ("str", False)},
     "leave": {
@@ -353,6 +387,7 @@ SERVER_FRAMES: Schema = {
         "to": ("str", False),
         "ref": ("token", False),
         "room": ("str", False),
+        "fingerprint": ("str", False),  # 4.3
     },
     "presence": {"changes": ("frames", True)},
     "online": {"names": ("names", True), "room": ("str", False)},
@@ -364,6 +399,7 @@ SERVER_FRAMES: Schema = {
         "history": ("frames", True),
         "truncated": ("bool", False),
         "ref": ("token", False),
+        "away": ("object", False),  # 4.3
     },
     "parted": {"room": ("str", True), "ref": ("token", False)},
     "topic": {
@@ -374,6 +410,41 @@ SERVER_FRAMES: Schema = {
         "ref": ("token", False),
     },
     "room_list": {"rooms": ("frames", True)},
+    # 4.3: identity, presence and order
+    "registered": {"name": ("str", True), "fingerprint": ("str", True), "ref": ("token", False)},
+    "unregistered": {"name": ("str", True), "ref": ("token", False)},
+    "nick": {
+        "old": ("str", True),
+        "new": ("str", True),
+        "ts": ("number", True),
+        "ref": ("token", False),
+    },
+    "away": {
+        "name": ("str", True),
+        "text": ("str", False),
+        "reply": ("bool", False),
+        "ts": ("number", True),
+        "ref": ("token", False),
+    },
+    "whois": {
+        "name": ("str", True),
+        "since": ("number", True),
+        "idle": ("number", True),
+        "rooms": ("names", True),
+        "registered": ("bool", True),
+        "operator": ("bool", True),
+        "away": ("str", False),
+        "fingerprint": ("str", False),
+        "address": ("str", False),
+        "ref": ("token", False),
+    },
+    "notice": {
+        "text": ("str", True),
+        "ts": ("number", True),
+        "room": ("str", False),
+        "ref": ("token", False),
+    },
+    "ban_list": {"bans": ("frames", True), "ref": ("token", False)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "error": {"code": ("str", True), "message": ("str", True), "ref": ("token", False)},
@@ -437,6 +508,14 @@ def major_of(version: str) -> Optional[int]:
     return int(head) if head.isdigit() and head.isascii() else None
 
 
+def minor_of(version: str) -> int:
+    """The MINOR number of a `MAJOR.MINOR.PATCH` string (0 if it has none): which
+    extensions a client of that version knows."""
+    parts = version.split(".")
+    minor = parts[1] if len(parts) > 1 else ""
+    return int(minor) if minor.isdigit() and minor.isascii() else 0
+
+
 def is_compatible(version: str) -> bool:
     """True when a peer of this version speaks our protocol (same MAJOR)."""
     return major_of(version) == MAJOR
@@ -495,9 +574,11 @@ def login(
     history_id: Optional[str] = None,
     resume: Optional[str] = None,
     rooms: Optional[Sequence[str]] = None,
+    identity: Optional[Frame] = None,
 ) -> Frame:
-    """A client's login; the optional fields are the resume extension, a password proof
-    and (4.2) the rooms to be in, which says the client speaks rooms."""
+    """A client's login; the optional fields are the resume extension, a password proof,
+    (4.2) the rooms to be in, which says the client speaks rooms, and (4.3) the proof of
+    its identity key: {"key": hex, "proof": hex}."""
     frame: Frame = {"type": "login", "name": name, "version": VERSION}
     for field, value in (
         ("auth", auth),
@@ -505,6 +586,7 @@ def login(
         ("history_id", history_id),
         ("resume", resume),
         ("rooms", None if rooms is None else list(rooms)),
+        ("identity", identity),
     ):
         if value is not None:
             frame[field] = value
@@ -669,6 +751,147 @@ def room_list(rooms: Sequence[Tuple[str, int, str]]) -> Frame:
     """Every room, as (name, member count, topic) (4.2)."""
     entries = [{"room": name, "members": count, "topic": text} for name, count, text in rooms]
     return {"type": "room_list", "rooms": entries}
+
+
+# 4.3: identity, presence and order. Optional fields are left out when None.
+
+
+def _with(frame: Frame, **optional: Any) -> Frame:
+    frame.update({k: v for k, v in optional.items() if v is not None})
+    return frame
+
+
+def identity_proof_message(challenge: str, name: str) -> bytes:
+    """What a login's identity proof signs: a label, the challenge's bytes, the name."""
+    return b"lanchat identity\n" + bytes.fromhex(challenge) + name.encode("utf-8")
+
+
+def register(ref: Optional[Token] = None) -> Frame:
+    """Bind the name you are logged in under to your identity key."""
+    return _with({"type": "register"}, ref=ref)
+
+
+def unregister(name: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """Let your registered name go (an operator: any name)."""
+    return _with({"type": "unregister"}, name=name, ref=ref)
+
+
+def nick(name: str, ref: Optional[Token] = None) -> Frame:
+    """Rename yourself."""
+    return _with({"type": "nick", "name": name}, ref=ref)
+
+
+def away(text: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """Mark yourself away (with a text) or back (without)."""
+    return _with({"type": "away"}, text=text, ref=ref)
+
+
+def whois(name: str, ref: Optional[Token] = None) -> Frame:
+    """Ask about somebody."""
+    return _with({"type": "whois", "name": name}, ref=ref)
+
+
+def kick(name: str, reason: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """An operator closes somebody's connection."""
+    return _with({"type": "kick", "name": name}, reason=reason, ref=ref)
+
+
+def ban(
+    target: str,
+    duration: Optional[float] = None,
+    reason: Optional[str] = None,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """An operator bans a name (its identity, if registered) or an address."""
+    return _with({"type": "ban", "target": target}, duration=duration, reason=reason, ref=ref)
+
+
+def unban(target: str, ref: Optional[Token] = None) -> Frame:
+    """An operator lifts a ban."""
+    return _with({"type": "unban", "target": target}, ref=ref)
+
+
+def bans(ref: Optional[Token] = None) -> Frame:
+    """An operator asks for the bans."""
+    return _with({"type": "bans"}, ref=ref)
+
+
+def mute(name: str, duration: Optional[float] = None, ref: Optional[Token] = None) -> Frame:
+    """An operator stops somebody from speaking."""
+    return _with({"type": "mute", "name": name}, duration=duration, ref=ref)
+
+
+def unmute(name: str, ref: Optional[Token] = None) -> Frame:
+    """An operator lets somebody speak again."""
+    return _with({"type": "unmute", "name": name}, ref=ref)
+
+
+def motd(text: str, ref: Optional[Token] = None) -> Frame:
+    """An operator sets the message of the day ("" clears it)."""
+    return _with({"type": "motd", "text": text}, ref=ref)
+
+
+def registered(name: str, fingerprint: str, ref: Optional[Token] = None) -> Frame:
+    """Your name is bound to your key now."""
+    return _with({"type": "registered", "name": name, "fingerprint": fingerprint}, ref=ref)
+
+
+def unregistered(name: str, ref: Optional[Token] = None) -> Frame:
+    """A registered name was let go."""
+    return _with({"type": "unregistered", "name": name}, ref=ref)
+
+
+def renamed(old: str, new: str, ts: float, ref: Optional[Token] = None) -> Frame:
+    """Somebody (or you) took another name."""
+    return _with({"type": "nick", "old": old, "new": new, "ts": ts}, ref=ref)
+
+
+def away_status(
+    name: str,
+    ts: float,
+    text: Optional[str] = None,
+    reply: bool = False,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """Somebody is away (with `text`) or back; `reply` when it answers your private message."""
+    frame = _with({"type": "away", "name": name}, text=text, reply=reply or None, ref=ref)
+    frame["ts"] = ts
+    return frame
+
+
+def whois_reply(
+    name: str,
+    since: float,
+    idle: float,
+    rooms: Sequence[str],
+    registered: bool,
+    operator: bool,
+    away: Optional[str] = None,
+    fingerprint: Optional[str] = None,
+    address: Optional[str] = None,
+    ref: Optional[Token] = None,
+) -> Frame:
+    """What the server can say about somebody online."""
+    frame: Frame = {
+        "type": "whois",
+        "name": name,
+        "since": since,
+        "idle": idle,
+        "rooms": list(rooms),
+        "registered": registered,
+        "operator": operator,
+    }
+    return _with(frame, away=away, fingerprint=fingerprint, address=address, ref=ref)
+
+
+def notice(text: str, ts: float, room: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """What the server says to a room's members or to one client."""
+    return _with({"type": "notice", "text": text, "ts": ts}, room=room, ref=ref)
+
+
+def ban_list(entries: Sequence[Frame], ref: Optional[Token] = None) -> Frame:
+    """The bans: each {"target", "kind", "by", "reason", "until"?}."""
+    return _with({"type": "ban_list", "bans": list(entries)}, ref=ref)
 
 
 def ping(token: Optional[Token] = None) -> Frame:

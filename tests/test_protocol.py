@@ -499,6 +499,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "resume": ("str", False),
         "presence": ("str", False),  # 4.1: "batch"
         "rooms": ("names", False),  # 4.2
+        "identity": ("object", False),  # 4.3
     },
     "say": {
         "text": ("str", True),
@@ -511,18 +512,44 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
     "part": {"room": ("str", True), "ref": ("token", False)},
     "topic": {"room": ("str", True), "text": ("str", False), "ref": ("token", False)},
     "rooms": {},
+    "register": {"ref": ("token", False)},  # 4.3
+    "unregister": {"name": ("str", False), "ref": ("token", False)},
+    "nick": {"name": ("str", True), "ref": ("token", False)},
+    "away": {"text": ("str", False), "ref": ("token", False)},
+    "whois": {"name": ("str", True), "ref": ("token", False)},
+    "kick": {"name": ("str", True), "reason": ("str", False), "ref": ("token", False)},
+    "ban": {
+        "target": ("str", True),
+        "duration": ("number", False),
+        "reason": ("str", False),
+        "ref": ("token", False),
+    },
+    "unban": {"target": ("str", True), "ref": ("token", False)},
+    "bans": {"ref": ("token", False)},
+    "mute": {"name": ("str", True), "duration": ("number", False), "ref": ("token", False)},
+    "unmute": {"name": ("str", True), "ref": ("token", False)},
+    "motd": {"text": ("str", True), "ref": ("token", False)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
 }
 
-GOOD_VALUES = {"str": "x", "int": 7, "token": "t1", "names": ["#a"]}
-OTHER_GOOD_VALUES = {"str": "", "int": 0, "token": 1.5, "names": []}
+GOOD_VALUES = {"str": "x", "int": 7, "token": "t1", "names": ["#a"], "object": {}, "number": 1.5}
+OTHER_GOOD_VALUES = {
+    "str": "",
+    "int": 0,
+    "token": 1.5,
+    "names": [],
+    "object": {"k": 1},
+    "number": 3,
+}
 WRONG_VALUES: Dict[str, List[Any]] = {
     "str": [1, 1.5, True, None, [], {}, ["x"]],
     "int": ["1", 1.5, True, False, None, [], {}],
     "token": [True, False, None, [], {}, ["t"]],
     "names": ["#a", 1, None, {}, [1], [None], [["#a"]]],
+    "object": ["x", 1, None, [], [{}]],
+    "number": ["1", True, None, [], {}],
 }
 
 
@@ -844,6 +871,14 @@ CONTRACT_ERRORS = {
     "too_many_rooms": False,
     "too_many_joined": False,
     "room_full": False,
+    # 4.3: identity, registered names, operators
+    "bad_identity": True,
+    "no_identity": False,
+    "name_registered": False,
+    "not_operator": False,
+    "kicked": True,
+    "banned": True,
+    "muted": False,
 }
 
 
@@ -877,7 +912,7 @@ def test_error_from_carries_code_message_ref_and_extras() -> None:
 
 def test_contract_constants() -> None:
     """The numbers PROTOCOL.md fixes."""
-    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.2.0", 4)
+    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.3.0", 4)
     assert (protocol.DEFAULT_PORT, protocol.PORT_SPAN) == (42069, 30)
     assert protocol.MAX_FRAME == 65536
     assert protocol.MAX_SERVER_FRAME == 4 * 1024 * 1024

@@ -249,7 +249,7 @@ class Session:
         try:
             self.member.rename(names.validate_name(frame["name"]))
             self.member.batch_presence = frame.get("presence") == "batch"
-            self.member.codec = self.member.codec.for_login(rooms is not None)
+            self.member.codec = self.member.codec.for_login(rooms is not None, frame["version"])
             stale = self.chat.join(self.member, resume, rooms)
         except ProtocolError as exc:
             log.info(

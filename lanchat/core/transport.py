@@ -9,7 +9,7 @@ plus a listener, with no change to the session or the room.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Type, Union
 
 from lanchat import protocol
 from lanchat.core import events
@@ -31,9 +31,11 @@ class Codec(Protocol):
 
     name: str
     rooms: bool  # its clients see rooms; False: the default room only, without room fields
+    minor: int  # the minor version of the protocol its clients speak (4.3: nick, notice ...)
 
-    def for_login(self, speaks_rooms: bool) -> Codec:
-        """The codec for a client whose login did or did not ask for rooms."""
+    def for_login(self, speaks_rooms: bool, version: str) -> Codec:
+        """The codec for a client whose login did or did not ask for rooms, and said this
+        version."""
 
     def decoder(self) -> Decoder:
         """A decoder for a new connection."""
@@ -45,14 +47,17 @@ class Codec(Protocol):
 class LanchatCodec:
     """The lanchat protocol: JSON objects, one per line (docs/protocol.md).
 
-    Two flavours share the wire: `LANCHAT` for clients that speak rooms (4.2), whose
-    frames carry `room`, and `LANCHAT_SINGLE` for those that do not (4.0, 4.1), which get
-    exactly the frames of a server without rooms.
+    Its flavours share the wire: one per client kind, so that each gets only frames it
+    knows. `rooms`: the client speaks rooms (4.2) and its frames carry `room`; without, it
+    gets exactly the frames of a server without rooms. `minor`: the minor version it
+    speaks (4.3 adds nick, away, notice ...; older clients get their older equivalents).
+    `lanchat_codec` hands out one instance per flavour, so each is encoded once per event.
     """
 
-    def __init__(self, rooms: bool) -> None:
+    def __init__(self, rooms: bool, minor: int) -> None:
         self.rooms = rooms
-        self.name = "lanchat" if rooms else "lanchat-single-room"
+        self.minor = minor
+        self.name = f"lanchat-4.{minor}" + ("" if rooms else "-single-room")
         self._frames: Dict[Type[Any], Callable[[Any], Frame]] = {
             events.Hello: lambda e: protocol.hello(
                 e.server, e.online, e.nonce, e.rate, e.burst, e.max_joined
@@ -75,9 +80,10 @@ class LanchatCodec:
             events.Shutdown: lambda e: protocol.shutdown(e.message),
         }
 
-    def for_login(self, speaks_rooms: bool) -> LanchatCodec:
-        """The flavour for a client whose login did (or did not) say it speaks rooms."""
-        return LANCHAT if speaks_rooms else LANCHAT_SINGLE
+    def for_login(self, speaks_rooms: bool, version: str) -> LanchatCodec:
+        """The flavour for a client whose login did (or did not) say it speaks rooms, and
+        said this version."""
+        return lanchat_codec(speaks_rooms, protocol.minor_of(version))
 
     def decoder(self) -> Decoder:
         """A bounded line decoder (`protocol.FrameDecoder`)."""
@@ -146,8 +152,19 @@ class LanchatCodec:
             truncated = True
 
 
-LANCHAT = LanchatCodec(rooms=True)
-LANCHAT_SINGLE = LanchatCodec(rooms=False)
+_FLAVOURS: Dict[Tuple[bool, int], LanchatCodec] = {}
+
+
+def lanchat_codec(rooms: bool, minor: int) -> LanchatCodec:
+    """The lanchat codec of this flavour (minor capped at ours), one instance each."""
+    minor = max(0, min(minor, protocol.MINOR))
+    if (rooms, minor) not in _FLAVOURS:
+        _FLAVOURS[rooms, minor] = LanchatCodec(rooms, minor)
+    return _FLAVOURS[rooms, minor]
+
+
+LANCHAT = lanchat_codec(True, protocol.MINOR)  # what a listener speaks until a login says
+LANCHAT_SINGLE = lanchat_codec(False, 0)  # a 4.0 client's
 
 
 def encode_once(codec: Codec, event: events.Event, cache: Dict[str, bytes]) -> bytes:
