@@ -4,9 +4,10 @@ Every scenario can run against several servers in the same sitting, one after th
 and side by side in the table: several lanchat builds (`--pyz` repeated) and the IRC peer
 ngircd (`--peer ngircd`). `make bench` runs the whole sweep; `make bench-quick` (and CI, through
 tests/test_bench.py) runs `--quick`, a few seconds that prove the bench works and loses
-nothing. Exit codes: 0 done; 1 `--check` found lost deliveries, failed logins or a fast
-path that disagreed with JSON (`--quick` implies `--check`); 2 bad arguments; 3 the bench
-could not run (no pyz, no ngircd, the server did not start).
+nothing. Exit codes: 0 done; 1 `--check` found lost deliveries, deliveries outside the
+message's room (or, with `--verify`, twice to one client), failed logins or a fast path
+that disagreed with JSON (`--quick` implies `--check`); 2 bad arguments; 3 the bench could
+not run (no pyz, no ngircd, the server did not start).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ SWEEP = [
     Scenario("c50-r10", clients=50, rate=10, duration=10),
     Scenario("c200-r50", clients=200, rate=50, duration=10),
     Scenario("c1000-r100", clients=1000, rate=100, duration=10),
+    # The same clients and messages, spread over 20 rooms: 50 members a room.
+    Scenario("c1000-r100-rooms20", clients=1000, rate=100, duration=10, rooms=20),
     Scenario("c1000-idle", clients=1000, rate=0, duration=10),
 ]
 # The rest of the issue's targets: logging 5000 in (100 at a time) and holding 10,000.
@@ -43,6 +46,7 @@ STRETCH = [
 QUICK = [
     Scenario("quick-c20-r20", clients=20, rate=20, duration=2),
     Scenario("quick-c20-idle", clients=20, rate=0, duration=1),
+    Scenario("quick-c40-r20-rooms4", clients=40, rate=20, duration=2, rooms=4),
 ]
 ALL = {s.name: s for s in SWEEP + STRETCH + QUICK}
 # The scenarios whose rows the issue's targets are read from.
@@ -171,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="exit 1 on lost deliveries or failed logins (implied by --quick)",
+        help="exit 1 on lost or misrouted deliveries or failed logins (implied by --quick)",
     )
     return parser
 
@@ -298,6 +302,10 @@ def failures(result: Dict[str, Any]) -> List[str]:
     out = []
     if result.get("lost"):
         out.append(f"{result['lost']} deliveries lost")
+    if result.get("misrouted"):
+        out.append(f"{result['misrouted']} deliveries outside the message's room")
+    if result.get("repeats"):
+        out.append(f"{result['repeats']} deliveries a client had had already")
     if result.get("login_failed"):
         out.append(f"{result['login_failed']} logins failed")
     if result.get("verify_mismatches"):

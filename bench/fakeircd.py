@@ -4,9 +4,9 @@ It takes ngircd's command line (`--nodaemon --config FILE`, reading `Listen` and
 from the file the bench writes) and prints ngircd's `Now listening on [ADDR]:PORT`, so
 `python -m bench --peer ngircd --ngircd "python -m bench.fakeircd"` runs the whole peer
 path. It speaks just enough IRC for the load generator: NICK/USER -> 001 and a PING
-that must be answered, JOIN -> the JOIN to every member (the joiner too), 353 and 366,
-and PRIVMSG to the channel -> every other member. One selector loop (bench/fakeserver.py's),
-no threads.
+that must be answered, JOIN -> the JOIN to every member of that channel (the joiner
+too), 353 and 366, and PRIVMSG to a channel -> every other member of it. One selector loop
+(bench/fakeserver.py's), no threads.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import argparse
 import configparser
 import socket
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from bench.fakeserver import FakeServer
 
@@ -27,7 +27,17 @@ def _line(text: str) -> bytes:
 
 
 class FakeIrcServer(FakeServer):
-    """IRC over FakeServer's loop: one channel, every registered client may join it."""
+    """IRC over FakeServer's loop: channels that any registered client may join."""
+
+    def __init__(self, bind: str, port: int) -> None:
+        super().__init__(bind, port)
+        self.channels: Dict[str, List[socket.socket]] = {}  # name -> members, in order
+
+    def _close(self, sock: socket.socket) -> None:
+        super()._close(sock)
+        for members in self.channels.values():
+            if sock in members:
+                members.remove(sock)
 
     def _greet(self, sock: socket.socket) -> None:
         """In IRC the client speaks first."""
@@ -41,19 +51,20 @@ class FakeIrcServer(FakeServer):
             nick = self.names.get(sock, "*")
             self._send(sock, _line(f":{NAME} 001 {nick} :Welcome {nick}"))
             self._send(sock, _line(f"PING :{NAME}"))  # the client must answer it
-        elif command == "JOIN" and sock in self.names:
-            nick = self.names[sock]
-            self.online.append(sock)
-            join = _line(f":{nick}!~{nick}@127.0.0.1 JOIN :#bench")
-            for member in list(self.online):
+        elif command == "JOIN" and sock in self.names and len(words) == 2:
+            nick, channel = self.names[sock], words[1]
+            members = self.channels.setdefault(channel, [])
+            members.append(sock)
+            join = _line(f":{nick}!~{nick}@127.0.0.1 JOIN :{channel}")
+            for member in list(members):
                 self._send(member, join)
-            names = " ".join(self.names[member] for member in self.online)
-            self._send(sock, _line(f":{NAME} 353 {nick} = #bench :{names}"))
-            self._send(sock, _line(f":{NAME} 366 {nick} #bench :End of NAMES list"))
-        elif command == "PRIVMSG" and sock in self.online and len(words) == 3:
+            names = " ".join(self.names[member] for member in members)
+            self._send(sock, _line(f":{NAME} 353 {nick} = {channel} :{names}"))
+            self._send(sock, _line(f":{NAME} 366 {nick} {channel} :End of NAMES list"))
+        elif command == "PRIVMSG" and len(words) == 3 and sock in self.channels.get(words[1], []):
             nick = self.names[sock]
             relayed = _line(f":{nick}!~{nick}@127.0.0.1 PRIVMSG {words[1]} {words[2]}")
-            for member in list(self.online):
+            for member in list(self.channels[words[1]]):
                 if member is not sock:  # IRC does not echo a message to its sender
                     self._send(member, relayed)
 

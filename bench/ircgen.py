@@ -8,9 +8,13 @@ online list). A room message is `PRIVMSG #bench :lcb/<seq>/<ns>`, the same stamp
 lanchat mode sends, and deliveries and latency are read from the relayed `PRIVMSG`s by a
 fast path in the same way. `PING` is answered with `PONG`.
 
+With rooms (`rooms=R`), client i joins `#bench<i mod R>` instead, as the lanchat mode
+joins the room of that name, and says its messages there.
+
 Two differences from lanchat that the counts follow: an IRC server does not echo a
-`PRIVMSG` to its sender, so each message is expected N-1 times rather than N; and each
-client also sees its own `JOIN`, so settling waits for N(N+1)/2 joins rather than N(N-1)/2.
+`PRIVMSG` to its sender, so each message is expected N-1 times rather than N (N: the
+members of its channel); and each client also sees its own `JOIN`, so settling waits for
+N(N+1)/2 joins per channel rather than N(N-1)/2.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import re
 from typing import List, Optional, Tuple
 
-from bench.loadgen import HELLO, LOGIN, Conn, LoadGen, text_stamp
+from bench.loadgen import HELLO, LOGIN, ROOM_PREFIX, Conn, LoadGen, text_stamp
 
-CHANNEL = "#bench"
+CHANNEL = ROOM_PREFIX  # the one channel without rooms; with rooms #bench0, #bench1, ...
+_CHANNEL = re.compile(re.escape(CHANNEL) + "[0-9]*")
 # A relayed bench message, `:nick!user@host PRIVMSG #bench :lcb/<seq>/<ns>` and nothing
 # more (the CR of CRLF may remain after splitting on LF): as good as a parse.
-_STAMP = re.compile(rb":[^ ]+ PRIVMSG #bench :lcb/(\d+)/(\d+)\r?$")
-_JOIN = re.compile(rb":[^ ]+ JOIN :?#bench\r?$")
+_STAMP = re.compile(rb":[^ ]+ PRIVMSG #bench[0-9]* :lcb/(\d+)/(\d+)\r?$")
+_JOIN = re.compile(rb":[^ ]+ JOIN :?#bench[0-9]*\r?$")
 
 
 def parse_line(line: str) -> Tuple[str, str, List[str]]:
@@ -47,15 +52,16 @@ def message_stamp(line: bytes) -> Optional[Tuple[int, int]]:
 
 
 def line_stamp(line: bytes) -> Optional[Tuple[int, int]]:
-    """(seq, sent ns) of a bench PRIVMSG to the channel, by a full parse; else None."""
+    """(seq, sent ns) of a bench PRIVMSG to a bench channel, by a full parse; else None."""
     _, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
-    if command != "PRIVMSG" or len(params) != 2 or params[0] != CHANNEL:
+    if command != "PRIVMSG" or len(params) != 2 or not _CHANNEL.fullmatch(params[0]):
         return None
     return text_stamp(params[1])
 
 
 class IrcLoadGen(LoadGen):
-    """N IRC clients in channel #bench, on the load generator's loop and schedule."""
+    """N IRC clients in channel #bench (or #bench0.. with rooms), on the load generator's
+    loop and schedule."""
 
     STAMP = _STAMP
     JOIN = _JOIN
@@ -67,27 +73,33 @@ class IrcLoadGen(LoadGen):
         name = conn.name
         self._write(conn, f"NICK {name}\r\nUSER {name} 0 * :lanchat bench\r\n".encode())
 
-    def _say(self, seq: int, sent_ns: int) -> bytes:
-        return b"PRIVMSG #bench :lcb/%d/%d\r\n" % (seq, sent_ns)
+    def _say(self, conn: Conn, seq: int, sent_ns: int) -> bytes:
+        return b"PRIVMSG %b :lcb/%d/%d\r\n" % (self._channel(conn).encode(), seq, sent_ns)
 
-    def _expected_joins(self, online: int) -> int:
+    def _joins_seen_in(self, members: int) -> int:
         # Every client sees its own JOIN as well as those of everyone after it.
-        return online * (online + 1) // 2
+        return members * (members + 1) // 2
 
-    def _check(self, line: bytes, stamp: Optional[Tuple[int, int]]) -> None:
-        """Verify mode: the fast path must agree with a full parse."""
+    def _channel(self, conn: Conn) -> str:
+        """The channel the client joins."""
+        return self._room_name(conn) or CHANNEL
+
+    def _check(self, conn: Conn, line: bytes, stamp: Optional[Tuple[int, int]]) -> None:
+        """Verify mode: the fast path must agree with a full parse, in the client's channel,
+        and no client may get a message twice."""
+        _, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
         if stamp is None:
-            _, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
-            ok = command == "JOIN" and params == [CHANNEL]
+            ok = command == "JOIN" and params == [self._channel(conn)]
         else:
-            ok = line_stamp(line) == stamp
+            ok = line_stamp(line) == stamp and params[0] == self._channel(conn)
+            self._count_repeat(conn, stamp[0])
         if not ok:
             self.verify_mismatches += 1
 
     def _slow(self, conn: Conn, line: bytes, now: int) -> None:
         prefix, command, params = parse_line(line.decode("utf-8", "replace").rstrip("\r"))
         if command == "PRIVMSG":
-            self._delivered(line_stamp(line), now)
+            self._delivered(conn, line_stamp(line), now)
         elif command == "PING":
             self.pings += 1
             token = params[-1] if params else ""
@@ -95,7 +107,7 @@ class IrcLoadGen(LoadGen):
         elif command == "001":
             if conn.state == HELLO:
                 conn.state = LOGIN
-                self._write(conn, f"JOIN {CHANNEL}\r\n".encode())
+                self._write(conn, f"JOIN {self._channel(conn)}\r\n".encode())
         elif command == "366":  # end of NAMES: in the channel, with everyone's names
             if conn.state == LOGIN:
                 self._welcomed(conn, now)

@@ -19,10 +19,18 @@ received line is not JSON-decoded when its bytes show it is one of our room mess
 (`message_stamp`) or a `join`; every other line goes through `json.loads`.
 `verify=True` decodes every line as well and counts any disagreement, for smoke tests.
 
+`rooms=R` (R > 0) plays clients that speak rooms (protocol 4.2): client i logs in with
+`"rooms": ["#bench<i mod R>"]` and says its messages there, so a message is due to the
+members of its sender's room only, each of which also gets a `join` carrying `room` for
+every later member of its room only. Each client's deliveries are counted against its
+own room, so one that reaches a client outside the message's room counts as `misrouted`
+rather than as delivered. `rooms=0` is the single-room client of protocol 4.0 (no
+`rooms` in its login, no `room` in its frames): every client in one room.
+
 `presence="batch"` asks a 4.1 server for `presence` frames, several logins' `join`s in
 one frame, instead of one `join` frame per login; a 4.0 server ignores the field.
 `LoadGen` speaks lanchat; a subclass overrides the few dialect hooks (`STAMP`, `JOIN`,
-`ECHOES_OWN`, `_on_connect`, `_say`, `_expected_joins`, `_check`, `_slow`) to drive
+`ECHOES_OWN`, `_on_connect`, `_say`, `_joins_seen_in`, `_check`, `_slow`) to drive
 another protocol with the same schedule and measurements (bench/ircgen.py).
 
 epoll directly rather than `selectors`: its wrapper cost about 0.3 us more per ready
@@ -46,6 +54,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 PROTOCOL_VERSION = "4.0.0"  # what the bench logs in as: contract major version 4
+ROOMS_VERSION = "4.2.0"  # what it logs in as with rooms
+ROOM_PREFIX = "#bench"  # the bench's rooms (and IRC channels) are #bench0, #bench1, ...
 MAX_LINE = 8 * 1024 * 1024  # a server frame is at most 4 MiB; twice that is a broken stream
 RECV_SIZE = 65536
 TEXT_PREFIX = "lcb/"  # "lanchat bench": the texts the bench sends are lcb/<seq>/<sent ns>
@@ -59,6 +69,7 @@ _WELCOME_PREFIX = b'{"type":"welcome",'
 # ASCII only, and the closing quote right after the digits rules out longer texts.
 _STAMP = re.compile(rb'\{"type":"message".*?,"text":"lcb/(\d+)/(\d+)"')
 _SAY = b'{"type":"say","text":"' + TEXT_PREFIX.encode() + b'%d/%d","ref":%d}\n'
+_SAY_IN_ROOM = b'{"type":"say","room":"%b","text":"' + TEXT_PREFIX.encode() + b'%d/%d","ref":%d}\n'
 
 # Kernel receive timestamps (socket(7)): with SO_TIMESTAMPNS a TCP recvmsg carries when
 # the last skb it read arrived, as a struct timespec on CLOCK_REALTIME.
@@ -104,9 +115,17 @@ def frame_stamp(frame: Any) -> Optional[Tuple[int, int]]:
     return text_stamp(frame.get("text"))
 
 
-def say_frame(seq: int, sent_ns: int) -> bytes:
-    """The encoded `say` for bench message `seq`, stamped with its send time."""
-    return _SAY % (seq, sent_ns, seq)
+def say_frame(seq: int, sent_ns: int, room: Optional[str] = None) -> bytes:
+    """The encoded `say` for bench message `seq`, stamped with its send time; with `room`,
+    to that room (protocol 4.2), else to the default room."""
+    if room is None:
+        return _SAY % (seq, sent_ns, seq)
+    return _SAY_IN_ROOM % (room.encode(), seq, sent_ns, seq)
+
+
+def room_name(room: int) -> str:
+    """The name of the bench's room number `room`."""
+    return f"{ROOM_PREFIX}{room}"
 
 
 def _encode(frame: dict) -> bytes:
@@ -122,14 +141,23 @@ def percentile(ordered: List[int], fraction: float) -> int:
 
 
 class Conn:
-    """One simulated client: its socket, buffers and login state."""
+    """One simulated client: its socket, buffers, login state and room."""
 
-    __slots__ = ("inbuf", "index", "name", "outbuf", "sock", "state")
+    __slots__ = ("counts", "inbuf", "index", "name", "outbuf", "room", "sock", "state")
 
-    def __init__(self, index: int, name: str, sock: socket.socket) -> None:
+    def __init__(
+        self,
+        index: int,
+        name: str,
+        sock: socket.socket,
+        room: int = 0,
+        counts: Optional[List[int]] = None,
+    ) -> None:
         self.index = index
         self.name = name
         self.sock = sock
+        self.room = room  # the bench's room number (0 for every client without rooms)
+        self.counts = [] if counts is None else counts  # its room's deliveries per seq
         self.inbuf = b""
         self.outbuf = bytearray()
         self.state = HELLO
@@ -151,7 +179,9 @@ class TrafficReport:
     """What a traffic run offered, what arrived, and how fast."""
 
     receivers: int  # clients logged in when sending started
-    copies: int  # deliveries expected per message: receivers, less the sender without echo
+    # Deliveries expected per message: the members of the sender's room, less the sender
+    # without echo (with rooms of different sizes, the mean over the messages).
+    copies: float
     senders: int
     offered_rate: float
     planned: int  # messages the schedule called for
@@ -162,6 +192,7 @@ class TrafficReport:
     received: int  # deliveries of those messages that arrived, duplicates excluded
     lost: int
     duplicates: int
+    misrouted: int  # deliveries to clients outside the message's room
     send_s: float  # first send to last send
     active_s: float  # first send to last delivery
     deliveries_per_s: float
@@ -204,10 +235,14 @@ class LoadGen:
         name_prefix: str = "b",
         recv_size: int = RECV_SIZE,
         presence: str = "single",
+        rooms: int = 0,
     ) -> None:
         if presence not in PRESENCE_MODES:
             raise ValueError(f"presence must be one of {PRESENCE_MODES}, not {presence!r}")
+        if rooms < 0:
+            raise ValueError(f"rooms must be 0 (one room, no rooms spoken) or more, not {rooms}")
         self.presence = presence
+        self.rooms = rooms
         self.host = host
         self.port = port
         self.clients = clients
@@ -227,6 +262,7 @@ class LoadGen:
         # Counted over the whole life of the generator.
         self.joins = 0
         self.leaves = 0
+        self.rooms_joined = 0  # `joined` frames for the client's own room (4.2)
         self.presence_frames = 0
         self.errors: Counter = Counter()  # error code -> count
         self.drops: Counter = Counter()  # why our connections closed
@@ -236,8 +272,11 @@ class LoadGen:
         self.bad_lines = 0
         self.foreign_messages = 0  # message frames the bench did not send (or not this run)
         self.verify_mismatches = 0
-        # Per traffic run.
-        self._counts: List[int] = []  # deliveries seen per message seq
+        self.repeats = 0  # verify mode: deliveries of a message a client had already had
+        # Per traffic run. Each room's deliveries per message seq; each Conn holds its own
+        # room's list, so a delivery counts against the room of the client that got it.
+        self._room_counts: List[List[int]] = [[] for _ in range(max(1, rooms))]
+        self._had: Set[Tuple[int, int]] = set()  # verify mode: (seq, client) delivered
         self._latency = array.array("q")  # ns, one per delivery
         self._rejected: Set[int] = set()
         self._last_delivery_ns = 0
@@ -278,11 +317,12 @@ class LoadGen:
     def settle(self, timeout: float) -> bool:
         """Read until every client has seen the join of each later one; False on timeout.
 
-        With L clients online and none gone, that is L(L-1)/2 joins, whether they came as
-        `join` frames or as changes inside `presence` frames. Traffic starts after this so
-        that login fan-out does not count against message latency.
+        With L clients online in a room and none gone, that is L(L-1)/2 joins there,
+        whether they came as `join` frames or as changes inside `presence` frames; with
+        rooms, the sum over the rooms. Traffic starts after this so that login fan-out does
+        not count against message latency.
         """
-        want = self._expected_joins(self.online)
+        want = self.expected_joins()
         deadline = time.monotonic() + timeout
         while self.joins < want:
             left = deadline - time.monotonic()
@@ -290,6 +330,10 @@ class LoadGen:
                 return False
             self._poll(min(left, 0.05))
         return True
+
+    def expected_joins(self) -> int:
+        """The joins the clients online now see in all, if none leaves (see `settle`)."""
+        return sum(self._joins_seen_in(members) for members in self._members().values())
 
     def traffic(
         self,
@@ -304,6 +348,7 @@ class LoadGen:
 
         Message k is due at start + k/rate and goes from client k mod N, so the load is
         spread over every client and no one connection nears the server's rate limit.
+        With rooms it goes to the sender's room and is due to that room's members only.
         Then it waits for the rest while they keep coming: until all have arrived, or
         none has for `drain_quiet` s, or `drain_max` s after the last send. What has not
         arrived by then is lost (a late delivery is slow, not lost: latency shows it).
@@ -313,10 +358,15 @@ class LoadGen:
         receivers = len(senders)
         if not senders:
             raise RuntimeError("no client is logged in")
-        copies = receivers if self.ECHOES_OWN else receivers - 1
+        # Deliveries due per message, by the sender's room.
+        echo = 0 if self.ECHOES_OWN else 1
+        copies_in = {room: members - echo for room, members in self._members().items()}
         planned = max(1, round(rate * duration))
-        self._counts = [0] * planned
-        was_sent = bytearray(planned)
+        for counts in self._room_counts:
+            counts[:] = [0] * planned  # in place: each Conn holds its room's list
+        self._had = set()
+        room_of = array.array("i", [-1]) * planned  # the sender's room; -1: not sent
+        sent_copies = 0  # deliveries due for the messages sent so far
         self._latency = array.array("q")
         self._read_lag = array.array("q")
         self._rejected = set()
@@ -341,8 +391,9 @@ class LoadGen:
                 sender = senders[next_seq % receivers]
                 if sender.state == ONLINE:
                     sent_ns = time.time_ns()
-                    self._write(sender, self._say(next_seq, sent_ns))
-                    was_sent[next_seq] = 1
+                    self._write(sender, self._say(sender, next_seq, sent_ns))
+                    room_of[next_seq] = sender.room
+                    sent_copies += copies_in[sender.room]
                     sent += 1
                     last_send = sent_ns
                     lag = sent_ns - int(start + next_seq * interval_ns)
@@ -358,10 +409,12 @@ class LoadGen:
             if next_seq >= planned:
                 if not drain_start:
                     drain_start = now
-                expected = (sent - len(self._rejected)) * copies
+                expected = sent_copies - self._rejected_copies(room_of, copies_in)
                 quiet_until = max(self._last_delivery_ns, drain_start) + quiet_ns
+                # More than were due: some went astray (to a client twice, or outside the
+                # room), so the count says nothing of the rest: wait for quiet instead.
                 if (
-                    len(self._latency) >= expected
+                    len(self._latency) == expected
                     or now >= quiet_until
                     or now - drain_start >= drain_max * 1e9
                 ):
@@ -373,23 +426,16 @@ class LoadGen:
         wall_ns = time.time_ns() - start
         gen_cpu = _own_cpu() - cpu0
 
-        delivered = lost = duplicates = 0
-        for seq, count in enumerate(self._counts):
-            if not was_sent[seq] or seq in self._rejected:
-                continue
-            delivered += min(count, copies)
-            if count < copies:
-                lost += copies - count
-            else:
-                duplicates += count - copies
-        expected = (sent - len(self._rejected)) * copies
+        delivered, lost, duplicates, misrouted = self._tally(room_of, copies_in)
+        expected = sent_copies - self._rejected_copies(room_of, copies_in)
+        accepted = sent - len(self._rejected)
         ordered = sorted(self._latency)
         lag_ordered = sorted(self._read_lag)
         polls = self.polls - polls0
         active_ns = max(self._last_delivery_ns - start, 1)
         return TrafficReport(
             receivers=receivers,
-            copies=copies,
+            copies=_per_message(expected, accepted, copies_in),
             senders=len(senders),
             offered_rate=rate,
             planned=planned,
@@ -400,6 +446,7 @@ class LoadGen:
             received=delivered,
             lost=lost,
             duplicates=duplicates,
+            misrouted=misrouted,
             send_s=(last_send - start) / 1e9,
             active_s=active_ns / 1e9,
             deliveries_per_s=delivered / (active_ns / 1e9),
@@ -416,6 +463,34 @@ class LoadGen:
             gen_cpu_s=gen_cpu,
             gen_wall_s=wall_ns / 1e9,
         )
+
+    def _rejected_copies(self, room_of: array.array, copies_in: Dict[int, int]) -> int:
+        """The deliveries no longer due because their messages were rate limited."""
+        sent = [seq for seq in self._rejected if 0 <= seq < len(room_of) and room_of[seq] >= 0]
+        return sum(copies_in[room_of[seq]] for seq in sent)
+
+    def _tally(self, room_of: array.array, copies_in: Dict[int, int]) -> Tuple[int, ...]:
+        """(delivered, lost, duplicates, misrouted) of the messages sent and not refused.
+
+        Each message is due `copies_in[its room]` times in its own room; every copy a
+        client of another room got is misrouted, whatever its room's count says.
+        """
+        delivered = lost = duplicates = misrouted = 0
+        for seq, room in enumerate(room_of):
+            if room < 0 or seq in self._rejected:
+                continue
+            copies = copies_in[room]
+            for counted_in, counts in enumerate(self._room_counts):
+                count = counts[seq]
+                if counted_in != room:
+                    misrouted += count
+                    continue
+                delivered += min(count, copies)
+                if count < copies:
+                    lost += copies - count
+                else:
+                    duplicates += count - copies
+        return delivered, lost, duplicates, misrouted
 
     def idle(self, duration: float, tick: Optional[Tick] = None, tick_every: float = 0.5) -> None:
         """Stay connected for `duration` s, reading whatever comes (pings are answered)."""
@@ -469,7 +544,8 @@ class LoadGen:
                 self.login_failed += 1
                 self.drops[errno.errorcode.get(err, str(err))] += 1
                 continue
-            conn = Conn(index, f"{self.name_prefix}{index}", sock)
+            room = index % self.rooms if self.rooms else 0
+            conn = Conn(index, f"{self.name_prefix}{index}", sock, room, self._room_counts[room])
             self.conns.append(conn)
             # The server speaks first (hello): readable means connected, or refused.
             self._by_fd[sock.fileno()] = conn
@@ -482,13 +558,22 @@ class LoadGen:
     def _on_connect(self, conn: Conn) -> None:
         """A connection was opened: lanchat's server speaks first, so nothing to send."""
 
-    def _say(self, seq: int, sent_ns: int) -> bytes:
-        """The bytes that send bench message `seq` to the room."""
-        return say_frame(seq, sent_ns)
+    def _say(self, conn: Conn, seq: int, sent_ns: int) -> bytes:
+        """The bytes that send bench message `seq` to the room of `conn`."""
+        return say_frame(seq, sent_ns, self._room_name(conn))
 
-    def _expected_joins(self, online: int) -> int:
-        """Joins the clients see once `online` have logged in: each sees every later one."""
-        return online * (online - 1) // 2
+    def _joins_seen_in(self, members: int) -> int:
+        """Joins the members of one room see once `members` have come in: each sees every
+        later one."""
+        return members * (members - 1) // 2
+
+    def _room_name(self, conn: Conn) -> Optional[str]:
+        """The room the client is in, as its frames name it; None without rooms."""
+        return room_name(conn.room) if self.rooms else None
+
+    def _members(self) -> Counter:
+        """How many clients are online in each room (by room number)."""
+        return Counter(conn.room for conn in self.conns if conn.state == ONLINE)
 
     def _welcomed(self, conn: Conn, now: int) -> None:
         """A client finished logging in: it is online, and another may start."""
@@ -553,8 +638,7 @@ class LoadGen:
             return
         # Locals: this loop runs once per delivery, 100,000 times a second.
         by_fd = self._by_fd
-        counts = self._counts
-        ncounts = len(counts)
+        ncounts = len(self._room_counts[0])  # every room's list is as long
         record = self._latency.append
         match = self.STAMP.match
         is_join = self.JOIN.match
@@ -599,6 +683,7 @@ class LoadGen:
             if len(conn.inbuf) > MAX_LINE:
                 self._drop(conn, "line_too_long")
                 continue
+            counts = conn.counts  # the deliveries of this client's room
             for line in lines:
                 found = match(line)
                 if found is not None:
@@ -610,31 +695,32 @@ class LoadGen:
                     else:
                         self.foreign_messages += 1
                     if self.verify:
-                        self._check(line, (seq, int(found[2])))
+                        self._check(conn, line, (seq, int(found[2])))
                 elif is_join(line):
                     self.joins += 1
                     if self.verify:
-                        self._check(line, None)
+                        self._check(conn, line, None)
                 elif line and line != b"\r":
                     self._slow(conn, line, now)
         if delivered_at:
             self._last_delivery_ns = delivered_at
 
-    def _delivered(self, stamp: Optional[Tuple[int, int]], now: int) -> None:
+    def _delivered(self, conn: Conn, stamp: Optional[Tuple[int, int]], now: int) -> None:
         """Count a delivery found by the slow path (the hot loop inlines the same).
 
         None, or a stamp of no message of this run, is a message the bench did not send.
         """
-        if stamp is not None and stamp[0] < len(self._counts):
+        if stamp is not None and stamp[0] < len(conn.counts):
             seq, sent = stamp
-            self._counts[seq] += 1
+            conn.counts[seq] += 1
             self._latency.append(now - sent)
             self._last_delivery_ns = max(self._last_delivery_ns, now)
         else:
             self.foreign_messages += 1
 
-    def _check(self, line: bytes, stamp: Optional[Tuple[int, int]]) -> None:
-        """Verify mode: the fast path must agree with a full decode."""
+    def _check(self, conn: Conn, line: bytes, stamp: Optional[Tuple[int, int]]) -> None:
+        """Verify mode: the fast path must agree with a full decode, the frame must name
+        the client's room (none without rooms), and no client may get a message twice."""
         try:
             frame = json.loads(line)
         except ValueError:
@@ -644,8 +730,15 @@ class LoadGen:
             ok = isinstance(frame, dict) and frame.get("type") == "join"
         else:
             ok = frame_stamp(frame) == stamp
-        if not ok:
+            self._count_repeat(conn, stamp[0])
+        if not ok or frame.get("room") != self._room_name(conn):
             self.verify_mismatches += 1
+
+    def _count_repeat(self, conn: Conn, seq: int) -> None:
+        """Verify mode: note that this client got message `seq`; count it if again."""
+        if (seq, conn.index) in self._had:
+            self.repeats += 1
+        self._had.add((seq, conn.index))
 
     def _slow(self, conn: Conn, line: bytes, now: int) -> None:
         if line.startswith(_WELCOME_PREFIX) and not self.verify:
@@ -662,17 +755,25 @@ class LoadGen:
                 return
             kind = frame.get("type")
         if kind == "message":
-            self._delivered(frame_stamp(frame), now)
+            self._delivered(conn, frame_stamp(frame), now)
         elif kind == "hello":
             if conn.state == HELLO:
                 conn.state = LOGIN
-                login = {"type": "login", "name": conn.name, "version": PROTOCOL_VERSION}
+                login: Dict[str, Any] = {
+                    "type": "login",
+                    "name": conn.name,
+                    "version": ROOMS_VERSION if self.rooms else PROTOCOL_VERSION,
+                }
                 if self.presence == "batch":
                     login["presence"] = "batch"
+                if self.rooms:
+                    login["rooms"] = [self._room_name(conn)]
                 self._write(conn, _encode(login))
         elif kind == "welcome":
             if conn.state == LOGIN:
                 self._welcomed(conn, now)
+        elif kind == "joined" and frame.get("room") == self._room_name(conn):
+            self.rooms_joined += 1
         elif kind == "join":
             self.joins += 1
         elif kind == "leave":
@@ -713,6 +814,13 @@ class LoadGen:
                 self.leaves += 1
             else:
                 self.bad_lines += 1
+
+
+def _per_message(expected: int, messages: int, copies_in: Dict[int, int]) -> float:
+    """Deliveries due per message: the same for every room, or the mean over messages."""
+    if len(set(copies_in.values())) == 1:
+        return next(iter(copies_in.values()))
+    return round(expected / messages, 2) if messages else 0.0
 
 
 def _own_cpu() -> float:

@@ -58,12 +58,14 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Scenario:
-    """What to run: clients, offered room messages per second (0: idle) and for how long."""
+    """What to run: clients, offered room messages per second (0: idle), for how long, and
+    over how many rooms (0: one room, clients that do not speak rooms)."""
 
     name: str
     clients: int
     rate: float
     duration: float
+    rooms: int = 0  # > 0: client i speaks rooms (4.2) and is in room i mod rooms
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ def _measure(
         login_concurrency=options.login_concurrency,
         verify=options.verify,
         presence="single" if irc else options.presence,
+        rooms=scenario.rooms,
     )
     with gen:
         login_cpu0 = procstat.cpu_seconds(pid)
@@ -282,6 +285,7 @@ def _measure(
             "protocol": "irc" if irc else "lanchat",
             "presence": gen.presence,
             "clients": scenario.clients,
+            "rooms": scenario.rooms,
             "server_argv": server.argv[1:],
             "logged_in": login.logged_in,
             "login_failed": login.failed,
@@ -314,6 +318,7 @@ def _measure(
                 received=report.received,
                 lost=report.lost,
                 duplicates=report.duplicates,
+                misrouted=report.misrouted,
                 sent_msg_s=round(report.sent_per_s, 2),
                 deliveries_s=round(report.deliveries_per_s, 1),
                 latency_p50_ms=round(report.latency_p50_ms, 3),
@@ -338,6 +343,8 @@ def _measure(
             )
             if report.rejected:
                 notes.append(f"{report.rejected} messages were rate limited (not expected)")
+            if report.misrouted:
+                notes.append(f"{report.misrouted} deliveries reached clients outside their room")
         else:
             gen_start = time.monotonic()
             gen.idle(duration, tick=watch.poll)
@@ -351,6 +358,7 @@ def _measure(
                 expected=0,
                 received=0,
                 lost=0,
+                misrouted=0,
                 gen_cpu_s=round(gen_cpu, 3),
                 gen_cpu_pct=round(100 * gen_cpu / gen_wall, 1),
                 server_cpu_ms_per_1000=None,
@@ -374,10 +382,13 @@ def _measure(
             online_at_end=gen.online,
             pings_answered=gen.pings,
             joins_seen=gen.joins,
+            joins_expected=gen.expected_joins(),
+            rooms_joined=gen.rooms_joined,
             presence_frames=gen.presence_frames,
             foreign_messages=gen.foreign_messages,
             bad_lines=gen.bad_lines,
             verify_mismatches=gen.verify_mismatches if options.verify else None,
+            repeats=gen.repeats if options.verify else None,
         )
     # The generator is the bottleneck when it has no CPU left, sends late or reads late.
     send_lag = result["send_lag_max_ms"] or 0

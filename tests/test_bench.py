@@ -183,7 +183,11 @@ def test_quick_bench_against_the_pyz_loses_nothing(pyz: Path, tmp_path: Path) ->
     proc, document = run_bench(tmp_path, "--quick", "--pyz", str(pyz))
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     rows = scenarios(document)
-    assert [row["scenario"] for row in rows] == ["quick-c20-r20", "quick-c20-idle"]
+    assert [row["scenario"] for row in rows] == [
+        "quick-c20-r20",
+        "quick-c20-idle",
+        "quick-c40-r20-rooms4",
+    ]
     for row in rows:
         assert row["logged_in"] == row["clients"]
         assert row["lost"] == 0

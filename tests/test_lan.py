@@ -316,10 +316,10 @@ def test_client_on_another_host_finds_the_server_and_chats(lan):
     bob = lan.client(client_host, "bob", stdin="hello from b\n")
     assert bob.returncode == 0, bob.stderr
     assert "you are bob on alpha" in bob.stdout
-    assert re.search(r"^\d\d:\d\d bob: hello from b$", bob.stdout, re.M)
-    carol.wait_for(r"^\d\d:\d\d bob: hello from b$")
+    assert re.search(r"^\d\d:\d\d #general bob: hello from b$", bob.stdout, re.M)
+    carol.wait_for(r"^\d\d:\d\d #general bob: hello from b$")
     carol.write("hello from a\n")
-    carol.wait_for(r"^\d\d:\d\d carol: hello from a$")
+    carol.wait_for(r"^\d\d:\d\d #general carol: hello from a$")
 
 
 def test_client_with_several_servers_lists_them_or_joins_the_one_named(lan):

@@ -1,0 +1,106 @@
+"""The lanchat 4.0.0 and 4.1.0 clients themselves, built from this repository's history,
+against today's server with rooms: they keep working, in the default room only.
+
+Each is built from its commit with `git archive` and the venv's shiv, the way `make pyz`
+builds; a clone without that history (a shallow one) skips these tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from conftest import ROOT
+from test_rooms import rooms_login
+from wire import PyzServer
+
+RELEASES = {"4.0.0": "467b087", "4.1.0": "297df8c"}  # the last commit of each release
+
+
+@pytest.fixture(scope="session", params=sorted(RELEASES))
+def old_pyz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The client of an older release, as a zipapp."""
+    version, commit = request.param, RELEASES[request.param]
+    if shutil.which("git") is None or shutil.which("tar") is None:
+        pytest.skip("git and tar are needed to build an older release")
+    known = subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"],
+        capture_output=True,
+        timeout=30,
+    )
+    if known.returncode != 0:
+        pytest.skip(f"commit {commit} ({version}) is not in this clone's history")
+    stage = tmp_path_factory.mktemp(f"lanchat-{version}")
+    site = stage / "site-packages"
+    site.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "lanchat"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    subprocess.run(["tar", "-x", "-C", str(site)], input=archive.stdout, check=True, timeout=60)
+    built = stage / "lanchat.pyz"
+    shiv = Path(sys.executable).with_name("shiv")
+    entry = ("-e", "lanchat.__main__:main", "-p", "/usr/bin/env python3")
+    subprocess.run(
+        [str(shiv), "--site-packages", str(site), "--reproducible", *entry, "-o", str(built)],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    said = subprocess.run(
+        [sys.executable, str(built), "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert said.stdout == f"lanchat {version}\n", said.stderr
+    return built
+
+
+@pytest.fixture
+def server(pyz: Path) -> Iterator[PyzServer]:
+    running = PyzServer(str(pyz), "--no-history")
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+def test_an_old_client_chats_in_the_default_room_only(old_pyz: Path, server: PyzServer) -> None:
+    address = server.start()
+    ann = rooms_login(address, "ann", ["#general", "#dev"])
+    where = ("--host", "127.0.0.1", "--port", str(address[1]))
+    old = subprocess.Popen(
+        [sys.executable, str(old_pyz), "client", "--plain", "--name", "olga", *where],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ann.expect("join", name="olga", room="#general", timeout=30)
+        for room, text in (("#dev", "only for dev"), ("#general", "hello olga")):
+            ann.send({"type": "say", "room": room, "text": text})
+            ann.expect("message", text=text, room=room)
+        ann.send({"type": "part", "room": "#general"})
+        ann.expect("parted")
+        ann.send({"type": "join", "room": "#general"})
+        ann.expect("joined", room="#general")
+        assert old.stdin is not None
+        old.stdin.write("hi from an old client\n")
+        old.stdin.flush()
+        ann.expect("message", text="hi from an old client", room="#general", timeout=30)
+        out, err = old.communicate(input="", timeout=30)
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.communicate(timeout=10)
+    assert old.returncode == 0, err
+    lines = out.splitlines()
+    assert any(line.endswith("ann: hello olga") for line in lines), out
+    assert not any("only for dev" in line for line in lines), "#dev never reaches it"
+    assert any(line.endswith("ann left") for line in lines), "a part is a plain leave"
+    assert any(line.endswith("olga: hi from an old client") for line in lines), out
