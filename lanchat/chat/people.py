@@ -77,6 +77,10 @@ def refusal_text(frame: Frame, now: float) -> str:
     return text + (f": {reason}" if reason else "")
 
 
+def _away_line(name: str, text: Optional[str]) -> str:
+    return f"{name} is away: {text}" if text is not None else f"{name} is back"
+
+
 class People:
     """4.3 frames in, 4.3 commands out, the ignore list and the bell: the people half of
     the client model."""
@@ -179,20 +183,23 @@ class People:
             self._add("system", text, room, ts=ts, room=self._room_field(room))
 
     def _frame_nick(self, frame: Frame, now: float) -> List[Action]:
-        """Somebody (or we) took another name (4.3)."""
+        """Somebody (or we) took another name (4.3): the lists, away texts, known keys and
+        ignore list follow them."""
         old, new = safe_text(frame["old"]), safe_text(frame["new"])
         old_key = names.name_key(old)
         rooms = self._shared_rooms(old)
-        for room in self.rooms.rooms:
+        mine = self._is_me(old)
+        if mine:  # first: our new name is drawn as ours, never given a colour
+            self._requests.answered("nick", None, frame.get("ref"))
+            self._set_name(new)
+        for room in rooms:
             if any(names.name_key(m) == old_key for m in room.members):
                 others = [m for m in room.members if names.name_key(m) != old_key]
                 self._set_members(room, [*others, new])
         for known in (self.away_texts, self._fingerprints):
             if old_key in known:
                 known[names.name_key(new)] = known.pop(old_key)
-        if self._is_me(old):
-            self._requests.answered("nick", None, frame.get("ref"))
-            self._set_name(new)
+        if mine:
             self._add("system", f"you are now {new}", ts=frame["ts"])
             return []
         renamed = [item for item in self.settings.ignored if names.name_key(item.name) == old_key]
@@ -210,7 +217,7 @@ class People:
         name, text = safe_text(frame["name"]), _str(frame.get("text"))
         if frame.get("reply") is True:
             if not self.settings.find_ignored(name, self._fingerprints.get(names.name_key(name))):
-                self._add("system", f"{name} is away: {text or ''}".rstrip(": "), ts=frame["ts"])
+                self._add("system", _away_line(name, text or "away"), ts=frame["ts"])
             return []
         key = names.name_key(name)
         if text is None:
@@ -222,7 +229,7 @@ class People:
             line = f"you are away: {text}" if text is not None else "you are back"
             self._add("system", line, ts=frame["ts"])
         elif self.settings.find_ignored(name, self._fingerprints.get(key)) is None:
-            self._about(name, f"{name} is away: {text}" if text else f"{name} is back", frame["ts"])
+            self._about(name, _away_line(name, text), frame["ts"])
         return []
 
     def _frame_whois(self, frame: Frame, now: float) -> List[Action]:
