@@ -276,7 +276,7 @@ def test_an_operator_kicks_from_the_window_and_the_kicked_client_stays_out(
 
     alice.line("/ban trent 1h spam")
     bot_victim.wait_line("!! banned by alice until ")
-    code, out, err = bot_victim.finish(drivers.LONG_WAIT)
+    code, _, err = bot_victim.finish(drivers.LONG_WAIT)
     assert code == 1
     assert re.search(r"^lanchat: banned by alice until \S+: spam$", err, re.M), err
     awaited(watcher, "leave", name="trent")
