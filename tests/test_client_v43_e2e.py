@@ -262,7 +262,10 @@ def test_an_operator_kicks_from_the_window_and_the_kicked_client_stays_out(
     alice = window("alice")  # logged in with her key, a registered operator name
     alice.wait_for(lambda lines: "you: alice (op)" in lines[0])
 
+    alice.line("/motd be nice")
+    alice.wait_for("server: ")
     pty_victim = window("mallory")
+    pty_victim.wait_for("-- message of the day: be nice")
     pty_victim.wait_for("you are mallory on testlab")
     bot_victim = plain("trent")
     bot_victim.wait_line("-- you are trent on testlab")
@@ -284,3 +287,19 @@ def test_an_operator_kicks_from_the_window_and_the_kicked_client_stays_out(
     watcher.send({"type": "who", "room": "#general"})
     names = awaited(watcher, "online")["names"]
     assert "mallory" not in names and "trent" not in names, "the kicked stay out"
+
+
+def test_a_damaged_settings_file_is_one_line_and_the_client_goes_on(
+    plain: Callable[..., PipedClient], tmp_path: Path
+) -> None:
+    folder = tmp_path / "config-henry" / "lanchat"
+    folder.mkdir(parents=True)
+    (folder / "settings.json").write_text("{damaged")
+    henry = plain("henry")
+    line = henry.wait_line("settings file")
+    assert line.endswith(f"!! settings file {folder / 'settings.json'} ignored: it is damaged")
+    henry.wait_line("-- you are henry on testlab")
+    henry.write("/bell all\n")
+    henry.wait_line("bell: all")
+    assert finished(henry)[0] == 0
+    assert json.loads((folder / "settings.json").read_text()) == {"bell": "all", "ignore": []}
