@@ -209,6 +209,20 @@ def test_our_own_rename_changes_our_name_and_the_next_login_uses_it() -> None:
     assert ref.startswith("t-")
 
 
+def test_a_refused_or_rate_limited_rename_keeps_our_name() -> None:
+    model = online()
+    ref = command(model, "/nick alice")["ref"]
+    receive(model, {"type": "error", "code": "name_taken", "ref": ref,
+                    "message": "'alice' is online already."})  # fmt: skip
+    assert model.name == "bob" and model.login == LOGGED_IN and not model.awaiting_answers
+    assert lines(model)[-1] == "!! 'alice' is online already."
+    ref = command(model, "/nick robert")["ref"]
+    receive(model, {"type": "error", "code": "rate_limited", "ref": ref, "retry_after": 2.0,
+                    "message": "Slow down."})  # fmt: skip
+    assert frames(model.tick(NOW + 1)) == []
+    assert frames(model.tick(NOW + 2.5)) == [{"type": "nick", "name": "robert", "ref": ref}]
+
+
 def test_away_is_dimmed_in_the_list_shown_and_answered_once() -> None:
     model = online(away={"carol": "in a meeting"})
     assert model.is_away("carol") and not model.is_away("alice")
