@@ -350,6 +350,17 @@ def test_a_fingerprint_seen_later_is_kept_with_a_name_ignored_before(tmp_path: P
     assert saved(path)["ignore"] == [{"name": "carol", "fingerprint": BOB_KEY}]
 
 
+def test_whois_gives_the_key_of_a_name_ignored_before(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    model = online(settings=Settings(str(path)))
+    type_line(model, "/ignore alice")
+    ref = command(model, "/whois alice")["ref"]
+    receive(model, {"type": "whois", "name": "alice", "since": NOW, "idle": 0.0, "rooms": [],
+                    "registered": True, "operator": False, "fingerprint": BOB_KEY,
+                    "ref": ref})  # fmt: skip
+    assert saved(path)["ignore"] == [{"name": "alice", "fingerprint": BOB_KEY}]
+
+
 def test_a_damaged_settings_file_is_reported_and_the_defaults_are_used(tmp_path: Path) -> None:
     path = tmp_path / "settings.json"
     path.write_text("{not json")
