@@ -49,8 +49,9 @@ def plain(pyz: Path, server: Address, tmp_path: Path) -> Iterator[Callable[..., 
     """Start plain-mode clients, each as `who` (its config folder); all killed at the end."""
     started: List[PipedClient] = []
 
-    def start(name: str, who: str = "") -> PipedClient:
-        client = PipedClient(client_argv(pyz, server, name), env=home(tmp_path, who or name))
+    def start(name: str, who: str = "", *extra: str) -> PipedClient:
+        argv = client_argv(pyz, server, name, *extra)
+        client = PipedClient(argv, env=home(tmp_path, who or name))
         started.append(client)
         return client
 
@@ -132,6 +133,25 @@ def test_a_stranger_in_the_window_is_asked_for_another_name(
     stranger.wait_for("name: dave2")
     stranger.line("")
     stranger.wait_for("you are dave2 on testlab")
+
+
+def test_the_same_key_file_elsewhere_is_the_same_person(
+    plain: Callable[..., PipedClient], tmp_path: Path
+) -> None:
+    key = tmp_path / "bot.key"
+    bot = plain("ci", "first machine", "--identity", str(key))
+    bot.write("/register\n")
+    bot.wait_line("ci is registered to your key")
+    assert finished(bot)[0] == 0
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    copy = tmp_path / "copied.key"
+    copy.write_bytes(key.read_bytes())
+    again = plain("ci", "second machine", "--identity", str(copy))
+    again.wait_line("-- you are ci on testlab")
+    assert finished(again)[0] == 0
+    stranger = plain("ci", "second machine")  # that machine's own key: somebody else
+    stranger.wait_line("'ci' is registered to another key")
+    assert finished(stranger)[0] == 1
 
 
 # --------------------------------------------------------------------------- presence
