@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         "which must not be empty); or set LANCHAT_PASSWORD; else the window asks for it",
     )
     client.add_argument(
+        "--identity",
+        metavar="FILE",
+        help="your identity key: who you are on every server (made if missing; default "
+        "$XDG_CONFIG_HOME/lanchat/identity.key, else ~/.config/lanchat/identity.key)",
+    )
+    client.add_argument(
         "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"
     )
 

@@ -23,14 +23,17 @@ PYZ = Path(os.environ.get("LANCHAT_PYZ", ROOT / "dist" / "lanchat.pyz"))
 @pytest.fixture(scope="session", autouse=True)
 def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Servers started by tests keep their history files in a temporary folder, never in
-    the user's data directory (where a file of an earlier run could share a port number)."""
-    old = os.environ.get("XDG_DATA_HOME")
+    the user's data directory (where a file of an earlier run could share a port number);
+    clients keep their identity key and settings in another (4.3), never in the user's."""
+    old = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME")}
     os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data-home"))
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config-home"))
     yield
-    if old is None:
-        del os.environ["XDG_DATA_HOME"]
-    else:
-        os.environ["XDG_DATA_HOME"] = old
+    for name, value in old.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,11 @@ else the window asks for it (hidden); plain mode without one is one line and exi
 password file that holds none one line and exit 2 (a bad argument). It is never put on
 the command line, the wire or a log.
 
+The identity key (protocol 4.3) comes from --identity, else the config folder, made on
+the first run (`chat.keyfile`); one that cannot be read is one line and exit 1, before
+any connection. The settings (ignore list, bell) come from the config folder too
+(`chat.settings`); a damaged settings file is a line in the chat, not an end.
+
 Logging goes to --log-file or nowhere: never to stderr while curses owns the screen.
 curses is imported only on the way to the curses front end.
 """
@@ -26,12 +31,15 @@ import getpass
 import logging
 import os
 import sys
-from typing import List, Optional, Tuple
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from lanchat import names, protocol
-from lanchat.chat import finder
+from lanchat.chat import finder, keyfile, settings
 from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
 from lanchat.chat.finder import ServerInfo
+from lanchat.chat.keyfile import KeyFileError
 from lanchat.chat.model import ClientModel
 from lanchat.chat.picker import ServerPicker
 from lanchat.password import PasswordFileError, read_password
@@ -160,6 +168,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 2
     try:
+        secret = keyfile.load_or_create(getattr(args, "identity", None))
+    except KeyFileError as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 1
+    kept, problem = settings.load()
+    user = UserFiles(secret, kept, problem)
+    try:
         target, servers = _choose(args)
         if target is None and plain:
             listed = "\n".join("  " + _label(s) for s in servers)
@@ -176,8 +191,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 1
     if plain:
-        return _run_plain(name, target, link, password)
-    return _run_curses(name, target, link, servers, password)
+        return _run_plain(name, target, link, password, user)
+    return _run_curses(name, target, link, servers, password, user)
+
+
+@dataclass(frozen=True)
+class UserFiles:
+    """What the client keeps of its user: the identity key and the settings (and why the
+    settings file could not be read, if it could not)."""
+
+    secret: bytes
+    settings: settings.Settings
+    problem: Optional[str]
+
+    def model_options(self) -> Dict[str, Any]:
+        """The model's arguments for them."""
+        return {"secret": self.secret, "settings": self.settings}
+
+    def report(self, model: ClientModel) -> None:
+        """Say in the chat what went wrong with the settings file."""
+        if self.problem:
+            model.note("error", self.problem, time.time())
 
 
 def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[ServerInfo]]:
@@ -192,17 +226,25 @@ def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[S
 
 
 def _run_plain(
-    name: str, target: Optional[Tuple[str, int]], link: Optional[Link], password: Optional[str]
+    name: str,
+    target: Optional[Tuple[str, int]],
+    link: Optional[Link],
+    password: Optional[str],
+    user: UserFiles,
 ) -> int:
     from lanchat.chat import plain
 
     assert target is not None
-    model = ClientModel(name, *target, password=password)
+    model = ClientModel(name, *target, password=password, **user.model_options())
+    user.report(model)
     stdout = sys.stdout
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
         reconfigure(errors="replace")
-    return plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
+    code = plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
+    if model.fatal:  # kicked, banned: on stderr too, for whoever runs the bot
+        print(f"lanchat: {model.exit_note}", file=sys.stderr)
+    return code
 
 
 def _run_curses(
@@ -211,6 +253,7 @@ def _run_curses(
     link: Optional[Link],
     servers: List[ServerInfo],
     password: Optional[str],
+    user: UserFiles,
 ) -> int:
     from lanchat import client_curses
 
@@ -223,7 +266,15 @@ def _run_curses(
                     return 0
                 chosen = servers[picker.selected]
                 target = (chosen.host, chosen.port)
-            model = ClientModel(name, *target, password=password, ask_password=True, window=True)
+            model = ClientModel(
+                name,
+                *target,
+                password=password,
+                ask_password=True,
+                window=True,
+                **user.model_options(),
+            )
+            user.report(model)
             return terminal.chat(model, target[0], target[1], link)
     except client_curses.Terminated as exc:  # SIGTERM or SIGHUP before the chat began
         return 128 + exc.signum

@@ -5,9 +5,12 @@ the rest of the line and `now`, and acts through the model's public doors (`say`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, List
+import re
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
+from lanchat import protocol
 from lanchat.chat.actions import Action
+from lanchat.chat.people import MOTD_CLEAR
 from lanchat.chat.termtext import safe_text
 
 if TYPE_CHECKING:
@@ -18,6 +21,10 @@ ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 HELP = (
     "Commands: /msg NAME text (private), /me action, /who [#room], /clear, /help, /quit",
     "Rooms: /join #room (and show it), /part [#room], /rooms (all of them), /topic [text]",
+    "People: /nick NAME, /away [text], /back, /whois NAME, /register (your name to your key),",
+    "  /unregister, /ignore [NAME] (alone: the list), /unignore NAME, /bell off|mentions|all",
+    "Operators: /kick NAME [reason], /ban NAME|ADDRESS [30s|10m|2h|7d] [reason], /unban TARGET,",
+    "  /bans, /mute NAME [duration], /unmute NAME, /motd [text|clear], /unregister NAME",
     "// at the start sends a line that begins with /",
 )
 KEYS_HELP = (  # only the window has keys; plain mode reads lines
@@ -92,6 +99,118 @@ def _topic(model: ClientModel, rest: str, now: float) -> List[Action]:
     return model.set_topic(rest, now)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> Optional[float]:
+    """Seconds from `90s`, `30m`, `2h`, `7d` or a bare number (seconds); None if it is
+    not a duration."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip().lower())
+    if match is None:
+        return None
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return seconds if seconds > 0 else None
+
+
+def _one_name(model: ClientModel, rest: str, usage: str, now: float) -> str:
+    """The NAME of a command that takes one; "" (after its usage line) if missing."""
+    name = rest.split(" ", 1)[0]
+    if not name:
+        model.note("info", f"usage: {usage}", now)
+    return name
+
+
+def _nick(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name = _one_name(model, rest, "/nick NEWNAME", now)
+    return model.ask_server(protocol.nick(name), "nick", now) if name else []
+
+
+def _away(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ask_server(protocol.away(rest or "away"), "away", now)
+
+
+def _back(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ask_server(protocol.away(), "away", now)
+
+
+def _whois(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name = _one_name(model, rest, "/whois NAME", now)
+    return model.ask_server(protocol.whois(name), "whois", now) if name else []
+
+
+def _register(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ask_server(protocol.register(), "registered", now)
+
+
+def _unregister(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ask_server(protocol.unregister(rest or None), "unregistered", now)
+
+
+def _ignore(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ignore(rest.split(" ", 1)[0], now) if rest else model.list_ignored(now)
+
+
+def _unignore(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name = _one_name(model, rest, "/unignore NAME", now)
+    return model.unignore(name, now) if name else []
+
+
+def _bell(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.set_bell(rest.lower(), now)
+
+
+def _kick(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name = _one_name(model, rest, "/kick NAME [reason]", now)
+    reason = rest[len(name) :].strip() or None
+    return model.ask_server(protocol.kick(name, reason), "notice", now) if name else []
+
+
+def _target_duration_reason(rest: str) -> Tuple[str, Optional[float], Optional[str]]:
+    """NAME [duration] [rest]: the words of /ban and /mute."""
+    target, _, after = rest.partition(" ")
+    first, _, more = after.strip().partition(" ")
+    duration = parse_duration(first) if first else None
+    reason = (more if duration is not None else after).strip() or None
+    return target, duration, reason
+
+
+def _ban(model: ClientModel, rest: str, now: float) -> List[Action]:
+    target, duration, reason = _target_duration_reason(rest)
+    if not target:
+        model.note("info", "usage: /ban NAME|ADDRESS [duration: 90s, 30m, 2h, 7d] [reason]", now)
+        return []
+    return model.ask_server(protocol.ban(target, duration, reason), "notice", now)
+
+
+def _unban(model: ClientModel, rest: str, now: float) -> List[Action]:
+    target = _one_name(model, rest, "/unban NAME|ADDRESS", now)
+    return model.ask_server(protocol.unban(target), "notice", now) if target else []
+
+
+def _bans(model: ClientModel, rest: str, now: float) -> List[Action]:
+    return model.ask_server(protocol.bans(), "ban_list", now)
+
+
+def _mute(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name, duration, extra = _target_duration_reason(rest)
+    if not name or extra is not None:
+        model.note("info", "usage: /mute NAME [duration: 90s, 30m, 2h, 7d]", now)
+        return []
+    return model.ask_server(protocol.mute(name, duration), "notice", now)
+
+
+def _unmute(model: ClientModel, rest: str, now: float) -> List[Action]:
+    name = _one_name(model, rest, "/unmute NAME", now)
+    return model.ask_server(protocol.unmute(name), "notice", now) if name else []
+
+
+def _motd(model: ClientModel, rest: str, now: float) -> List[Action]:
+    if not rest:
+        return model.show_motd(now)
+    text = "" if rest.lower() == MOTD_CLEAR else rest
+    return model.ask_server(protocol.motd(text), "notice", now)
+
+
 def _help(model: ClientModel, rest: str, now: float) -> List[Action]:
     for text in HELP + (KEYS_HELP if model.window else ()):
         model.note("info", text, now)
@@ -118,4 +237,20 @@ COMMANDS: Dict[str, Command] = {
     "/help": _help,
     "/?": _help,
     "/clear": _clear,
+    "/nick": _nick,
+    "/away": _away,
+    "/back": _back,
+    "/whois": _whois,
+    "/register": _register,
+    "/unregister": _unregister,
+    "/ignore": _ignore,
+    "/unignore": _unignore,
+    "/bell": _bell,
+    "/kick": _kick,
+    "/ban": _ban,
+    "/unban": _unban,
+    "/bans": _bans,
+    "/mute": _mute,
+    "/unmute": _unmute,
+    "/motd": _motd,
 }

@@ -12,10 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-COMMANDS = (  # what Tab completes
-    "/clear", "/help", "/join", "/me", "/msg", "/part", "/quit", "/rooms", "/topic", "/who",
+COMMANDS = (  # what Tab completes (not /whois: /wh completes to /who, as it always did)
+    "/away", "/back", "/bell", "/clear", "/help", "/ignore", "/join", "/me", "/msg",
+    "/nick", "/part", "/quit", "/register", "/rooms", "/topic", "/unignore", "/who",
+)  # fmt: skip
+OPERATOR_COMMANDS = (  # completed for operators only
+    "/ban", "/bans", "/kick", "/motd", "/mute", "/unban", "/unmute", "/unregister",
 )  # fmt: skip
 ROOM_COMMANDS = ("/join", "/part", "/who")  # a room follows them
+NAME_COMMANDS = (  # a name online follows them
+    "/msg", "/m", "/whois", "/ignore", "/unignore", "/kick", "/ban", "/mute", "/unmute",
+    "/unregister",
+)  # fmt: skip
 
 
 @dataclass
@@ -33,9 +41,10 @@ def complete(
     others: Sequence[str],
     cycle: Optional[Completion],
     rooms: Sequence[str] = (),
+    commands: Sequence[str] = COMMANDS,
 ) -> Tuple[str, int, Optional[Completion]]:
     """The line, cursor and cycle after Tab; `others` are the names online but ours,
-    `rooms` the rooms joined."""
+    `rooms` the rooms joined, `commands` those to complete."""
     if cycle is not None:
         cycle.index = (cycle.index + 1) % len(cycle.candidates)
         return (*_put_word(line, cursor, cycle.start, cycle.candidates[cycle.index]), cycle)
@@ -43,7 +52,7 @@ def complete(
     while start > 0 and not line[start - 1].isspace():
         start -= 1
     word = line[start:cursor]
-    candidates = _candidates(line, start, word, others, rooms)
+    candidates = _candidates(line, start, word, others, rooms, commands)
     if not candidates:
         return line, cursor, None
     if line[cursor : cursor + 1].isspace():  # a space follows already
@@ -57,18 +66,23 @@ def complete(
 
 
 def _candidates(
-    line: str, start: int, word: str, others: Sequence[str], rooms: Sequence[str]
+    line: str,
+    start: int,
+    word: str,
+    others: Sequence[str],
+    rooms: Sequence[str],
+    commands: Sequence[str],
 ) -> List[str]:
     """What Tab may put in place of `word` (at `start`): a command at the start of the
     line, a room after /join, /part and /who (`dev` or `#dev`), else a name online
-    (after `@`, or as the NAME of /msg), with what follows it."""
+    (after `@`, or as the NAME of /msg, /whois, /kick ...), with what follows it."""
     before = line[:start].split()
     if not before and word.startswith("/"):
-        return [command + " " for command in COMMANDS if command.startswith(word.lower())]
+        return [command + " " for command in sorted(commands) if command.startswith(word.lower())]
     if len(before) == 1 and before[0].lower() in ROOM_COMMANDS and rooms:
         stem = word.casefold().lstrip("#")
         return [room + " " for room in rooms if room[1:].casefold().startswith(stem)]
-    to_whom = len(before) == 1 and before[0].lower() in ("/msg", "/m")
+    to_whom = len(before) == 1 and before[0].lower() in NAME_COMMANDS
     if not word and not to_whom:
         return []
     at = "@" if word.startswith("@") else ""

@@ -34,16 +34,18 @@ import re
 from dataclasses import dataclass
 from typing import Hashable, List, Optional, Pattern, Sequence, Tuple
 
-from lanchat import names, protocol
+from lanchat import identity, names, protocol
 from lanchat.chat import commands, completion, lineedit
 from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
 from lanchat.chat.colours import NameColours
 from lanchat.chat.commands import ME_PREFIX
 from lanchat.chat.connection import Connected, Disconnected, Event, Received, Stopped
 from lanchat.chat.outbox import LEAVE_GRACE, Outbox, Outgoing, announced_pace
+from lanchat.chat.people import FATAL_ERRORS, NAME_REFUSALS, People, until_text
 from lanchat.chat.requests import Requests
 from lanchat.chat.roomevents import ROOM_ERRORS, RoomEvents
 from lanchat.chat.rooms import Room, Rooms
+from lanchat.chat.settings import Settings
 from lanchat.chat.termtext import is_typeable, safe_text
 from lanchat.protocol import Frame
 
@@ -138,9 +140,10 @@ def _mention_pattern(name: str) -> Optional[Pattern[str]]:
     return re.compile(before + re.escape(name) + after, re.IGNORECASE)
 
 
-class ClientModel(RoomEvents):
+class ClientModel(RoomEvents, People):
     """All of the chat client's state; see the module docstring for the three doors.
-    Its rooms half (4.2) is `chat.roomevents.RoomEvents`."""
+    Its rooms half (4.2) is `chat.roomevents.RoomEvents`, its people half (4.3: renames,
+    away, ignore, operators) `chat.people.People`."""
 
     def __init__(
         self,
@@ -151,10 +154,14 @@ class ClientModel(RoomEvents):
         password: Optional[str] = None,
         ask_password: bool = False,
         window: bool = False,
+        secret: Optional[bytes] = None,
+        settings: Optional[Settings] = None,
     ) -> None:
         """`password`: from a file or the environment, if any; `ask_password`: the user
         can be asked for it (the window can, plain mode cannot); `window`: keys are read
-        (the window), so /help lists them."""
+        (the window), so /help lists them; `secret`: the identity key (`chat.keyfile`),
+        proven to a server that sends a challenge (4.3); `settings`: the ignore list and
+        bell (`chat.settings`)."""
         self.name = name  # the name we log in with (the server's spelling once in)
         self.address = (host, port)
         self.server_name = ""
@@ -205,6 +212,9 @@ class ClientModel(RoomEvents):
         self._ping_sent: Optional[float] = None
         self._pings = 0
         self._mention: Optional[Pattern[str]] = _mention_pattern(name)
+        self._secret = secret
+        self._challenge: Optional[str] = None  # the current link's identity challenge (4.3)
+        self._init_people(settings)
 
     # ------------------------------------------------------------------ helpers
 
@@ -234,6 +244,9 @@ class ClientModel(RoomEvents):
         auth = None
         if self._nonce is not None and self._password is not None:
             auth = protocol.password_proof(self._password, self._nonce, self.name)
+        proof = None
+        if self._challenge is not None and self._secret is not None:
+            proof = identity.prove(self._secret, self._challenge, self.name)
         # Neither the password nor the secrets of the login go into the log.
         log.info(
             "logging in as %r%s%s",
@@ -246,11 +259,12 @@ class ClientModel(RoomEvents):
         if self.rooms.joining is not None and self.rooms.find(self.rooms.joining) is None:
             rooms.append(self.rooms.joining)
         if not self.has_logged_in:
-            return protocol.login(self.name, auth=auth, rooms=rooms)
+            return protocol.login(self.name, auth=auth, rooms=rooms, identity=proof)
         return protocol.login(
             self.name,
             rooms=rooms,
             auth=auth,
+            identity=proof,
             last_id=self._last_id,
             history_id=self._history_id,
             resume=self._resume,
@@ -372,6 +386,8 @@ class ClientModel(RoomEvents):
         self._ping_sent = None
         self._out.unsent()
         self._nonce = None
+        challenge = hello.get("challenge")
+        self._challenge = str(challenge) if _nonce_ok(challenge) else None
         if hello["auth"] == "password":
             nonce = hello.get("nonce")
             if not _nonce_ok(nonce):
@@ -415,6 +431,8 @@ class ClientModel(RoomEvents):
         return [Bell()]
 
     def _on_disconnected(self, event: Disconnected, now: float) -> List[Action]:
+        if self.link == STOPPED:  # we gave up (kicked, banned ...): no coming back
+            return []
         was_up = self.link == CONNECTED
         self._requests.lost()  # their answers are lost with the link; a /join is kept
         self.link = OFFLINE
@@ -447,6 +465,7 @@ class ClientModel(RoomEvents):
         self._password_refused = 0
         self._set_name(safe_text(frame["name"]) or self.name)
         self._welcome_rooms(frame, now)
+        self._welcome_people(frame, now)
         if not self.rooms.enabled:  # with rooms, each room's members come in `joined`
             self._set_members(self.rooms.current, frame["online"])
         resume = frame.get("resume")
@@ -502,8 +521,12 @@ class ClientModel(RoomEvents):
         text = safe_text(frame["message"])
         ref = frame.get("ref")
         outgoing = self._out.find(ref)
-        if code in ("name_taken", "invalid_name") and self.login != LOGGED_IN:
+        if code in NAME_REFUSALS and self.login != LOGGED_IN:
             return self._ask_for_name(text, now)
+        if code in FATAL_ERRORS:
+            return self._refused_for_good(frame, now)
+        if code == "muted" and "until" in frame:
+            text += f" (muted{until_text(frame['until'], now)})"
         if code == "auth_failed":
             return self._password_refused_by_server(text, now)
         if code == "timeout" and self.login in (NAMING, PASSWORD):
@@ -597,7 +620,7 @@ class ClientModel(RoomEvents):
         entry = None if room is None else self._take_message(frame, room, now, quiet=False)
         actions = self._flush(now) if outgoing is not None else []
         if room is not None and entry is not None and not entry.own:
-            if self.rooms.arrived(room, entry.mention):
+            if self._rings(self.rooms.arrived(room, entry.mention)):
                 actions.append(Bell())
         return actions
 
@@ -611,6 +634,8 @@ class ClientModel(RoomEvents):
             self._seen.popitem(last=False)
         if self._last_id is None or frame["id"] > self._last_id:
             self._last_id = frame["id"]
+        if self._ignores(frame, now):
+            return None
         sender = safe_text(frame["from"])
         text = safe_text(frame["text"])
         to = frame.get("to")
@@ -800,8 +825,9 @@ class ClientModel(RoomEvents):
         if self.login == NAMING:
             return
         others = [name for name in self.online if not self._is_me(name)]
+        known = completion.COMMANDS + (completion.OPERATOR_COMMANDS if self.operator else ())
         self.input, self.cursor, self._completion = completion.complete(
-            self.input, self.cursor, others, self._completion, self.rooms.names
+            self.input, self.cursor, others, self._completion, self.rooms.names, known
         )
 
     # ------------------------------------------------------------------ lines

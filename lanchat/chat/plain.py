@@ -149,7 +149,7 @@ def run(
 def _loop(
     model: ClientModel, connection: Connection, items: queue.SimpleQueue[Item], stdout: TextIO
 ) -> int:
-    printed = model.last_seq
+    printed = 0  # every line of the model, those from before the loop too (a settings problem)
     printed_ts: Optional[float] = None  # the last printed line's time: a new day gets a separator
     drain_until: Optional[float] = None
     held: List[str] = []  # lines read before the login: run in order once logged in

@@ -59,6 +59,10 @@ class Requests:
             )
         )
 
+    def answered_by(self, ref: object) -> Optional[Request]:
+        """The question whose ref this answer carries, now done."""
+        return self._take(lambda request: _has_ref(request, ref))
+
     def refused(self, ref: object, room: object) -> Optional[Request]:
         """The question an error answers (its ref, else its room), now done."""
         key = room_key(room) if isinstance(room, str) else None

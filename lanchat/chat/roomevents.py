@@ -60,6 +60,7 @@ class RoomEvents:
         def _set_members(self, room: Room, members: Sequence[str]) -> None: ...
         def _take_history(self, history: List[Frame], now: float) -> None: ...
         def _say_logged_in(self, now: float) -> None: ...
+        def _take_away(self, away: object) -> None: ...
 
     @property
     def joining(self) -> bool:
@@ -124,6 +125,7 @@ class RoomEvents:
         room = self.rooms.join(safe_text(frame["room"]))
         room.name = safe_text(frame["room"])  # the spelling of whoever made it
         self._set_members(room, frame["members"])
+        self._take_away(frame.get("away"))
         if frame.get("truncated") is True:
             self._add("system", "some messages were skipped: too many to show", room, ts=now)
         self._take_history(frame["history"], now)

@@ -408,7 +408,7 @@ def message_rows(model: ClientModel, width: int, height: int) -> Pane:
 
 
 def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
-    """The online list: a header, then one name a row, own name marked."""
+    """The online list: a header, then one name a row, own name marked, those away dim."""
     heading = f"online ({len(model.online)})"
     if not model.online_is_live:  # the list is the last one we knew, if any
         heading = f"last seen ({len(model.online)})" if model.has_logged_in else "online"
@@ -418,7 +418,8 @@ def sidebar_rows(model: ClientModel, width: int, height: int) -> List[Row]:
     shown = online if len(online) <= room else online[: max(0, room - 1)]
     for name in shown:
         mine = names.name_key(name) == names.name_key(model.name)
-        rows.append(_row(name, width, "sideme" if mine else name_style(name, model.colours)))
+        style = "sideme" if mine else name_style(name, model.colours)
+        rows.append(_row(name, width, "dim" if model.is_away(name) else style))
     if len(shown) < len(online):
         rows.append(_row(f"+{len(online) - len(shown)} more", width, "sidehead"))
     rows += [_row("", width)] * (height - len(rows))
@@ -494,7 +495,7 @@ def status_text(model: ClientModel, cols: int) -> str:
     if model.outbox:
         state += f", {len(model.outbox)} pending"
     online = [f"{len(model.online)} online"] if model.online_is_live else []
-    me = [] if model.login == NAMING else [model.name]
+    me = [] if model.login == NAMING else [model.name + (" (op)" if model.operator else "")]
     you = [f"you: {name}" for name in me]
     variants = (
         [server + (f" ({address})" if address else ""), *you, *online, state],
