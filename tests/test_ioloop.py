@@ -249,3 +249,31 @@ def test_deliveries_from_many_threads_at_once_all_go_out(
             received += len(chunk)
     for sender in senders:
         sender.join(5)
+
+
+def test_a_close_waits_for_frames_queued_after_the_round_took_the_outboxes(
+    recorder: Recorder, no_thread_leak: None
+) -> None:
+    """A worker queues its last frame (an error) and closes the link while the I/O thread
+    is sending a round that took the outboxes before that frame came: the frame must still
+    go out before the close (it was lost about one kick in eight)."""
+    pool = ThreadPool(1, "test-ioloop-worker")
+    loop = IOLoop(pool, lambda *_: b"", recorder, max_backlog=65536, max_rest=0.0)
+    ours, peer = socket.socketpair()
+    ours.setblocking(False)
+    peer.settimeout(5)
+    link = Link(ours, "pair", LANCHAT)
+    try:
+        loop.deliver([(link, b"error\n")])  # the worker, after the round took the outboxes
+        loop.close_link(link, linger=False)
+        loop._flush(link, [])  # the I/O thread ends that round: the error is still queued
+        assert not link.closed.is_set(), "closed with the error still queued"
+        loop._flush_dirty()  # the next round
+        assert peer.recv(100) == b"error\n"
+        assert peer.recv(100) == b"", "then the close"
+        assert link.closed.is_set()
+    finally:
+        loop.close()
+        pool.shutdown(wait=True, timeout=5)
+        ours.close()
+        peer.close()
