@@ -91,6 +91,7 @@ def test_a_registered_name_is_refused_to_a_stranger_while_its_owner_is_offline(
         stranger.send({"type": "login", "name": "mallory", "version": "4.3.0"})
         stranger.expect("welcome", name="mallory")  # the connection stayed
         stranger.send({"type": "quit"})
+        stranger.expect_closed()
     old, _ = connect(address)
     old.send({"type": "login", "name": "Bob", "version": "4.0.0"})
     assert old.expect_error("name_registered")
@@ -118,6 +119,7 @@ def test_a_nick_to_a_registered_name_is_refused(make_server: MakeServer) -> None
     bob, _ = welcome_43(address, "bob")
     register(bob, "bob")
     bob.send({"type": "quit"})
+    bob.expect_closed()
     mallory, _ = welcome_43(address, "mallory")
     mallory.send({"type": "nick", "name": "Bob", "ref": "n"})
     assert mallory.expect_error("name_registered")["ref"] == "n"

@@ -602,10 +602,10 @@ class Chat:
         with self._lock:
             return self._members.get(names.name_key(name))
 
-    def people(self) -> List[Member]:
-        """Everybody logged in, in login order."""
+    def people(self) -> List[Tuple[str, str, Tuple[str, ...]]]:
+        """(name, address, rooms) of everybody logged in, in login order."""
         with self._lock:
-            return list(self._members.values())
+            return [(m.name, m.address, tuple(m.room_names)) for m in self._members.values()]
 
     def rename(self, member: Member, name: str, ref: Optional[Token] = None) -> None:
         """Give a member another name, under the rules of a login name; everybody who
