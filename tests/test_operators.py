@@ -416,3 +416,18 @@ def test_the_kicked_error_always_arrives_before_the_close(make_server: MakeServe
         server.operate({"type": "kick", "name": name})
         frames = bob.expect_closed()
         assert frames and frames[-1]["code"] == "kicked", (round, frames)
+
+
+def test_a_ban_that_cannot_be_kept_changes_nothing(make_server: MakeServer, tmp_path: Path) -> None:
+    """All or nothing: a history that cannot keep the ban leaves everybody online."""
+    server = make_server(history_db=str(tmp_path / "h.sqlite3"))
+    bob, _ = welcome_43(server.address, "bob")
+    server._history._db.execute("DROP TABLE bans")  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError) as raised:
+        server.operate({"type": "ban", "target": "bob"})
+    assert raised.value.code == "not_stored"
+    assert [name for name, _, _ in server.people()] == ["bob"]
+    bob.send({"type": "say", "text": "still here", "ref": 1})
+    next_of(bob, "message", ref=1)
+    _, welcome = welcome_43(server.address, "bob2")
+    assert welcome["name"] == "bob2"
