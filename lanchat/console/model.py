@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 from lanchat.chat import lineedit
+from lanchat.chat.model import ClientModel
 from lanchat.chat.termtext import is_typeable
 from lanchat.console import commands
 from lanchat.console.commands import CommandError, Request, Show
@@ -23,22 +24,9 @@ RoomInfo = Tuple[str, int, str]  # name, members, topic
 MAX_RECALL = 100  # command lines kept for Up/Down
 MAX_LINE = 4000  # characters the command line takes
 
-# Keys that edit the command line, as lineedit functions.
-EDITS = {
-    "KEY_LEFT": lineedit.left,
-    "KEY_RIGHT": lineedit.right,
-    "KEY_HOME": lineedit.home,
-    "\x01": lineedit.home,  # Ctrl-A
-    "KEY_END": lineedit.end,
-    "\x05": lineedit.end,  # Ctrl-E
-    "KEY_BACKSPACE": lineedit.backspace,
-    "\x7f": lineedit.backspace,
-    "\x08": lineedit.backspace,
-    "KEY_DC": lineedit.delete,
-    "\x15": lineedit.kill_to_start,  # Ctrl-U
-    "\x0b": lineedit.kill_to_end,  # Ctrl-K
-    "\x17": lineedit.delete_word_back,  # Ctrl-W
-}
+# The keys that edit the line, as lineedit functions: the chat's own, so that both lines
+# edit alike.
+EDITS = ClientModel._EDITS
 ENTER_KEYS = ("\n", "\r", "KEY_ENTER")
 
 
