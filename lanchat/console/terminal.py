@@ -1,9 +1,10 @@
-"""The console's curses loop: the server serves in its own thread, the console draws.
+"""The console's loop: the server serves in its own thread, the console shows it.
 
 The main thread only reads snapshots (the log buffer, `people()`, the room list) a few
-times a second and calls the operator API for a command; the server never waits for the
-terminal. Ctrl-C, `/shutdown`, SIGTERM and SIGHUP stop the server cleanly; the terminal
-is restored on every way out (`lanchat.client_curses.Terminal`).
+times a second, draws them (`lanchat.console.tty`, which never holds up the server's
+threads, however slow the terminal) and calls the operator API for a command. Ctrl-C,
+`/shutdown`, SIGTERM and SIGHUP stop the server cleanly; the terminal is restored on
+every way out.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import sys
 import threading
 from typing import Optional, Protocol
 
-from lanchat.client_curses import Terminal, Terminated
 from lanchat.console.commands import Shutdown
 from lanchat.console.logbuffer import LogBuffer
 from lanchat.console.model import ConsoleModel
 from lanchat.console.operator import OperatorAPI, carry_out, snapshot
-from lanchat.console.view import ConsoleScreen, render
+from lanchat.console.tty import Stopped, Tty
+from lanchat.console.view import render
 
 log = logging.getLogger(__name__)
 
@@ -38,38 +39,22 @@ class ConsoleServer(OperatorAPI, Protocol):
         """Stop serving, clients told `message`; wait until it has stopped."""
 
 
-class ConsoleTerminal(Terminal):
-    """The terminal in curses mode, showing the console."""
-
-    def watch(
-        self, model: ConsoleModel, server: ConsoleServer, serving: threading.Thread
-    ) -> Optional[str]:
-        """Show the server and run commands until `/shutdown` (its message is returned,
-        "" for none) or the server's thread ends (None)."""
-        selector = self._selector()
-        last: Optional[ConsoleScreen] = None
-        try:
-            while serving.is_alive():
-                model.refresh(*snapshot(server))
-                if self._resized:
-                    last = None
-                self._follow_resize()
-                screen = render(model, *self.size())
-                model.set_viewport(screen.page, screen.top)
-                if screen != last:
-                    self.draw(screen)
-                    last = screen
-                if not self._wait(selector, REFRESH):
-                    continue
-                last = None  # after keys, always draw (Ctrl-L asks for it)
-                for key in self._keys():
-                    for action in model.handle_key(key):
-                        if isinstance(action, Shutdown):
-                            return action.message or ""
-                        carry_out(action, server, model)
-            return None
-        finally:
-            selector.close()
+def watch(
+    tty: Tty, model: ConsoleModel, server: ConsoleServer, serving: threading.Thread
+) -> Optional[str]:
+    """Show the server and run commands until `/shutdown` (its message is returned, ""
+    for none) or the server's thread ends (None)."""
+    while serving.is_alive():
+        model.refresh(*snapshot(server))
+        screen = render(model, *tty.size())
+        model.set_viewport(screen.page, screen.top)
+        tty.draw(screen)
+        for key in tty.wait(REFRESH):
+            for action in model.handle_key(key):
+                if isinstance(action, Shutdown):
+                    return action.message or ""
+                carry_out(action, server, model)
+    return None
 
 
 def run(server: ConsoleServer, buffer: LogBuffer, title: str) -> int:
@@ -82,14 +67,13 @@ def run(server: ConsoleServer, buffer: LogBuffer, title: str) -> int:
     how = "a failure of the server"
     serving.start()
     try:
-        terminal = ConsoleTerminal()
-        with terminal:
-            said = terminal.watch(model, server, serving)
+        with Tty() as tty:
+            said = watch(tty, model, server, serving)
         if said is not None:
             message, how = said or None, "/shutdown"
     except KeyboardInterrupt:
         how = "Ctrl-C"
-    except Terminated as exc:
+    except Stopped as exc:
         how = signal.Signals(exc.signum).name
     finally:
         _ignore_stop_signals()  # stopping already: a second Ctrl-C must not cut it short
