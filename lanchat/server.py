@@ -29,17 +29,24 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import console, protocol
+from lanchat import console, names, protocol
 from lanchat.console.logbuffer import LogBuffer
-from lanchat.core import events
+from lanchat.core import events, operators
 from lanchat.core.admission import AddressShares
 from lanchat.core.chat import Chat, Deliver
-from lanchat.core.config import ServerConfig, config_from_args
+from lanchat.core.config import (
+    OperatorsFileError,
+    ServerConfig,
+    config_from_args,
+    read_operators_file,
+)
 from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHistory
 from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.core.history import default_path as history_default_path
 from lanchat.core.ioloop import IOLoop, Item, Link
+from lanchat.core.moderation import Moderation
 from lanchat.core.responder import Responder
+from lanchat.core.rooms import Member
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
@@ -48,6 +55,9 @@ from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
 
 log = logging.getLogger(__name__)
+
+
+CONSOLE = "console"  # the operator name of the server console's actions
 
 
 class NoFreePort(OSError):
@@ -96,7 +106,9 @@ class ChatServer:
             config.history,
             schedule=self._loop.call_later,
             rules=config.room_rules,
+            moderation=Moderation(self._history, config.operators),
         )
+        self._shutdown_message: Optional[str] = None
         self._sessions = SessionConfig(
             server_name=self.name,
             rate=config.rate,
@@ -147,7 +159,7 @@ class ChatServer:
             with self._loop.woken_by_signals():
                 self._loop.run()
         finally:
-            notice = events.Shutdown(f"{self.name} is shutting down.")
+            notice = events.Shutdown(self._shutdown_message or f"{self.name} is shutting down.")
             self._loop.close_all(lambda link: link.codec.encode(notice), self.config.flush_timeout)
             if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
                 log.error("some connections did not end in time")
@@ -221,6 +233,7 @@ class ChatServer:
         for stale in effects.replaced:
             assert isinstance(stale, Link)
             self._loop.post(stale, ("end", "replaced"))
+        self._close_expelled(effects.kicked)
         if effects.close is not None:
             self._end(link, session, effects.close)
 
@@ -235,10 +248,43 @@ class ChatServer:
         with self._count_lock:
             self._connections -= 1
 
+    def _close_expelled(self, members: List[Member]) -> None:
+        """Close the connections of members an operator expelled (already out of the chat,
+        their `kicked` or `banned` error queued): their sessions end with reason kicked."""
+        for member in members:
+            assert isinstance(member, Link)
+            self._loop.post(member, ("end", "kicked"))
+
     # -- control -----------------------------------------------------------------------
 
-    def shutdown(self, timeout: float = 10.0) -> bool:
-        """Stop `serve_forever`; from another thread, wait until it has returned."""
+    def operate(self, frame: Frame) -> List[events.Event]:
+        """Run one operator frame (kick, ban, unban, bans, mute, unmute, motd, topic,
+        unregister with a name) with every right, as the operator "console": the same
+        path as an operator's frame from a client. Returns the events that answer it;
+        raises ProtocolError for a bad frame."""
+        protocol.validate(frame, protocol.CLIENT_FRAMES)
+        if frame["type"] not in operators.CONSOLE_FRAMES:
+            raise ProtocolError("unknown_type", f"{frame['type']!r} is no operator frame.")
+        done = operators.run(self.chat, CONSOLE, frame)
+        self._close_expelled(done.closed)
+        return done.answer
+
+    def announce(self, text: str, room: Optional[str] = None) -> None:
+        """A notice to everybody, or to one room's members (the console's /say); raises
+        ProtocolError for an empty text or a room that does not exist."""
+        cleaned = names.clean_text(text)
+        self.chat.announce(cleaned, room)
+        log.info("console said%s: %s", f" in {room}" if room else "", cleaned)
+
+    def people(self) -> List[Tuple[str, str, Tuple[str, ...]]]:
+        """(name, address, rooms) of everybody logged in, in login order."""
+        return [(m.name, m.address, tuple(m.room_names)) for m in self.chat.people()]
+
+    def shutdown(self, message: Optional[str] = None, timeout: float = 10.0) -> bool:
+        """Stop `serve_forever` (telling everybody `message`, if given); from another
+        thread, wait until it has returned."""
+        if message:
+            self._shutdown_message = message
         self._stop.set()
         self._loop.stop()  # takes no lock: this may run in a signal handler
         if threading.current_thread() is self._loop_thread or self._loop_thread is None:
@@ -303,11 +349,12 @@ def run(args: argparse.Namespace) -> int:
     _raise_file_limit()
     try:
         password = read_password(args.password_file)
-    except PasswordFileError as exc:  # a bad argument: never start an open server instead
+        operators = (*(args.operator or ()), *read_operators_file(args.operators_file))
+    except (PasswordFileError, OperatorsFileError) as exc:  # never start another server
         print(f"lanchat: {exc}", file=sys.stderr)
         return 2
     history_db = None if args.no_history else (args.history_db or history_default_path())
-    config = config_from_args(args, history_db=history_db, password=password)
+    config = config_from_args(args, history_db=history_db, password=password, operators=operators)
     try:
         server = ChatServer(config)
     except HistoryError as exc:

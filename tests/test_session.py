@@ -55,8 +55,9 @@ def errors(effects: Effects) -> List[Optional[str]]:
 def test_start_greets_with_the_online_names_and_the_rate_limit() -> None:
     hub = Hub()
     logged_in(hub, "alice")
-    (hello,) = hub.session().start().send
-    assert hello == events.Hello("test", ("alice",), None, 5.0, 30, 20)
+    session = hub.session()
+    (hello,) = session.start().send
+    assert hello == events.Hello("test", ("alice",), None, 5.0, 30, 20, session.challenge)
 
 
 def test_a_password_server_greets_with_a_nonce_and_nobody_online() -> None:

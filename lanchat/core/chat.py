@@ -13,6 +13,13 @@ holds, or a member half in a room.
 Rooms (protocol 4.2): every member is in one room or more. A member whose client does not
 speak rooms (its codec's `rooms` is False) is in the default room only, and sees it as the
 whole chat: its `welcome.online` and its joins and leaves are the default room's.
+
+Identity, presence and order (protocol 4.3): a registered name (kept in the history) goes
+only to a login that proved its key; a member may rename itself, be away, be asked about;
+the chat asks `Moderation` whether a login is banned or a member muted, and expels those
+an operator kicks or bans (`lanchat.core.operators` decides who). What 4.3 adds reaches
+older clients only as what they know (a rename as a leave and a join, a notice as a
+message from `*`) or not at all (away).
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import names, protocol
+from lanchat import identity, names, protocol
 from lanchat.core import events
 from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
+from lanchat.core.moderation import Ban, Moderation
 from lanchat.core.rooms import Member, Room, RoomRules
 from lanchat.core.transport import Codec, encode_once, message_event
 from lanchat.protocol import Frame, ProtocolError, Token
@@ -79,9 +87,11 @@ class Chat:
         clock: Callable[[], float] = time.time,
         schedule: Optional[Schedule] = None,
         rules: Optional[RoomRules] = None,
+        moderation: Optional[Moderation] = None,
     ) -> None:
         self._deliver = deliver
         self._history = history
+        self.moderation = moderation or Moderation(history)
         self._welcome_size = welcome_size
         self._clock = clock
         self._schedule = schedule
@@ -146,13 +156,28 @@ class Chat:
 
         `rooms` are those a client that speaks rooms asks for (docs/protocol.md, Rooms);
         a room it cannot have is answered with an error after the welcome.
+
+        A banned login raises `banned`; a registered name without its key's proof
+        (`member.identity`) `name_registered`; with it, the name's owner takes it over from
+        any session still holding it, as with that session's resume token.
         """
         with self._lock:
             now = self._now()
+            ban = self.moderation.ban_of(member.identity, member.key, member.address, now)
+            if ban is not None:
+                refusal = banned_event(ban)
+                raise ProtocolError(refusal.code, refusal.message, **refusal.fields)
+            registered = self._registration(member.key)
+            if registered is not None and member.identity != registered:
+                raise ProtocolError(
+                    "name_registered", f"{member.name!r} is registered to another key."
+                )
             stale = self._members.get(member.key)
             held = self._held_token(member.key, now)
             owner = held is not None and _same_secret(_hash_of(resume.token), held)
-            takeover = stale is not None and _same_secret(resume.token, stale.resume_token)
+            takeover = stale is not None and (
+                registered is not None or _same_secret(resume.token, stale.resume_token)
+            )
             if stale is not None and not (takeover or owner):
                 raise ProtocolError("name_taken", f"{stale.name!r} is online already.")
             stranger = None if takeover else stale  # only the name's own token gets here
@@ -162,11 +187,17 @@ class Chat:
             wanted = self._wanted_rooms(member, rooms, owner)
             plan, refusals = self._plan_rooms(kept, wanted)
             histories = [self._history_for(room, resume) for room in plan]  # may fail
+            # Before 4.3 the message of the day is a notice after the welcome.
+            motd = self.moderation.motd
+            motd_notice = [self._notice(motd)] if motd and member.codec.minor < 3 else []
             token = secrets.token_hex(16)
             if held is None or owner:  # else a stranger's token: good until a restart only
                 self._save_token(member.key, token, now, [room.name for room in plan])
             # Nothing fails from here on.
             member.resume_token = token
+            member.since = member.last_said = now
+            member.registered = registered is not None
+            member.operator = member.registered and self.moderation.is_operator(member.key)
             deliveries: Deliveries = []
             if stranger is not None:
                 notice = events.Error(
@@ -184,7 +215,7 @@ class Chat:
             for room in plan:
                 if room.key not in member.rooms:
                     deliveries += self._enter(room, member, now)
-            welcome = self._welcome(member, resume, plan, histories, refusals)
+            welcome = self._welcome(member, resume, plan, histories, refusals, motd_notice)
             self._deliver(welcome + deliveries)
             return stale
 
@@ -235,25 +266,47 @@ class Chat:
         plan: Sequence[Room],
         histories: Sequence[Tuple[List[Frame], bool]],
         refusals: Sequence[events.Error],
+        motd_notice: Sequence[events.Notice],
     ) -> Deliveries:
-        """The welcome, and for a client that speaks rooms one `joined` per room and the
-        errors for the rooms it could not have."""
+        """The welcome (then `motd_notice`, for older clients), and for a client that speaks
+        rooms one `joined` per room and the errors for the rooms it could not have."""
         history_id = self._history.history_id
         token = member.resume_token
+        motd = self.moderation.motd
         if not member.codec.rooms:
             history, cut = histories[0]
             messages = tuple(message_event(frame) for frame in history)
+            members = list(self.default.members.values())
             welcome = events.Welcome(
-                member.name, self.default.member_names, messages, cut, token, history_id
+                member.name,
+                self.default.member_names,
+                messages,
+                cut,
+                token,
+                history_id,
+                motd=motd,
+                operator=member.operator,
+                away=_away_of(members),
             )
-            return _encoded(welcome, [member])
+            single: List[events.Event] = [welcome, *motd_notice]
+            return [(member, member.codec.encode(event)) for event in single]
         online = tuple(m.name for m in self._members.values())
         self._online = online
         rooms = tuple(room.name for room in plan)
         welcome = events.Welcome(
-            member.name, online, (), False, token, history_id, rooms, self.default.name
+            member.name,
+            online,
+            (),
+            False,
+            token,
+            history_id,
+            rooms,
+            self.default.name,
+            motd,
+            member.operator,
+            _away_of(self._members.values()),
         )
-        sent: List[events.Event] = [welcome]
+        sent: List[events.Event] = [welcome, *motd_notice]
         sent += [self._room_joined(room, *history) for room, history in zip(plan, histories)]
         sent += refusals
         return [(member, member.codec.encode(event)) for event in sent]
@@ -441,7 +494,10 @@ class Chat:
         messages = tuple(
             dataclasses.replace(message_event(frame), room=room.name) for frame in history
         )
-        return events.RoomJoined(room.name, room.topic.text, room.member_names, messages, cut)
+        away = _away_of(room.members.values())
+        return events.RoomJoined(
+            room.name, room.topic.text, room.member_names, messages, cut, away=away
+        )
 
     def _save_room(self, room: Room) -> None:
         try:
@@ -506,6 +562,228 @@ class Chat:
             return self._history.after(room.key, resume.last_id, RESUME_CAP)
         return self._history.recent(room.key, self._welcome_size), False
 
+    # -- identity, presence and order (4.3) --------------------------------------------------
+
+    def _registration(self, name_key: str) -> Optional[str]:
+        """The identity key the name is registered to; a history that cannot say keeps the
+        login out (server_error) rather than let a stranger take a registered name."""
+        try:
+            return self._history.registration(name_key)
+        except StorageError:
+            raise ProtocolError("server_error", "The server cannot check names now.") from None
+
+    def _notice(
+        self, text: str, room: Optional[str] = None, ref: Optional[Token] = None
+    ) -> events.Notice:
+        """A notice, with a fresh message id for older clients (lock held)."""
+        return events.Notice(self._history.next_id(), text, self._now(), room, ref)
+
+    def _sharing(self, member: Member) -> List[Member]:
+        """Everybody who shares a room with the member, but the member (lock held)."""
+        found: Dict[int, Member] = {}
+        for room in member.rooms.values():
+            for other in room.members.values():
+                if other is not member:
+                    found.setdefault(id(other), other)
+        return list(found.values())
+
+    def now(self) -> float:
+        """The chat's clock (wall-clock seconds, to the millisecond)."""
+        return self._now()
+
+    def registration(self, name_key: str) -> Optional[str]:
+        """The identity key the name is registered to, if it is (server_error if the
+        history cannot say)."""
+        with self._lock:
+            return self._registration(name_key)
+
+    def find(self, name: str) -> Optional[Member]:
+        """The member logged in under a name that collides with `name`, if any."""
+        with self._lock:
+            return self._members.get(names.name_key(name))
+
+    def people(self) -> List[Member]:
+        """Everybody logged in, in login order."""
+        with self._lock:
+            return list(self._members.values())
+
+    def rename(self, member: Member, name: str, ref: Optional[Token] = None) -> None:
+        """Give a member another name, under the rules of a login name; everybody who
+        shares a room with it is told (older clients: a leave and a join per room)."""
+        spelt = names.validate_name(name)
+        key = names.name_key(spelt)
+        with self._lock:
+            self._check_logged_in(member, ref)
+            now = self._now()
+            if key != member.key and key in self._members:
+                raise ProtocolError("name_taken", f"{spelt!r} is online already.", ref)
+            registered = self._registration(key)
+            if registered is not None and registered != member.identity:
+                raise ProtocolError("name_registered", f"{spelt!r} is registered to another key.")
+            if key != member.key and self.moderation.ban_of(None, key, "", now) is not None:
+                raise ProtocolError("invalid_name", f"{spelt!r} is banned on this server.", ref)
+            held = self._held_token(key, now) if key != member.key else None
+            # Nothing fails from here on.
+            old, old_key = member.name, member.key
+            member.rename(spelt)
+            self._rekey(member, old_key)
+            member.registered = registered is not None
+            member.operator = member.registered and self.moderation.is_operator(key)
+            if key != old_key:
+                self._move_token(member, old_key, now, held is None)
+            renamed = events.Renamed(old, spelt, now)
+            others = self._sharing(member)
+            deliveries = _encoded(dataclasses.replace(renamed, ref=ref), [member])
+            deliveries += _encoded(renamed, [m for m in others if m.codec.minor >= 3])
+            for room in member.rooms.values():
+                older = [m for m in room.members.values() if m.codec.minor < 3 and m is not member]
+                if older:  # what they know: a leave and a join
+                    deliveries += self._announce(
+                        events.Left(old, now, "quit", room.name), room, older
+                    )
+                    deliveries += self._announce(events.Joined(spelt, now, room.name), room, older)
+            self._deliver(deliveries)
+        log.info("rename %s to %s", old, spelt)
+
+    def _rekey(self, member: Member, old_key: str) -> None:
+        """After a rename: the member's place in the chat and its rooms under its new key,
+        its refs and mute with it (lock held)."""
+        self._members = {(member.key if k == old_key else k): m for k, m in self._members.items()}
+        self._online = None
+        for room in member.rooms.values():
+            room.rekey(member, old_key)
+        refs = self._refs.pop(old_key, None)
+        if refs is not None:
+            self._refs[member.key] = refs
+        self.moderation.follow(old_key, member.key)
+
+    def _move_token(self, member: Member, old_key: str, now: float, free: bool) -> None:
+        """The resume token follows a rename; the new name's owner's token (`free` False)
+        is not overwritten: ours then holds the name until a restart only."""
+        try:
+            self._history.forget_token(old_key, member.resume_token)
+            if free:
+                self._history.save_token(member.key, member.resume_token, now, member.room_names)
+        except StorageError:
+            pass  # the token then holds the name until a restart only (the history logs it)
+
+    def set_away(self, member: Member, text: Optional[str], ref: Optional[Token] = None) -> None:
+        """Mark a member away (with a cleaned text) or back (None); 4.3 clients who share a
+        room with it are told."""
+        with self._lock:
+            self._check_logged_in(member, ref)
+            member.away = text
+            member.told_away.clear()
+            away = events.Away(member.name, self._now(), text)
+            others = [m for m in self._sharing(member) if m.codec.minor >= 3]
+            self._deliver(
+                _encoded(dataclasses.replace(away, ref=ref), [member]) + _encoded(away, others)
+            )
+
+    def whois(self, asker: Member, name: str, ref: Optional[Token] = None) -> events.Whois:
+        """What the server says about somebody online; operators also get the address."""
+        with self._lock:
+            found = self._members.get(names.name_key(name))
+            if found is None:
+                raise ProtocolError("no_such_user", f"{name!r} is not online.", ref)
+            return events.Whois(
+                found.name,
+                found.since,
+                round(max(0.0, self._now() - found.last_said), 3),
+                tuple(found.room_names),
+                found.registered,
+                found.operator,
+                found.away,
+                None if found.identity is None else identity.fingerprint(found.identity),
+                found.address if asker.operator else None,
+                ref,
+            )
+
+    def register(self, member: Member, ref: Optional[Token] = None) -> events.Registered:
+        """Bind the member's name to its identity key, in the history."""
+        with self._lock:
+            self._check_logged_in(member, ref)
+            if member.identity is None:
+                raise ProtocolError("no_identity", "Log in with an identity key to register.", ref)
+            with _not_stored_on_failure(ref):
+                self._history.register(member.key, member.name, member.identity, self._now())
+            member.registered = True
+            member.operator = self.moderation.is_operator(member.key)
+        log.info("registered %s (%s)", member.name, identity.fingerprint(member.identity))
+        return events.Registered(member.name, identity.fingerprint(member.identity), ref)
+
+    def release(self, name: str, ref: Optional[Token] = None) -> events.Unregistered:
+        """Let a registered name go (its holder, if online, keeps the name, unregistered)."""
+        spelt = names.validate_name(name)
+        key = names.name_key(spelt)
+        with self._lock:
+            with _not_stored_on_failure(ref):
+                self._history.unregister(key)
+            holder = self._members.get(key)
+            if holder is not None:
+                holder.registered = holder.operator = False
+                spelt = holder.name
+        return events.Unregistered(spelt, ref)
+
+    def expel(
+        self, select: Callable[[Member], bool], error: events.Error, notice: Callable[[str], str]
+    ) -> List[Member]:
+        """Log out every member `select` picks: each gets `error`, the others in its rooms
+        see it leave (reason kicked) and a notice; return them, for the caller to close."""
+        with self._lock:
+            now = self._now()
+            targets = [m for m in self._members.values() if select(m)]
+            notices = [  # made first: a notice id may fail to be had
+                [self._notice(notice(t.name), room) for room in t.room_names] for t in targets
+            ]
+            deliveries: Deliveries = []
+            for target, told in zip(targets, notices):
+                rooms = list(target.rooms.values())
+                deliveries += _encoded(error, [target])
+                deliveries += self._log_out(target, "kicked", now)
+                for room, note in zip(rooms, told):
+                    deliveries += _encoded(note, list(room.members.values()))
+            self._deliver(deliveries)
+            return targets
+
+    def announce(
+        self, text: str, room: Optional[str] = None, to: Optional[Member] = None
+    ) -> events.Notice:
+        """A notice to everybody, to one room's members, or to one member; returned."""
+        with self._lock:
+            if to is not None:
+                receivers = [to] if self._members.get(to.key) is to else []
+                found = None
+            elif room is not None:
+                found = self._existing_room(room)
+                receivers = list(found.members.values())
+            else:
+                found = None
+                receivers = list(self._members.values())
+            notice = self._notice(text, None if found is None else found.name)
+            self._deliver(_encoded(notice, receivers))
+            return notice
+
+    def notice_for(self, text: str, ref: Optional[Token] = None) -> events.Notice:
+        """A notice for one client to be sent by the caller (an operator's answer)."""
+        with self._lock:
+            return self._notice(text, ref=ref)
+
+    def set_topic_as(
+        self, by: str, name: str, text: str, ref: Optional[Token] = None
+    ) -> events.Topic:
+        """An operator sets any room's topic: the room's members are told; the topic with
+        `ref` is returned for the operator."""
+        with self._lock:
+            with _room_errors(name, ref):
+                room = self._existing_room(name)
+            topic = events.Topic(room.name, names.clean_topic(text), by, self._now())
+            with _not_stored_on_failure(ref):
+                self._history.save_room(room.key, topic)
+            room.topic = topic
+            self._deliver(_encoded(topic, [m for m in room.members.values() if m.codec.rooms]))
+            return dataclasses.replace(topic, ref=ref)
+
     # -- messages --------------------------------------------------------------------------
 
     def say(
@@ -524,6 +802,7 @@ class Chat:
         """
         with self._lock:
             self._check_logged_in(sender, ref)
+            self._check_not_muted(sender, ref)
             with _not_stored_on_failure(ref):
                 original = self._resent(sender, text, ref)
             if original is not None:
@@ -531,23 +810,40 @@ class Chat:
                 return original
             receivers: Sequence[Member]
             target: Optional[Room] = None
+            away: Deliveries = []
             if to is not None:
                 recipient = self._members.get(names.name_key(to))
                 if recipient is None:
                     raise ProtocolError("no_such_user", f"{to!r} is not online.", ref)
                 to = recipient.name
                 receivers = [] if recipient is sender else [recipient]
+                away = self._away_reply(sender, recipient)
             else:
                 with _room_errors(room or self.default.name, ref):
                     target = self._joined_room(sender, room or self.default.name)
                 receivers = [m for m in target.members.values() if m is not sender]
             with _not_stored_on_failure(ref):
                 message = self._store(sender, text, to, ref, target)
+            sender.last_said = message.ts
             own = message if ref is None else dataclasses.replace(message, ref=ref)
             if ref is not None:
                 self._remember(sender, ref, message)
-            self._deliver(_encoded(own, [sender]) + _encoded(message, receivers))
+            self._deliver(_encoded(own, [sender]) + _encoded(message, receivers) + away)
             return message
+
+    def _check_not_muted(self, sender: Member, ref: Optional[Token]) -> None:
+        mute = self.moderation.mute_of(sender.key, self._now())
+        if mute is not None:
+            until = {} if mute.until is None else {"until": mute.until}
+            raise ProtocolError("muted", "An operator muted you.", ref, **until)
+
+    def _away_reply(self, sender: Member, recipient: Member) -> Deliveries:
+        """The recipient's away text for a 4.3 sender, once per away spell (lock held)."""
+        if recipient.away is None or sender.codec.minor < 3 or sender.key in recipient.told_away:
+            return []
+        recipient.told_away.add(sender.key)
+        reply = events.Away(recipient.name, self._now(), recipient.away, reply=True)
+        return _encoded(reply, [sender])
 
     def _check_logged_in(self, member: Member, ref: Optional[Token]) -> None:
         if self._members.get(member.key) is not member:  # replaced by a resumed login
@@ -563,11 +859,20 @@ class Chat:
     ) -> events.Message:
         """The message with its new id; a room message is stored before anybody sees it."""
         room_name = room.name if room is not None else None
+        print_ = _fingerprint(sender)
         message = events.Message(
-            self._history.next_id(), self._now(), sender.name, text, to, room=room_name
+            self._history.next_id(),
+            self._now(),
+            sender.name,
+            text,
+            to,
+            room=room_name,
+            fingerprint=print_,
         )
         if room_name is not None:
             frame = protocol.message(message.id, message.ts, message.sender, text, room=room_name)
+            if print_ is not None:
+                frame["fingerprint"] = print_
             self._history.add(frame, sender.key, ref)
         return message
 
@@ -586,6 +891,28 @@ class Chat:
         refs[json.dumps(ref)] = message
         if len(refs) > REF_WINDOW:
             refs.popitem(last=False)
+
+
+def banned_event(ban: Ban) -> events.Error:
+    """The `banned` error for somebody this ban matches."""
+    fields: Tuple[Tuple[str, Any], ...] = (("by", ban.by), ("reason", ban.reason))
+    if ban.until is not None:
+        fields += (("until", ban.until),)
+    because = f": {ban.reason}" if ban.reason else ""
+    message = f"You are banned from this server by {ban.by}{because}."
+    return events.Error("banned", message, None, fields)
+
+
+def _fingerprint(member: Member) -> Optional[str]:
+    """A registered member's fingerprint; None for others."""
+    if member.registered and member.identity is not None:
+        return identity.fingerprint(member.identity)
+    return None
+
+
+def _away_of(members: Iterable[Member]) -> Tuple[Tuple[str, str], ...]:
+    """(name, away text) of those of the members who are away."""
+    return tuple((m.name, m.away) for m in members if m.away is not None)
 
 
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:

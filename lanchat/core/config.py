@@ -80,6 +80,39 @@ def room_names(text: str) -> Tuple[str, ...]:
     return tuple(room_name(part.strip()) for part in text.split(",") if part.strip())
 
 
+def operator_name(text: str) -> str:
+    """A name that may log in (an operator's)."""
+    try:
+        return names.validate_name(text)
+    except ProtocolError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc.message}") from None
+
+
+class OperatorsFileError(ValueError):
+    """The operators file cannot be read or holds a name that is not allowed."""
+
+
+def read_operators_file(path: Optional[str]) -> Tuple[str, ...]:
+    """The operators' names in a file: one a line, `#` starts a comment; () without a
+    path. OperatorsFileError, with a sentence for a person, for a bad file."""
+    if path is None:
+        return ()
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OperatorsFileError(f"cannot read the operators file {path}: {exc}") from None
+    found = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            try:
+                found.append(names.validate_name(text))
+            except ProtocolError as exc:
+                raise OperatorsFileError(f"{path}, line {number}: {exc.message}") from None
+    return tuple(found)
+
+
 PORT = int_in(1, 65535 - protocol.PORT_SPAN)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -97,7 +130,7 @@ class Option:
     type: Optional[Callable[[str], Any]] = None
     metavar: Optional[str] = None
     choices: Optional[Sequence[str]] = None
-    action: Optional[str] = None  # "store_true" or "store_false" for a switch
+    action: Optional[str] = None  # "store_true" or "store_false" for a switch, or "append"
     group: str = ""  # the options of one group exclude each other
 
     def add_to(self, parser: Any, dest: str) -> None:
@@ -325,6 +358,7 @@ class ServerConfig:
     flush_timeout: float = 1.0  # how long shutdown waits for outboxes to drain
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
     password: Optional[str] = None
+    operators: Tuple[str, ...] = ()  # --operator and --operators-file, together
 
     @property
     def room_rules(self) -> RoomRules:
@@ -362,6 +396,20 @@ RUN_OPTIONS = (
         "--password-file",
         "require the password in this file (its first line; a file whose first line is "
         "empty or not UTF-8 stops the server with exit 2); or set LANCHAT_PASSWORD",
+        metavar="PATH",
+    ),
+    Option(
+        "--operator",
+        "this name is an operator once it is registered and logged in with its key: it may "
+        "kick, ban, mute, set any topic and the message of the day (repeat for more)",
+        type=operator_name,
+        metavar="NAME",
+        action="append",
+    ),
+    Option(
+        "--operators-file",
+        "more operators' names, one a line ('#' starts a comment); a file that cannot be "
+        "read or holds a name that is not allowed stops the server with exit 2",
         metavar="PATH",
     ),
     Option("--log-level", "(default %(default)s)", "info", choices=LOG_LEVELS),

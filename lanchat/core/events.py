@@ -24,6 +24,7 @@ class Hello:
     rate: Optional[float] = None  # the message rate limit a client should pace itself to
     burst: Optional[int] = None
     max_joined: Optional[int] = None  # rooms one person may be in (4.2)
+    challenge: Optional[str] = None  # what a login's identity proof signs (4.3)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Message:
     to: Optional[str] = None
     ref: Optional[Token] = None
     room: Optional[str] = None
+    fingerprint: Optional[str] = None  # the sender's, when its name is registered (4.3)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Welcome:
     history_id: Optional[str] = None
     rooms: Optional[Tuple[str, ...]] = None
     default_room: Optional[str] = None
+    motd: str = ""  # 4.3: the message of the day ...
+    operator: bool = False  # ... whether the newcomer is an operator ...
+    away: Tuple[Tuple[str, str], ...] = ()  # ... and who of `online` is away, with the text
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class RoomJoined:
     history: Tuple[Message, ...]
     truncated: bool = False
     ref: Optional[Token] = None
+    away: Tuple[Tuple[str, str], ...] = ()  # 4.3: who of `members` is away, with the text
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,80 @@ class RoomList:
     """Every room: its name, member count and topic."""
 
     rooms: Tuple[Tuple[str, int, str], ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the server says to people (4.3); older clients see it as a message from `*`,
+    with `id` (a fresh message id, never stored)."""
+
+    id: int
+    text: str
+    ts: float
+    room: Optional[str] = None
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """Somebody took another name (4.3)."""
+
+    old: str
+    new: str
+    ts: float
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Away:
+    """Somebody is away (with `text`) or back (4.3); `reply` answers a private message."""
+
+    name: str
+    ts: float
+    text: Optional[str] = None
+    reply: bool = False
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Whois:
+    """What the server says about somebody online (4.3)."""
+
+    name: str
+    since: float
+    idle: float
+    rooms: Tuple[str, ...]
+    registered: bool
+    operator: bool
+    away: Optional[str] = None
+    fingerprint: Optional[str] = None
+    address: Optional[str] = None  # for operators only
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A name is bound to a key now (4.3)."""
+
+    name: str
+    fingerprint: str
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class Unregistered:
+    """A registered name was let go (4.3)."""
+
+    name: str
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
+class BanList:
+    """The bans, as ban_list entries (4.3)."""
+
+    bans: Tuple[Tuple[Tuple[str, Any], ...], ...]
+    ref: Optional[Token] = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +261,13 @@ Event = Union[
     RoomParted,
     Topic,
     RoomList,
+    Notice,
+    Renamed,
+    Away,
+    Whois,
+    Registered,
+    Unregistered,
+    BanList,
     Ping,
     Pong,
     Error,

@@ -8,7 +8,9 @@ any other history by a random `history_id`, so a client never trusts ids from a 
 different history.
 Both also keep each name's resume token (hashed, for `TOKEN_LIFETIME` after its last use),
 so that the person who had a name gets it back after a drop, even across a restart, and
-the rooms that token's session was in.
+the rooms that token's session was in. Since 4.3 they keep the registered names (a name
+key and its identity key), the bans (`BanRow`s, for `lanchat.core.moderation`) and the
+message of the day.
 
 `SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
 message survives a crash of the server process; a power cut may lose the last ones). It
@@ -40,7 +42,7 @@ from lanchat.protocol import Frame, Token
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
 TOKEN_LIFETIME = 7 * 24 * 3600.0  # seconds a resume token lasts after its last use
@@ -85,8 +87,33 @@ MIGRATIONS: Tuple[str, ...] = (
     );
     ALTER TABLE resume_tokens ADD COLUMN rooms TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4.3: registered names, bans, the message of the day (in meta), and the fingerprint
+    # a message's sender had.
+    """
+    CREATE TABLE registrations (
+        name_key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE TABLE bans (
+        kind TEXT NOT NULL,
+        match TEXT NOT NULL,
+        target TEXT NOT NULL,
+        by TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        until REAL,
+        PRIMARY KEY (kind, match)
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('motd', '');
+    ALTER TABLE messages ADD COLUMN fingerprint TEXT;
+    """,
 )
 DEFAULT_ROOM = "#general"
+
+
+# A ban as kept: (kind, match, target, by, reason, until); see lanchat.core.moderation.
+BanRow = Tuple[str, str, str, str, str, Optional[float]]
 
 
 class HistoryError(Exception):
@@ -163,6 +190,9 @@ def _make_private(path: Path) -> None:
             os.chmod(name, PRIVATE_FILE)
 
 
+_SELECT_MESSAGES = "SELECT id, ts, sender, text, room, fingerprint FROM messages"
+
+
 def _ref_text(ref: Optional[Token]) -> Optional[str]:
     """A ref as stored: JSON, so that 1 and "1" stay different."""
     return None if ref is None else json.dumps(ref)
@@ -191,6 +221,9 @@ class MemoryHistory:
         self._tokens: Dict[
             str, Tuple[str, float, List[str]]
         ] = {}  # name key -> (hash, used, rooms)
+        self._registrations: Dict[str, str] = {}  # name key -> identity key (hex)
+        self._bans: Dict[Tuple[str, str], BanRow] = {}  # by (kind, match)
+        self._motd = ""
 
     def next_id(self) -> int:
         """A message id greater than every id handed out before."""
@@ -261,6 +294,38 @@ class MemoryHistory:
         held = self._tokens.get(name_key)
         if held is not None and held[0] == hash_token(token):
             del self._tokens[name_key]
+
+    def registration(self, name_key: str) -> Optional[str]:
+        """The identity key (hex) the name is registered to, if it is."""
+        return self._registrations.get(name_key)
+
+    def register(self, name_key: str, name: str, identity: str, now: float) -> None:
+        """Bind the name to the identity key."""
+        self._registrations[name_key] = identity
+
+    def unregister(self, name_key: str) -> None:
+        """Let the name go."""
+        self._registrations.pop(name_key, None)
+
+    def load_bans(self) -> List[BanRow]:
+        """Every ban kept."""
+        return list(self._bans.values())
+
+    def save_ban(self, ban: BanRow) -> None:
+        """Keep a ban (in the place of one of the same kind and match)."""
+        self._bans[ban[0], ban[1]] = ban
+
+    def delete_ban(self, kind: str, match: str) -> None:
+        """Forget a ban."""
+        self._bans.pop((kind, match), None)
+
+    def motd(self) -> str:
+        """The message of the day ("" for none)."""
+        return self._motd
+
+    def save_motd(self, text: str) -> None:
+        """Keep the message of the day."""
+        self._motd = text
 
     def close(self) -> None:
         """Nothing to release."""
@@ -382,8 +447,9 @@ class SqliteHistory:
     def add(self, frame: Frame, sender_key: str, ref: Optional[Token]) -> None:
         """Store and commit a room message before it is relayed."""
         self._write(
-            "INSERT INTO messages (id, ts, sender, text, sender_key, ref, room_key, room)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages"
+            " (id, ts, sender, text, sender_key, ref, room_key, room, fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 frame["id"],
                 frame["ts"],
@@ -393,19 +459,23 @@ class SqliteHistory:
                 _ref_text(ref),
                 names.room_key(frame["room"]),
                 frame["room"],
+                frame.get("fingerprint"),
             ),
         )
 
     def _frames(self, rows: List[tuple]) -> List[Frame]:
-        return [
-            protocol.message(id, ts, sender, text, room=room) for id, ts, sender, text, room in rows
-        ]
+        frames = []
+        for id, ts, sender, text, room, fingerprint in rows:
+            frame = protocol.message(id, ts, sender, text, room=room)
+            if fingerprint is not None:
+                frame["fingerprint"] = fingerprint
+            frames.append(frame)
+        return frames
 
     def recent(self, room_key: str, count: int) -> List[Frame]:
         """The room's last `count` messages, oldest first."""
         rows = self._read(
-            "SELECT id, ts, sender, text, room FROM messages WHERE room_key = ?"
-            " ORDER BY id DESC LIMIT ?",
+            _SELECT_MESSAGES + " WHERE room_key = ? ORDER BY id DESC LIMIT ?",
             (room_key, count),
         )
         return self._frames(rows[::-1])
@@ -414,8 +484,7 @@ class SqliteHistory:
         """The room's messages newer than `last_id` (the newest `cap`), and whether some
         were cut."""
         rows = self._read(
-            "SELECT id, ts, sender, text, room FROM messages WHERE room_key = ? AND id > ?"
-            " ORDER BY id DESC LIMIT ?",
+            _SELECT_MESSAGES + " WHERE room_key = ? AND id > ? ORDER BY id DESC LIMIT ?",
             (room_key, last_id, cap + 1),
         )
         return self._frames(rows[:cap][::-1]), len(rows) > cap
@@ -423,8 +492,7 @@ class SqliteHistory:
     def find_ref(self, sender_key: str, ref: Token) -> Optional[Frame]:
         """The room message this user already sent with this ref, if stored."""
         rows = self._read(
-            "SELECT id, ts, sender, text, room FROM messages WHERE sender_key = ? AND ref = ? "
-            "ORDER BY id DESC LIMIT 1",
+            _SELECT_MESSAGES + " WHERE sender_key = ? AND ref = ? ORDER BY id DESC LIMIT 1",
             (sender_key, _ref_text(ref)),
         )
         return self._frames(rows)[0] if rows else None
@@ -487,6 +555,49 @@ class SqliteHistory:
             "DELETE FROM resume_tokens WHERE name_key = ? AND token_hash = ?",
             (name_key, hash_token(token)),
         )
+
+    def registration(self, name_key: str) -> Optional[str]:
+        """The identity key (hex) the name is registered to, if it is."""
+        rows = self._read("SELECT identity FROM registrations WHERE name_key = ?", (name_key,))
+        return str(rows[0][0]) if rows else None
+
+    def register(self, name_key: str, name: str, identity: str, now: float) -> None:
+        """Bind the name to the identity key."""
+        self._write(
+            "INSERT OR REPLACE INTO registrations (name_key, name, identity, ts)"
+            " VALUES (?, ?, ?, ?)",
+            (name_key, name, identity, now),
+        )
+
+    def unregister(self, name_key: str) -> None:
+        """Let the name go."""
+        self._write("DELETE FROM registrations WHERE name_key = ?", (name_key,))
+
+    def load_bans(self) -> List[BanRow]:
+        """Every ban kept."""
+        rows = self._read("SELECT kind, match, target, by, reason, until FROM bans", ())
+        return [tuple(row) for row in rows]
+
+    def save_ban(self, ban: BanRow) -> None:
+        """Keep a ban (in the place of one of the same kind and match)."""
+        self._write(
+            "INSERT OR REPLACE INTO bans (kind, match, target, by, reason, until)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            ban,
+        )
+
+    def delete_ban(self, kind: str, match: str) -> None:
+        """Forget a ban."""
+        self._write("DELETE FROM bans WHERE kind = ? AND match = ?", (kind, match))
+
+    def motd(self) -> str:
+        """The message of the day ("" for none)."""
+        rows = self._read("SELECT value FROM meta WHERE key = 'motd'", ())
+        return str(rows[0][0]) if rows else ""
+
+    def save_motd(self, text: str) -> None:
+        """Keep the message of the day."""
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('motd', ?)", (text,))
 
     def close(self) -> None:
         """Release the file (and its lock)."""

@@ -7,7 +7,7 @@ knows the rooms it is in, a room its members, both in the order they came in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from lanchat import names
 from lanchat.core import events
@@ -17,7 +17,9 @@ from lanchat.core.transport import LANCHAT_SINGLE, Codec
 class Member:
     """A user as the chat sees one: the name as chosen, its key, its resume token, the
     codec its transport speaks, and its rooms; `batch_presence` members get joins and
-    leaves in `presence` batches (protocol 4.1)."""
+    leaves in `presence` batches (protocol 4.1). Since 4.3 also: the identity key it
+    proved (hex), whether it is an operator, its away text, when it logged in and last
+    said something (wall clock), and its address (for operators' eyes)."""
 
     def __init__(self, name: str, codec: Codec = LANCHAT_SINGLE) -> None:
         self.rename(name)
@@ -25,6 +27,14 @@ class Member:
         self.codec = codec
         self.batch_presence = False
         self.rooms: Dict[str, Room] = {}  # by room key, in the order joined
+        self.identity: Optional[str] = None
+        self.registered = False  # its name is registered to its identity
+        self.operator = False
+        self.away: Optional[str] = None
+        self.told_away: Set[str] = set()  # name keys told `away` this spell (reply once)
+        self.since = 0.0
+        self.last_said = 0.0
+        self.address = ""
 
     def rename(self, name: str) -> None:
         """Take a (validated) name; the key is what names collide on."""
@@ -72,6 +82,10 @@ class Room:
         self.batch_members += member.batch_presence
         member.rooms[self.key] = self
         self.emptied_at = None
+
+    def rekey(self, member: Member, old_key: str) -> None:
+        """The member took a name of another key: keep its place under the new key."""
+        self.members = {(member.key if k == old_key else k): m for k, m in self.members.items()}
 
     def remove(self, member: Member, now: float) -> None:
         """Take the member out."""

@@ -20,8 +20,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-from lanchat import names, protocol
-from lanchat.core import events
+from lanchat import identity, names, protocol
+from lanchat.core import events, operators
 from lanchat.core.chat import Chat, Resume
 from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
 from lanchat.core.rooms import Member
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 AUTH_FAILURE_DELAY = 1.0  # seconds before a wrong password is answered: slows guessing
 REFUSAL_LOG_INTERVAL = 60.0  # a connection's rate-limit refusals are logged at most this often
+NICK_BURST = 2  # renames at once ...
+NICK_RATE = 0.1  # ... and then one every 10 seconds
+MAX_AWAY = 300  # code points of an away text, as sent
 
 _ping_tokens = itertools.count(1)
 
@@ -55,6 +58,7 @@ class Effects:
     send: List[events.Event] = field(default_factory=list)
     close: Optional[str] = None  # a leave reason: the connection ends after `send`
     replaced: List[Member] = field(default_factory=list)  # close these, without a leave
+    kicked: List[Member] = field(default_factory=list)  # close these: expelled (leave: kicked)
 
 
 Handler = Callable[["Session", Frame, float], Effects]
@@ -75,12 +79,14 @@ class Session:
         self.ended = False
         self.pinged = False
         self.nonce = secrets.token_hex(16) if config.password else None
+        self.challenge = secrets.token_hex(16)  # for this connection's identity proof (4.3)
         self._phase: Dict[str, Handler] = _LOGIN_PHASE
         self._auth_failed_at: Optional[float] = None
         self._bucket = TokenBucket(config.rate, config.burst, clock=lambda: self._now)
         self._flood_allowance = TokenBucket(FLOOD_RATE, FLOOD_BURST, clock=lambda: self._now)
         self._refused = 0  # frames refused as rate_limited and not logged yet
         self._refusals_logged_at: Optional[float] = None
+        self._renames = TokenBucket(NICK_RATE, NICK_BURST, clock=lambda: self._now)
 
     def __repr__(self) -> str:
         return f"<Session {self.member.name or '-'} {self.peer}>"
@@ -98,6 +104,7 @@ class Session:
             self.config.rate,
             self.config.burst,
             self.chat.rules.max_joined,
+            self.challenge,
         )
         return Effects([hello])
 
@@ -244,6 +251,13 @@ class Session:
             log.warning("auth failed from %s for name %r", self.peer, frame["name"])
             self._auth_failed_at = now
             return Effects()
+        if "identity" in frame:
+            key = identity.check(frame["identity"], self.challenge, frame["name"])
+            if key is None:
+                log.warning("wrong identity proof from %s for name %r", self.peer, frame["name"])
+                raise ProtocolError("bad_identity", "That identity proof is wrong.")
+            self.member.identity = key
+        self.member.address = self.peer.rsplit(":", 1)[0]
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
         rooms = frame.get("rooms")  # present: the client speaks rooms (4.2)
         try:
@@ -295,8 +309,58 @@ class Session:
 
     def _on_topic(self, frame: Frame, now: float) -> Effects:
         room = self._room_field(frame) or ""
+        if self.member.operator and "text" in frame and not self._in_room(room):
+            return self._operate(frame)  # an operator sets the topic of any room
         self.chat.topic(self.member, room, frame.get("text"), frame.get("ref"))
         return Effects()
+
+    def _in_room(self, room: str) -> bool:
+        try:
+            return names.room_key(names.validate_room(room)) in self.member.rooms
+        except ProtocolError:
+            return True  # the usual path answers it
+
+    def _on_nick(self, frame: Frame, now: float) -> Effects:
+        wait = self._renames.take()
+        if wait:
+            raise ProtocolError(
+                "rate_limited", "Too many renames; wait a moment.", retry_after=wait
+            )
+        self.chat.rename(self.member, frame["name"], frame.get("ref"))
+        return Effects()
+
+    def _on_away(self, frame: Frame, now: float) -> Effects:
+        text = frame.get("text")
+        if text is not None:
+            if len(text) > MAX_AWAY:
+                raise ProtocolError("too_long", f"An away text is at most {MAX_AWAY} characters.")
+            text = names.strip_controls(text).strip() or None  # empty: back
+        self.chat.set_away(self.member, text, frame.get("ref"))
+        return Effects()
+
+    def _on_whois(self, frame: Frame, now: float) -> Effects:
+        return Effects([self.chat.whois(self.member, frame["name"], frame.get("ref"))])
+
+    def _on_register(self, frame: Frame, now: float) -> Effects:
+        return Effects([self.chat.register(self.member, frame.get("ref"))])
+
+    def _on_unregister(self, frame: Frame, now: float) -> Effects:
+        name = frame.get("name")
+        if name is not None and names.name_key(name) != self.member.key:
+            return self._operate(frame)  # another's name: an operator's release
+        if self.member.identity is None:
+            raise ProtocolError("no_identity", "You logged in without an identity key.")
+        return Effects([self.chat.release(self.member.name, frame.get("ref"))])
+
+    def _on_operator_frame(self, frame: Frame, now: float) -> Effects:
+        return self._operate(frame)
+
+    def _operate(self, frame: Frame) -> Effects:
+        """Run an operator's frame, or refuse it (not_operator)."""
+        if not self.member.operator:
+            raise ProtocolError("not_operator", "Only an operator may do that.")
+        done = operators.run(self.chat, self.member.name, frame)
+        return Effects(done.answer, kicked=done.closed)
 
     def _on_rooms(self, frame: Frame, now: float) -> Effects:
         self._check_speaks_rooms()
@@ -349,6 +413,12 @@ _CHAT_PHASE: Dict[str, Handler] = {
     "part": Session._on_part,
     "topic": Session._on_topic,
     "rooms": Session._on_rooms,
+    "nick": Session._on_nick,
+    "away": Session._on_away,
+    "whois": Session._on_whois,
+    "register": Session._on_register,
+    "unregister": Session._on_unregister,
+    **{kind: Session._on_operator_frame for kind in operators.OPERATOR_FRAMES},
     "ping": Session._on_ping,
     "pong": Session._on_pong,
     "quit": Session._on_quit,

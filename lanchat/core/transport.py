@@ -59,9 +59,7 @@ class LanchatCodec:
         self.minor = minor
         self.name = f"lanchat-4.{minor}" + ("" if rooms else "-single-room")
         self._frames: Dict[Type[Any], Callable[[Any], Frame]] = {
-            events.Hello: lambda e: protocol.hello(
-                e.server, e.online, e.nonce, e.rate, e.burst, e.max_joined
-            ),
+            events.Hello: self._hello,
             events.Welcome: self._welcome,
             events.Joined: self._presence_change,
             events.Left: self._presence_change,
@@ -74,6 +72,24 @@ class LanchatCodec:
             events.RoomParted: lambda e: protocol.parted(e.room, e.ref),
             events.Topic: lambda e: protocol.topic(e.room, e.text, e.by, e.ts, e.ref),
             events.RoomList: lambda e: protocol.room_list(e.rooms),
+            events.Notice: self._notice,
+            events.Renamed: lambda e: protocol.renamed(e.old, e.new, e.ts, e.ref),
+            events.Away: lambda e: protocol.away_status(e.name, e.ts, e.text, e.reply, e.ref),
+            events.Whois: lambda e: protocol.whois_reply(
+                e.name,
+                e.since,
+                e.idle,
+                e.rooms,
+                e.registered,
+                e.operator,
+                e.away,
+                e.fingerprint,
+                e.address,
+                e.ref,
+            ),
+            events.Registered: lambda e: protocol.registered(e.name, e.fingerprint, e.ref),
+            events.Unregistered: lambda e: protocol.unregistered(e.name, e.ref),
+            events.BanList: lambda e: protocol.ban_list([dict(b) for b in e.bans], e.ref),
             events.Ping: lambda e: protocol.ping(e.token),
             events.Pong: lambda e: protocol.pong(e.token),
             events.Error: lambda e: protocol.error(e.code, e.message, e.ref, **e.fields),
@@ -93,21 +109,40 @@ class LanchatCodec:
         """One JSON line."""
         return protocol.encode(self._frames[type(event)](event))
 
+    def _hello(self, event: events.Hello) -> Frame:
+        frame = protocol.hello(
+            event.server, event.online, event.nonce, event.rate, event.burst, event.max_joined
+        )
+        if event.challenge is not None:
+            frame["challenge"] = event.challenge
+        return frame
+
     def _room(self, room: Optional[str]) -> Optional[str]:
         return room if self.rooms else None
 
     def _message(self, event: events.Message) -> Frame:
         room = self._room(event.room)
-        return protocol.message(
+        frame = protocol.message(
             event.id, event.ts, event.sender, event.text, event.to, event.ref, room
         )
+        if event.fingerprint is not None and self.minor >= 3:
+            frame["fingerprint"] = event.fingerprint
+        return frame
+
+    def _notice(self, event: events.Notice) -> Frame:
+        """A notice; before 4.3 a message from `*` (no name can be `*`)."""
+        if self.minor >= 3:
+            return protocol.notice(event.text, event.ts, self._room(event.room), event.ref)
+        room = self._room(event.room)
+        return protocol.message(event.id, event.ts, "*", event.text, ref=event.ref, room=room)
 
     def _presence_change(self, event: Union[events.Joined, events.Left]) -> Frame:
         if isinstance(event, events.Joined):
             return protocol.join(event.name, event.ts, self._room(event.room))
+        reason = "error" if event.reason == "kicked" and self.minor < 3 else event.reason
         if self.rooms:
-            return protocol.leave(event.name, event.ts, event.reason, event.room)
-        reason = "quit" if event.reason == "part" else event.reason  # 4.0 knows no part
+            return protocol.leave(event.name, event.ts, reason, event.room)
+        reason = "quit" if reason == "part" else reason  # 4.0 knows no part
         return protocol.leave(event.name, event.ts, reason)
 
     def _welcome(self, event: events.Welcome) -> Frame:
@@ -123,17 +158,31 @@ class LanchatCodec:
                 history_id=event.history_id,
                 rooms=None if rooms is None else list(rooms),
                 default_room=None if rooms is None else event.default_room,
+                **self._since_4_3(
+                    motd=event.motd or None, operator=event.operator or None, away=event.away
+                ),
             )
 
         return self._fitted(frame, event.history, event.truncated)
 
     def _room_joined(self, event: events.RoomJoined) -> Frame:
         def frame(history: List[Frame], truncated: bool) -> Frame:
-            return protocol.joined(
+            joined = protocol.joined(
                 event.room, event.topic, event.members, history, truncated, event.ref
             )
+            joined.update(self._since_4_3(away=event.away))
+            return joined
 
         return self._fitted(frame, event.history, event.truncated)
+
+    def _since_4_3(self, away: Tuple[Tuple[str, str], ...] = (), **fields: Any) -> Frame:
+        """Fields of 4.3 (None ones left out, `away` as an object), for 4.3 clients only."""
+        if self.minor < 3:
+            return {}
+        given = {k: v for k, v in fields.items() if v is not None}
+        if away:
+            given["away"] = dict(away)
+        return given
 
     def _fitted(
         self,
@@ -185,4 +234,5 @@ def message_event(frame: Frame) -> events.Message:
         frame.get("to"),
         frame.get("ref"),
         frame.get("room"),
+        frame.get("fingerprint"),
     )
