@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, MakeServer
 from hypothesis import given
 from hypothesis import strategies as st
+from wire import login
 
 from lanchat import protocol
 from lanchat.chat.termtext import text_width
@@ -30,10 +31,11 @@ from lanchat.console.commands import (
 )
 from lanchat.console.logbuffer import LogBuffer
 from lanchat.console.model import ConsoleModel, Person, RoomInfo
-from lanchat.console.operator import describe, describe_bans
+from lanchat.console.operator import carry_out, describe, describe_bans, snapshot
 from lanchat.console.view import ConsoleScreen, render, wrap
 from lanchat.core import events
 from lanchat.core.safelog import SafeFormatter
+from lanchat.server import ChatServer
 
 TITLE = "lanchat 4.3.0 server 'lab' (no password) listening on 127.0.0.1:42069"
 
@@ -455,3 +457,62 @@ def test_the_docs_list_every_command_as_help_does() -> None:
     docs = (ROOT / "docs" / "console.md").read_text(encoding="utf-8")
     for command in commands.COMMANDS.values():
         assert f"| `{command.usage.replace('|', chr(92) + '|')}` | {command.help}" in docs
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+def operated(make_server: MakeServer) -> Tuple[ChatServer, ConsoleModel]:
+    server = make_server()
+    return server, console()
+
+
+def run_line(server: ChatServer, model: ConsoleModel, line: str) -> List[str]:
+    """Type a command line and carry out what it asks; the log lines it added."""
+    before = model.log.added
+    for request in type_line(model, line):
+        assert isinstance(request, (Operate, Announce))
+        carry_out(request, server, model)
+    return [entry.text for entry in model.log.snapshot() if entry.seq > before]
+
+
+def test_a_command_answers_with_the_servers_notice(make_server: MakeServer) -> None:
+    server, model = operated(make_server)
+    bob, _ = login(server.address, "bob")
+    assert run_line(server, model, "/kick bob flooding") == [
+        "> /kick bob flooding",
+        "You kicked bob: flooding.",
+    ]
+    bob.expect_closed()  # its `kicked` error: tests/test_console_e2e.py
+    assert snapshot(server)[0] == []
+
+
+def test_bans_answer_with_the_ban_list(make_server: MakeServer) -> None:
+    server, model = operated(make_server)
+    assert run_line(server, model, "/bans")[1:] == ["no bans"]
+    run_line(server, model, "/ban 10.0.0.7 2h spam")
+    shown = run_line(server, model, "/bans")
+    assert shown[1] == "bans (1):"
+    assert shown[2].startswith("  10.0.0.7 (address) by console, until ")
+    assert shown[2].endswith(": spam")
+
+
+def test_a_refused_command_answers_with_the_error(make_server: MakeServer) -> None:
+    server, model = operated(make_server)
+    assert run_line(server, model, "/kick nobody")[1].startswith("no_such_user: ")
+    assert model.log.snapshot()[-1].style == "err"
+    assert run_line(server, model, "/say #nowhere hello")[1].startswith("no_such_room: ")
+
+
+def test_say_is_a_notice_and_the_snapshot_shows_people_and_rooms(
+    make_server: MakeServer,
+) -> None:
+    server, model = operated(make_server)
+    alice, _ = login(server.address, "alice")
+    assert run_line(server, model, "/say lunch at noon")[1] == "notice to everybody: lunch at noon"
+    message = alice.expect("message")  # a 4.0 client: a notice is a message from *
+    assert (message["from"], message["text"]) == ("*", "lunch at noon")
+    people, rooms = snapshot(server)
+    assert [(name, rooms_in) for name, _, rooms_in in people] == [("alice", ("#general",))]
+    assert people[0][1].startswith("127.0.0.1")
+    assert rooms == [("#general", 1, "")]
