@@ -103,10 +103,9 @@ def test_the_console_shows_the_log_the_online_list_with_addresses_and_the_rooms(
     bob.expect("joined", room="#dev")
     bob.send({"type": "topic", "room": "#dev", "text": "release on Friday"})
     bob.expect("topic", room="#dev")
-    lines = console.pty.wait_for(lambda rows: "#dev      1  release on Friday" in "\n".join(rows))
-    assert "online (2)" in lines[1] and "rooms (2)" in lines[1]
-    assert "#general  2" in "\n".join(lines)
-    assert "#general #dev" in console.online_row("bob") and "127.0.0.3" in console.online_row("bob")
+    rooms = ["online (2)", "rooms (2)", "#dev      1  release on Friday", "#general  2"]
+    console.pty.wait_for(lambda rows: all(text in "\n".join(rows) for text in rooms))
+    console.pty.wait_for(lambda rows: "127.0.0.3  #general #dev" in console.online_row("bob"))
     alice.send({"type": "quit"})
     console.pty.wait_for(lambda rows: console.online_row("alice") == "")
     console.pty.wait_for("leave alice 127.0.0.2:")
@@ -187,6 +186,13 @@ def test_keys_from_terminfo_scroll_the_log_and_recall_and_edit_lines(
     console.pty.wait_for(lambda rows: rows[-1].rstrip() == "> /help")
     console.pty.type(KEYS["backspace"] + KEYS["left"] + KEYS["delete"] + b"x")
     console.pty.wait_for(lambda rows: rows[-1].rstrip() == "> /hex")
+
+
+def test_a_resize_draws_the_console_at_the_new_size(consoles: Callable[..., Console]) -> None:
+    console = consoles()
+    console.pty.resize(40, 150)
+    rule = "── log " + "─" * (150 - len("── log "))
+    console.pty.wait_for(lambda rows: rule in rows and rows[-1].startswith("> "))
 
 
 # --------------------------------------------------------------------------- stopping
