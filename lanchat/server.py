@@ -262,6 +262,8 @@ class ChatServer:
         unregister with a name) with every right, as the operator "console": the same
         path as an operator's frame from a client. Returns the events that answer it;
         raises ProtocolError for a bad frame."""
+        if not isinstance(frame.get("type"), str):
+            raise ProtocolError("bad_frame", "A frame needs a string field 'type'.")
         protocol.validate(frame, protocol.CLIENT_FRAMES)
         if frame["type"] not in operators.CONSOLE_FRAMES:
             raise ProtocolError("unknown_type", f"{frame['type']!r} is no operator frame.")

@@ -350,3 +350,19 @@ def test_a_bad_operators_file_is_one_line_and_exit_2(
     )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_shutdown_tells_everybody_its_message(make_server: MakeServer) -> None:
+    server = make_server()
+    bob, _ = welcome_43(server.address, "bob")
+    olga = old_client(server.address, "olga")
+    assert server.shutdown("back in five minutes", timeout=10)
+    for client in (bob, olga):
+        assert next_of(client, "shutdown")["message"] == "back in five minutes"
+
+
+def test_operate_refuses_a_frame_without_a_type(make_server: MakeServer) -> None:
+    server = make_server()
+    with pytest.raises(ProtocolError) as raised:
+        server.operate({"name": "bob"})
+    assert raised.value.code == "bad_frame"

@@ -378,7 +378,8 @@ RUN_OPTIONS = (
     Option(
         "--history-db",
         "SQLite file that keeps the room's messages and the hashed resume tokens that "
-        "give people their names back after a restart, on a local disk (not NFS); "
+        "give people their names back after a restart, and the registered names, the "
+        "bans and the message of the day, on a local disk (not NFS); "
         "{port} is replaced by the port (default: "
         "$XDG_DATA_HOME/lanchat/history-HOST-{port}.sqlite3, HOST being this machine's "
         "name); created readable by its owner only",
@@ -387,7 +388,8 @@ RUN_OPTIONS = (
     ),
     Option(
         "--no-history",
-        "keep messages and resume tokens in memory only (a restart forgets them)",
+        "keep messages and resume tokens in memory only, and the registered names, bans "
+        "and the message of the day (a restart forgets them)",
         False,
         action="store_true",
         group="history",
