@@ -454,7 +454,7 @@ def test_the_server_and_the_console_s_pure_parts_import_no_curses() -> None:
 
 
 def test_the_docs_list_every_command_as_help_does() -> None:
-    docs = (ROOT / "docs" / "console.md").read_text(encoding="utf-8")
+    docs = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     for command in commands.COMMANDS.values():
         assert f"| `{command.usage.replace('|', chr(92) + '|')}` | {command.help}" in docs
 
