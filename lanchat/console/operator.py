@@ -1,7 +1,7 @@
 """What the console asks of the server: snapshots for the lists, and the operator API.
 
-`OperatorAPI` is the part of `lanchat.server.ChatServer` the console uses (docs/design.md
-and V43: `operate`, `announce`, `people`, `shutdown`); `carry_out` runs one action of the
+`OperatorAPI` is the part of `lanchat.server.ChatServer` the console uses: `operate`,
+`announce`, `people` and its chat's `room_list`. `carry_out` runs one action of the
 command line through it and says what came of it, for the model to show.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import List, Optional, Protocol, Sequence, Tuple, Union
 
 from lanchat.console.commands import Announce, Operate
 from lanchat.console.model import ConsoleModel, Person, RoomInfo
 from lanchat.core import events
+from lanchat.core.chat import Chat
 from lanchat.core.transport import LANCHAT
 from lanchat.protocol import Frame, ProtocolError
 
@@ -21,7 +22,7 @@ from lanchat.protocol import Frame, ProtocolError
 class OperatorAPI(Protocol):
     """The server as the console sees it."""
 
-    chat: Any  # its `room_list()` lists the rooms
+    chat: Chat  # its `room_list()` lists the rooms
 
     def operate(self, frame: Frame) -> List[events.Event]:
         """Run one operator frame as the operator "console"; ProtocolError if it is bad."""
