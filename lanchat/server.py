@@ -280,7 +280,7 @@ class ChatServer:
 
     def people(self) -> List[Tuple[str, str, Tuple[str, ...]]]:
         """(name, address, rooms) of everybody logged in, in login order."""
-        return [(m.name, m.address, tuple(m.room_names)) for m in self.chat.people()]
+        return self.chat.people()
 
     def shutdown(self, message: Optional[str] = None, timeout: float = 10.0) -> bool:
         """Stop `serve_forever` (telling everybody `message`, if given); from another

@@ -4,6 +4,7 @@ sockets: in process, and on the built pyz across a restart."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 from conftest import MakeServer
@@ -20,6 +21,7 @@ from wire43 import (
 )
 
 from lanchat import identity
+from lanchat.core import history
 
 
 def test_every_connection_gets_a_fresh_challenge(make_server: MakeServer) -> None:
@@ -91,6 +93,7 @@ def test_a_registered_name_is_refused_to_a_stranger_while_its_owner_is_offline(
         stranger.send({"type": "login", "name": "mallory", "version": "4.3.0"})
         stranger.expect("welcome", name="mallory")  # the connection stayed
         stranger.send({"type": "quit"})
+        stranger.expect_closed()
     old, _ = connect(address)
     old.send({"type": "login", "name": "Bob", "version": "4.0.0"})
     assert old.expect_error("name_registered")
@@ -118,6 +121,7 @@ def test_a_nick_to_a_registered_name_is_refused(make_server: MakeServer) -> None
     bob, _ = welcome_43(address, "bob")
     register(bob, "bob")
     bob.send({"type": "quit"})
+    bob.expect_closed()
     mallory, _ = welcome_43(address, "mallory")
     mallory.send({"type": "nick", "name": "Bob", "ref": "n"})
     assert mallory.expect_error("name_registered")["ref"] == "n"
@@ -198,3 +202,50 @@ def test_a_raw_client_without_identity_still_logs_in(make_server: MakeServer) ->
         "resume",
         "history_id",
     }
+
+
+def test_a_schema_3_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> None:
+    """The 4.3 migration adds registrations, bans, the motd and fingerprints to a 4.2 file."""
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(str(path)) as conn:
+        for script in history.MIGRATIONS[:3]:
+            conn.executescript(script.format(default_key="'#general'", default_room="'#general'"))
+        conn.execute(
+            "INSERT INTO messages (id, ts, sender, text, sender_key, room_key, room)"
+            " VALUES (1, 1.0, 'olga', 'from 4.2', 'olga', '#general', '#general')"
+        )
+        conn.execute("PRAGMA user_version = 3")
+    opened = history.SqliteHistory(path)
+    try:
+        (kept,) = opened.recent("#general", 10)
+        assert kept == {"type": "message", "id": 1, "ts": 1.0, "from": "olga",
+                        "text": "from 4.2", "room": "#general"}  # fmt: skip
+        assert opened.registration("bob") is None and opened.load_bans() == []
+        assert opened.motd() == ""
+        opened.register("bob", "bob", key_of("bob"), 2.0)
+        opened.save_ban(("name", "mallory", "mallory", "alice", "spam", None))
+        opened.save_motd("hello")
+    finally:
+        opened.close()
+    reopened = history.SqliteHistory(path)
+    try:
+        assert reopened.registration("bob") == key_of("bob")
+        assert reopened.load_bans() == [("name", "mallory", "mallory", "alice", "spam", None)]
+        assert reopened.motd() == "hello"
+    finally:
+        reopened.close()
+    with sqlite3.connect(str(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def test_the_owner_may_rename_to_its_registered_name(make_server: MakeServer) -> None:
+    address = make_server().address
+    bob, _ = welcome_43(address, "bob")
+    register(bob, "bob")
+    bob.send({"type": "quit"})
+    bob.expect_closed()
+    bob, _ = welcome_43(address, "robert", key="bob")
+    bob.send({"type": "nick", "name": "Bob", "ref": "n"})
+    bob.expect("nick", old="robert", new="Bob", ref="n")
+    bob.send({"type": "whois", "name": "bob"})
+    assert bob.expect("whois")["registered"] is True

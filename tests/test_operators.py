@@ -37,7 +37,8 @@ def test_an_operator_is_its_name_registered_and_logged_in_with_its_key(
     assert "operator" not in welcome  # not registered yet
     first.send({"type": "kick", "name": "alice", "ref": 1})
     assert first.expect_error("not_operator")["ref"] == 1
-    first.close()
+    first.send({"type": "quit"})
+    first.expect_closed()
     operator_client(address, "alice")
 
 
@@ -255,7 +256,8 @@ def test_an_operator_releases_any_registered_name(make_server: MakeServer) -> No
     bob, _ = welcome_43(address, "bob")
     bob.send({"type": "register"})
     next_of(bob, "registered")
-    bob.close()
+    bob.send({"type": "quit"})
+    bob.expect_closed()
     alice.send({"type": "unregister", "name": "bob", "ref": "u"})
     next_of(alice, "unregistered", name="bob", ref="u")
     _, welcome = welcome_43(address, "bob", key="mallory")
@@ -366,3 +368,66 @@ def test_operate_refuses_a_frame_without_a_type(make_server: MakeServer) -> None
     with pytest.raises(ProtocolError) as raised:
         server.operate({"name": "bob"})
     assert raised.value.code == "bad_frame"
+
+
+def test_an_operators_whois_has_the_address(make_server: MakeServer) -> None:
+    address = make_server(operators=("alice",)).address
+    alice = operator_client(address, "alice")
+    welcome_43(address, "bob", source="127.0.0.3")
+    alice.send({"type": "whois", "name": "bob", "ref": "w"})
+    whois = next_of(alice, "whois", ref="w")
+    assert whois["address"] == "127.0.0.3" and whois["operator"] is False
+    bob_view, _ = welcome_43(address, "carol")
+    bob_view.send({"type": "whois", "name": "alice"})
+    seen = next_of(bob_view, "whois")
+    assert seen["operator"] is True and seen["registered"] is True and "address" not in seen
+
+
+def test_mute_from_an_operators_client_on_the_pyz(pyz: Path) -> None:
+    server = PyzServer(str(pyz), "--no-history", "--operator", "alice")
+    try:
+        address = server.start()
+        alice = operator_client(address, "alice")
+        bob = old_client(address, "bob")
+        alice.send({"type": "mute", "name": "bob", "ref": "m"})
+        next_of(alice, "notice", ref="m")
+        next_of(bob, "message", **{"from": "*"})  # a 4.0 client is told as a message from *
+        bob.send({"type": "say", "text": "let me speak", "ref": 1})
+        error = bob.expect_error("muted")
+        assert error["ref"] == 1 and "until" not in error  # while the server runs
+        bob.send({"type": "quit"})
+        bob.expect_closed()
+        bob = old_client(address, "bob")
+        bob.send({"type": "say", "text": "again", "ref": 2})
+        assert bob.expect_error("muted")["ref"] == 2
+    finally:
+        server.kill()
+
+
+def test_the_kicked_error_always_arrives_before_the_close(make_server: MakeServer) -> None:
+    """The error and the close are queued one after the other while the I/O thread may be
+    sending the target's earlier frames: the close must wait for the error."""
+    server = make_server()
+    carol, _ = welcome_43(server.address, "carol")
+    for round in range(40):
+        name = f"bob{round}"
+        bob, _ = welcome_43(server.address, name)
+        carol.send({"type": "say", "text": f"busy {round}"})  # frames in flight to bob
+        server.operate({"type": "kick", "name": name})
+        frames = bob.expect_closed()
+        assert frames and frames[-1]["code"] == "kicked", (round, frames)
+
+
+def test_a_ban_that_cannot_be_kept_changes_nothing(make_server: MakeServer, tmp_path: Path) -> None:
+    """All or nothing: a history that cannot keep the ban leaves everybody online."""
+    server = make_server(history_db=str(tmp_path / "h.sqlite3"))
+    bob, _ = welcome_43(server.address, "bob")
+    server._history._db.execute("DROP TABLE bans")  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError) as raised:
+        server.operate({"type": "ban", "target": "bob"})
+    assert raised.value.code == "not_stored"
+    assert [name for name, _, _ in server.people()] == ["bob"]
+    bob.send({"type": "say", "text": "still here", "ref": 1})
+    next_of(bob, "message", ref=1)
+    _, welcome = welcome_43(server.address, "bob2")
+    assert welcome["name"] == "bob2"

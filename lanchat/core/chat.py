@@ -575,8 +575,11 @@ class Chat:
     def _notice(
         self, text: str, room: Optional[str] = None, ref: Optional[Token] = None
     ) -> events.Notice:
-        """A notice, with a fresh message id for older clients (lock held)."""
-        return events.Notice(self._history.next_id(), text, self._now(), room, ref)
+        """A notice, with a fresh message id for older clients (lock held); not_stored if
+        no id can be had."""
+        with _not_stored_on_failure(ref):
+            id = self._history.next_id()
+        return events.Notice(id, text, self._now(), room, ref)
 
     def _sharing(self, member: Member) -> List[Member]:
         """Everybody who shares a room with the member, but the member (lock held)."""
@@ -602,10 +605,10 @@ class Chat:
         with self._lock:
             return self._members.get(names.name_key(name))
 
-    def people(self) -> List[Member]:
-        """Everybody logged in, in login order."""
+    def people(self) -> List[Tuple[str, str, Tuple[str, ...]]]:
+        """(name, address, rooms) of everybody logged in, in login order."""
         with self._lock:
-            return list(self._members.values())
+            return [(m.name, m.address, tuple(m.room_names)) for m in self._members.values()]
 
     def rename(self, member: Member, name: str, ref: Optional[Token] = None) -> None:
         """Give a member another name, under the rules of a login name; everybody who
@@ -726,16 +729,25 @@ class Chat:
         return events.Unregistered(spelt, ref)
 
     def expel(
-        self, select: Callable[[Member], bool], error: events.Error, notice: Callable[[str], str]
+        self,
+        select: Callable[[Member], bool],
+        error: events.Error,
+        notice: Callable[[str], str],
+        commit: Callable[[], None] = lambda: None,
     ) -> List[Member]:
         """Log out every member `select` picks: each gets `error`, the others in its rooms
-        see it leave (reason kicked) and a notice; return them, for the caller to close."""
+        see it leave (reason kicked) and a notice; return them, for the caller to close.
+
+        `commit` (keeping a ban) runs under the lock once all that can fail has been
+        done, so that a login cannot slip in between, and its failure changes nothing.
+        """
         with self._lock:
             now = self._now()
             targets = [m for m in self._members.values() if select(m)]
             notices = [  # made first: a notice id may fail to be had
                 [self._notice(notice(t.name), room) for room in t.room_names] for t in targets
             ]
+            commit()
             deliveries: Deliveries = []
             for target, told in zip(targets, notices):
                 rooms = list(target.rooms.values())
@@ -810,14 +822,13 @@ class Chat:
                 return original
             receivers: Sequence[Member]
             target: Optional[Room] = None
-            away: Deliveries = []
+            recipient: Optional[Member] = None
             if to is not None:
                 recipient = self._members.get(names.name_key(to))
                 if recipient is None:
                     raise ProtocolError("no_such_user", f"{to!r} is not online.", ref)
                 to = recipient.name
                 receivers = [] if recipient is sender else [recipient]
-                away = self._away_reply(sender, recipient)
             else:
                 with _room_errors(room or self.default.name, ref):
                     target = self._joined_room(sender, room or self.default.name)
@@ -825,6 +836,7 @@ class Chat:
             with _not_stored_on_failure(ref):
                 message = self._store(sender, text, to, ref, target)
             sender.last_said = message.ts
+            away = [] if recipient is None else self._away_reply(sender, recipient)
             own = message if ref is None else dataclasses.replace(message, ref=ref)
             if ref is not None:
                 self._remember(sender, ref, message)

@@ -305,7 +305,10 @@ class IOLoop:
         if chunks or link.pending:
             self._send(link, chunks)
         if link.closing is not None and not link.lingering:
-            if not link.pending or time.monotonic() >= link.close_by:
+            # Bytes queued since this round took the outbox (the frame a worker queued just
+            # before close_link) go first: the link is dirty again and the next round ends it.
+            drained = not link.pending and not self._queued(link)
+            if drained or time.monotonic() >= link.close_by:
                 self._finish_close(link)
                 return
         wanted = (selectors.EVENT_READ if link.reading else 0) | (
@@ -313,6 +316,11 @@ class IOLoop:
         )
         if wanted != link.interest:
             self._set_interest(link)
+
+    def _queued(self, link: Link) -> bool:
+        """True if bytes wait in the link's outbox."""
+        with self._lock:
+            return bool(link.outbox)
 
     def _send(self, link: Link, chunks: List[bytes]) -> None:
         data: Union[bytes, bytearray]

@@ -60,13 +60,12 @@ def _ban(chat: Chat, by: str, frame: Frame) -> Outcome:
     duration = _duration(frame)
     until = None if duration is None else round(now + duration, 3)
     ban = _ban_for(chat, target, by, reason, until)
-    chat.moderation.add_ban(ban)
     because = f": {reason}" if reason else ""
-    error = banned_event(ban)
     closed = chat.expel(
         lambda m: ban.matches(m.identity, m.key, m.address),
-        error,
+        banned_event(ban),
         lambda n: f"{n} was banned by {by}{because}",
+        commit=lambda: chat.moderation.add_ban(ban),
     )
     spell = "for good" if duration is None else f"for {duration:g} s"
     log.info(
