@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     server = commands.add_parser(
-        "server", help="run a chat server", description="Run a headless lanchat server."
+        "server",
+        help="run a chat server",
+        description="Run a lanchat server: headless, or with --console on this terminal.",
     )
     add_server_options(server)
 

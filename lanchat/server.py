@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import names, protocol
+from lanchat import console, names, protocol
+from lanchat.console.logbuffer import LogBuffer
 from lanchat.core import events, operators
 from lanchat.core.admission import AddressShares
 from lanchat.core.chat import Chat, Deliver
@@ -337,8 +338,16 @@ def _listen(bind: str, base: int, span: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a server until SIGINT, SIGTERM or SIGHUP; return the exit code."""
-    _configure_logging(args.log_level, args.log_file)
+    """Run a server until SIGINT, SIGTERM or SIGHUP (with `--console`, also until its
+    `/shutdown`); return the exit code."""
+    console_log = None
+    if args.console:
+        problem = console.unavailable()
+        if problem:
+            print(f"lanchat: --console: {problem}", file=sys.stderr)
+            return 2
+        console_log = LogBuffer()
+    _configure_logging(args.log_level, args.log_file, console_log)
     _raise_file_limit()
     try:
         password = read_password(args.password_file)
@@ -357,13 +366,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: cannot listen on {args.bind}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     host, port = server.address
-    signals = _stop_on_signals(server)
+    signals = [] if console_log is not None else _stop_on_signals(server)  # the console: its own
     access = "password required" if password else "no password"
     started = (
         f"lanchat {protocol.VERSION} server {server.name!r} ({access}) listening on {host}:{port}"
     )
     print(started, flush=True)
     log.info("%s", started)  # the log file gets it too
+    if console_log is not None:
+        from lanchat.console import terminal  # imports curses: only for the console
+
+        try:
+            return terminal.run(server, console_log, started)
+        finally:
+            server.server_close()
     try:
         server.serve_forever()
     finally:
@@ -389,11 +405,17 @@ def _stop_on_signals(server: ChatServer) -> List[str]:
     return received
 
 
-def _configure_logging(level: str, path: Optional[str]) -> None:
-    handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler()
-    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+def _configure_logging(level: str, path: Optional[str], console_log: Optional[LogBuffer]) -> None:
+    """Log to the file, else to stderr; with the console, to it (and to the file if any)."""
+    handlers: List[logging.Handler] = [logging.FileHandler(path)] if path else []
+    if console_log is not None:
+        handlers.append(console_log)  # stderr would tear the console's screen
+    elif not path:
+        handlers.append(logging.StreamHandler())
     root = logging.getLogger()
-    root.addHandler(handler)
+    for handler in handlers:
+        handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+        root.addHandler(handler)
     root.setLevel(level.upper())
 
 

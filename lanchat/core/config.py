@@ -416,6 +416,13 @@ RUN_OPTIONS = (
     ),
     Option("--log-level", "(default %(default)s)", "info", choices=LOG_LEVELS),
     Option("--log-file", "log here instead of to stderr", metavar="PATH"),
+    Option(
+        "--console",
+        "show the running server in the terminal: the live log, who is online, the rooms, "
+        "and a command line for the operator's commands (stdout must be a terminal)",
+        False,
+        action="store_true",
+    ),
 )
 
 
