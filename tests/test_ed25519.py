@@ -4,7 +4,6 @@ of malformed and non-canonical input, and the login proof of lanchat/identity.py
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Dict, List
 
 import pytest
@@ -165,23 +164,6 @@ def test_a_secret_of_another_size_is_a_value_error() -> None:
         ed25519.public_key(b"\x01" * 31)
     with pytest.raises(ValueError):
         ed25519.sign(b"\x01" * 33, b"")
-
-
-def test_sign_and_verify_time(capsys: pytest.CaptureFixture[str]) -> None:
-    """Measured, not asserted: how long one login proof costs each side."""
-    secret = bytes.fromhex(TEST_1["secret"])
-    public = ed25519.public_key(secret)
-    rounds = 10
-    started = time.perf_counter()
-    signatures = [ed25519.sign(secret, b"m%d" % i) for i in range(rounds)]
-    signed = time.perf_counter()
-    assert all(ed25519.verify(public, b"m%d" % i, s) for i, s in enumerate(signatures))
-    verified = time.perf_counter()
-    with capsys.disabled():
-        print(
-            f"\ned25519: sign {(signed - started) / rounds * 1000:.1f} ms, "
-            f"verify {(verified - signed) / rounds * 1000:.1f} ms"
-        )
 
 
 # -- identity: the login proof ----------------------------------------------------------
