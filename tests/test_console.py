@@ -86,7 +86,7 @@ def test_a_zero_duration_is_refused(word: str) -> None:
         ("/topic dev release", {"type": "topic", "room": "#dev", "text": "release"}),
         ("/topic #dev", {"type": "topic", "room": "#dev"}),
         ("/motd Welcome to the lab", {"type": "motd", "text": "Welcome to the lab"}),
-        ("/motd", {"type": "motd", "text": ""}),
+        ("/motd clear", {"type": "motd", "text": ""}),  # as in the chat client
         ("/unregister bob", {"type": "unregister", "name": "bob"}),
         ("  /KICK  bob  ", {"type": "kick", "name": "bob"}),
     ],

@@ -16,6 +16,8 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 from lanchat import protocol
 from lanchat.protocol import Frame
 
+MOTD_CLEAR = "clear"  # `/motd clear` clears the message of the day, as in the chat client
+
 
 @dataclass(frozen=True)
 class Operate:
@@ -131,7 +133,9 @@ def _topic(rest: str) -> Action:
 
 
 def _motd(rest: str) -> Action:
-    return Operate(protocol.motd(rest))
+    if not rest.strip():
+        raise CommandError(f"usage: {COMMANDS['/motd'].usage}")
+    return Operate(protocol.motd("" if rest.strip() == MOTD_CLEAR else rest))
 
 
 def _unregister(rest: str) -> Action:
@@ -195,7 +199,7 @@ COMMANDS: Dict[str, Command] = {
     "/mute": Command("/mute NAME [DURATION]", "let somebody read but not speak", _mute),
     "/unmute": Command("/unmute NAME", "let somebody speak again", _unmute),
     "/topic": Command("/topic #ROOM [TEXT]", "set a room's topic (without TEXT: show it)", _topic),
-    "/motd": Command("/motd [TEXT]", "set the message of the day (without TEXT: clear it)", _motd),
+    "/motd": Command("/motd TEXT|clear", "set the message of the day, or clear it", _motd),
     "/unregister": Command("/unregister NAME", "release a registered name", _unregister),
     "/say": Command("/say [#ROOM] TEXT", "a notice to everybody, or to one room", _say),
     "/shutdown": Command(
