@@ -8,9 +8,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Tuple
 
 import pytest
+from wire import PyzServer
 
 from lanchat.core.config import ServerConfig
 from lanchat.core.ioloop import IOLoop
@@ -139,3 +140,31 @@ def make_server(no_thread_leak: None) -> Iterator[MakeServer]:
                 server.server_close()
         stalls = sum(watch.stalls for _, _, watch in running)
         assert not stalls, f"an I/O loop held output without sending it ({stalls} stalls)"
+
+
+Address = Tuple[str, int]
+Serve = Callable[..., Address]
+
+
+@pytest.fixture(params=["in-process", "pyz"])
+def serve(request: pytest.FixtureRequest, make_server: MakeServer, pyz: Path) -> Iterator[Serve]:
+    """Start a server with these ServerConfig options and return its address: in this
+    process (its I/O loop watched for stalls), or the built pyz with the same options as
+    flags (and `--no-history`)."""
+    started: List[PyzServer] = []
+
+    def start(**options: Any) -> Address:
+        if request.param == "in-process":
+            return make_server(**options).address
+        flags = ["--no-history"]
+        for key, value in options.items():
+            text = ",".join(value) if isinstance(value, tuple) else str(value)
+            flags += ["--" + key.replace("_", "-"), text]
+        started.append(PyzServer(str(pyz), *flags))
+        return started[-1].start()
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.kill()

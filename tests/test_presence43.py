@@ -4,42 +4,17 @@ only frames they know."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
-import pytest
-from conftest import MakeServer
-from wire import PyzServer, RawClient
+from conftest import MakeServer, Serve
+from wire import RawClient
 from wire43 import connect, next_of, old_client, welcome_43
 
 Address = Tuple[str, int]
-Serve = Callable[..., Address]
 
 OLD_JOIN = {"type", "name", "ts"}
 OLD_LEAVE = {"type", "name", "ts", "reason"}
 OLD_MESSAGE = {"type", "id", "ts", "from", "text"}
-
-
-@pytest.fixture(params=["in-process", "pyz"])
-def serve(request: pytest.FixtureRequest, make_server: MakeServer, pyz: Path) -> Iterator[Serve]:
-    """A server with these ServerConfig options, in process or the built pyz."""
-    started: List[PyzServer] = []
-
-    def start(**options: Any) -> Address:
-        if request.param == "in-process":
-            return make_server(**options).address
-        flags = ["--no-history"]
-        for key, value in options.items():
-            text = ",".join(value) if isinstance(value, tuple) else str(value)
-            flags += ["--" + key.replace("_", "-"), text]
-        started.append(PyzServer(str(pyz), *flags))
-        return started[-1].start()
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.kill()
 
 
 def quiet(*clients: RawClient) -> None:

@@ -6,38 +6,12 @@ A "4.0 client" here sends exactly the frames of lanchat 4.0's client (a `login` 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
-import pytest
-from conftest import MakeServer
-from wire import Frame, PyzServer, RawClient, login_frame
+from conftest import Serve
+from wire import Frame, RawClient, login_frame
 
 Address = Tuple[str, int]
-Serve = Callable[..., Address]
-
-
-@pytest.fixture(params=["in-process", "pyz"])
-def serve(request: pytest.FixtureRequest, make_server: MakeServer, pyz: Path) -> Iterator[Serve]:
-    """Start a server with these ServerConfig options and return its address: in this
-    process (its I/O loop watched for stalls), or the built pyz with the same options."""
-    started: List[PyzServer] = []
-
-    def start(**options: Any) -> Address:
-        if request.param == "in-process":
-            return make_server(**options).address
-        flags = ["--no-history"]
-        for key, value in options.items():
-            text = ",".join(value) if isinstance(value, tuple) else str(value)
-            flags += ["--" + key.replace("_", "-"), text]
-        started.append(PyzServer(str(pyz), *flags))
-        return started[-1].start()
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.kill()
 
 
 def rooms_login(address: Address, name: str, rooms: List[str], **extra: Any) -> RawClient:
