@@ -300,6 +300,27 @@ def test_an_operator_kicks_bans_lists_and_lifts_the_ban(
     assert welcome["type"] == "welcome", welcome
 
 
+def test_a_ban_of_a_registered_name_keeps_its_key_out_under_any_name(
+    person: Callable[..., Person],
+    plain: Callable[..., PipedClient],  # noqa: F811
+) -> None:
+    registered(plain, "carol")
+    alice = operator(person, plain)
+    carol = person("carol")
+
+    alice.types("/ban carol")
+    alice.sees("server: You banned carol (identity) for good")
+    carol.is_stopped("banned by alice for good")
+    again = plain("caroline", who="carol")  # the same key under another name
+    again.wait_line("!! banned by alice for good")
+    code, _, err = finished(again)
+    assert code == 1 and "lanchat: banned by alice for good" in err, err
+    alice.types("/bans")
+    alice.sees("  carol (identity) by alice for good")
+    other = plain("caroline", who="somebody else")
+    other.wait_line("-- you are caroline on testlab")
+
+
 def test_an_operator_bans_an_address_for_a_while(
     server: Address,  # noqa: F811
     person: Callable[..., Person],
