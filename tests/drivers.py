@@ -412,6 +412,11 @@ class PipedClient:
                 *complete, self._buffer = self._buffer.split(b"\n")
                 self._lines += [line.decode("utf-8") for line in complete]
 
+    @property
+    def lines(self) -> List[str]:
+        """The stdout lines read so far (every one up to the last `wait_line` found)."""
+        return list(self._lines)
+
     def finish(self, timeout: float = WAIT) -> Tuple[int, str, str]:
         """Wait for the exit; return (code, all stdout, stderr)."""
         assert self.proc.stdout is not None and self.proc.stderr is not None
