@@ -473,6 +473,23 @@ def test_topic_shows_the_topic_and_sets_it() -> None:
     assert not model.awaiting_answers
 
 
+def test_topic_names_a_room_first_as_on_irc() -> None:
+    model = in_rooms()  # in #general and #dev, #general shown
+    assert frames(type_line(model, "/topic #dev #1 priority")) == [
+        {"type": "topic", "room": "#dev", "text": "#1 priority", "ref": "t-1"}
+    ]
+    receive(model, {"type": "topic", "room": "#dev", "text": "#1 priority", "by": "me",
+                    "ts": NOW, "ref": "t-1"})  # fmt: skip
+    assert model.rooms.rooms[1].topic == "#1 priority"
+    assert frames(type_line(model, "/topic #ops")) == [  # not ours: the server knows
+        {"type": "topic", "room": "#ops", "ref": "t-2"}
+    ]
+    receive(model, {"type": "topic", "room": "#ops", "text": "on call", "by": "carol",
+                    "ts": NOW, "ref": "t-2"})  # fmt: skip
+    assert texts(model)[-1] == "topic of #ops: on call (set by carol)"
+    assert not model.awaiting_answers
+
+
 def test_a_topic_set_in_another_room_is_not_unread() -> None:
     model = in_rooms()
     receive(model, {"type": "topic", "room": "#dev", "text": "", "by": "alice", "ts": NOW})
@@ -496,7 +513,7 @@ def test_help_lists_the_room_commands_and_keys() -> None:
     model = in_rooms()
     type_line(model, "/help")
     help_text = "\n".join(texts(model))
-    for word in ("/join #room", "/part [#room]", "/rooms", "/topic [text]", "/who [#room]",
+    for word in ("/join #room", "/part [#room]", "/rooms", "/topic [#room] [text]", "/who [#room]",
                  "Alt-1", "Alt-Left", "Ctrl-X n"):  # fmt: skip
         assert word in help_text
 

@@ -374,11 +374,6 @@ def test_an_operator_sets_the_motd_and_releases_a_registered_name(
     assert finished(stranger)[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the client's /topic sets the topic of the room shown only: an operator cannot "
-    "name another room (docs/operating.md: `/topic #room text`, in it or not)",
-)
 def test_an_operator_sets_the_topic_of_a_room_it_is_not_in(
     server: Address,  # noqa: F811
     person: Callable[..., Person],

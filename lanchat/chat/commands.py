@@ -20,7 +20,7 @@ ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
 HELP = (
     "Commands: /msg NAME text (private), /me action, /who [#room], /clear, /help, /quit",
-    "Rooms: /join #room (and show it), /part [#room], /rooms (all of them), /topic [text]",
+    "Rooms: /join #room (and show it), /part [#room], /rooms (all of them), /topic [#room] [text]",
     "People: /nick NAME, /away [text], /back, /whois NAME, /register (your name to your key),",
     "  /unregister, /ignore [NAME] (alone: the list), /unignore NAME, /bell off|mentions|all",
     "Operators: /kick NAME [reason], /ban NAME|ADDRESS [30s|10m|2h|7d] [reason], /unban TARGET,",

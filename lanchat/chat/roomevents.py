@@ -162,7 +162,11 @@ class RoomEvents:
         text = safe_text(frame["text"])
         by = frame.get("by")
         by = safe_text(by) if isinstance(by, str) else ""
-        if room is None:
+        if room is None:  # a room we are not in: asked about, or set by us as an operator
+            name = safe_text(frame["room"])
+            setter = f" (set by {by})" if by else ""
+            line = f"topic of {name}: {text}{setter}" if text else f"{name} has no topic"
+            self._add("info", line, ts=now)
             return []
         room.topic, room.topic_by = text, by
         what = f"set the topic: {text}" if text else "cleared the topic"
@@ -242,13 +246,19 @@ class RoomEvents:
             return []
         return self._ask(protocol.list_rooms(), "room_list", now)
 
-    def set_topic(self, text: str, now: float) -> List[Action]:
-        """/topic [text]: set the current room's topic, or without text show it."""
+    def set_topic(self, rest: str, now: float) -> List[Action]:
+        """/topic [#room] [text]: set the topic of the room shown, or of the room named
+        first (an operator's: any room); without text show it, asking the server about a
+        room we are not in. As on IRC, a first word with '#' names the room."""
         if not self._rooms_ready(now):
             return []
-        room = self.rooms.current
-        if text:
-            frame = protocol.set_topic(room.name, text, ref=self._out.new_ref())
+        words = rest.split(maxsplit=1)
+        named = words[0] if words and words[0].startswith("#") else None
+        text = (words[1] if len(words) > 1 else "") if named else rest
+        room = self.rooms.find(named) if named else self.rooms.current
+        if text or room is None:
+            where = named or self.rooms.current.name
+            frame = protocol.set_topic(where, text or None, ref=self._out.new_ref())
             return self._ask(frame, "topic", now)
         if not room.topic:
             self._add("info", f"{room.name} has no topic", ts=now)
