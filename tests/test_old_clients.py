@@ -1,5 +1,6 @@
-"""The lanchat 4.0.0 and 4.1.0 clients themselves, built from this repository's history,
-against today's server with rooms: they keep working, in the default room only.
+"""The lanchat 4.0.0, 4.1.0 and 4.2.0 clients themselves, built from this repository's
+history, against today's server: they keep working. The 4.0 and 4.1 clients see the
+default room only; the 4.2 client speaks rooms but not 4.3 (no nick, notice ...).
 
 Each is built from its commit with `git archive` and the venv's shiv, the way `make pyz`
 builds; a clone without that history (a shallow one) skips these tests.
@@ -7,18 +8,21 @@ builds; a clone without that history (a shallow one) skips these tests.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import pytest
 from conftest import ROOT
 from test_rooms import rooms_login
 from wire import PyzServer
+from wire43 import welcome_43
 
-RELEASES = {"4.0.0": "467b087", "4.1.0": "297df8c"}  # the last commit of each release
+# The last commit of each release.
+RELEASES = {"4.0.0": "467b087", "4.1.0": "297df8c", "4.2.0": "d85cac2"}
 
 
 @pytest.fixture(scope="session", params=sorted(RELEASES))
@@ -60,6 +64,18 @@ def old_pyz(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return built
 
 
+def start_client(old_pyz: Path, address: Tuple[str, int], name: str) -> subprocess.Popen[str]:
+    """The old client in plain mode, logged in as `name` once its stdin is fed."""
+    where = ("--host", "127.0.0.1", "--port", str(address[1]))
+    return subprocess.Popen(
+        [sys.executable, str(old_pyz), "client", "--plain", "--name", name, *where],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.fixture
 def server(pyz: Path) -> Iterator[PyzServer]:
     running = PyzServer(str(pyz), "--no-history")
@@ -72,14 +88,7 @@ def server(pyz: Path) -> Iterator[PyzServer]:
 def test_an_old_client_chats_in_the_default_room_only(old_pyz: Path, server: PyzServer) -> None:
     address = server.start()
     ann = rooms_login(address, "ann", ["#general", "#dev"])
-    where = ("--host", "127.0.0.1", "--port", str(address[1]))
-    old = subprocess.Popen(
-        [sys.executable, str(old_pyz), "client", "--plain", "--name", "olga", *where],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    old = start_client(old_pyz, address, "olga")
     try:
         ann.expect("join", name="olga", room="#general", timeout=30)
         for room, text in (("#dev", "only for dev"), ("#general", "hello olga")):
@@ -102,5 +111,31 @@ def test_an_old_client_chats_in_the_default_room_only(old_pyz: Path, server: Pyz
     lines = out.splitlines()
     assert any(line.endswith("ann: hello olga") for line in lines), out
     assert not any("only for dev" in line for line in lines), "#dev never reaches it"
-    assert any(line.endswith("ann left") for line in lines), "a part is a plain leave"
+    # a part: a plain leave for 4.0 and 4.1, a leave of #general for 4.2
+    assert any(re.search(r"ann left( #general)?$", line) for line in lines), out
     assert any(line.endswith("olga: hi from an old client") for line in lines), out
+
+
+def test_an_old_client_sees_a_rename_as_a_leave_and_a_join(
+    old_pyz: Path, server: PyzServer
+) -> None:
+    address = server.start()
+    ann, _ = welcome_43(address, "ann", rooms=[])
+    old = start_client(old_pyz, address, "olga")
+    try:
+        ann.expect("join", name="olga", room="#general", timeout=30)
+        ann.send({"type": "nick", "name": "anna", "ref": "n"})
+        ann.expect("nick", old="ann", new="anna", ref="n")
+        ann.send({"type": "say", "room": "#general", "text": "same person"})
+        ann.expect("message", text="same person")
+        out, err = old.communicate(input="", timeout=30)
+    finally:
+        if old.poll() is None:
+            old.kill()
+            old.communicate(timeout=10)
+    assert old.returncode == 0, err
+    lines = out.splitlines()
+    left = next(i for i, line in enumerate(lines) if re.search(r"ann left$", line))
+    joined = next(i for i, line in enumerate(lines) if re.search(r"anna joined$", line))
+    said = next(i for i, line in enumerate(lines) if line.endswith("anna: same person"))
+    assert left < joined < said, out
