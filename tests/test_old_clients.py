@@ -128,6 +128,12 @@ def test_an_old_client_sees_a_rename_as_a_leave_and_a_join(
         ann.expect("nick", old="ann", new="anna", ref="n")
         ann.send({"type": "say", "room": "#general", "text": "same person"})
         ann.expect("message", text="same person")
+        # olga's own line comes back to her after ann's (the server keeps each client's
+        # order), and at the end of its input the client leaves once its line is echoed
+        assert old.stdin is not None
+        old.stdin.write("seen\n")
+        old.stdin.flush()
+        ann.expect("message", text="seen", timeout=30)
         out, err = old.communicate(input="", timeout=30)
     finally:
         if old.poll() is None:
