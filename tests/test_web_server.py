@@ -163,6 +163,23 @@ def test_the_handshake_answers_101_and_the_hello_comes_first(web) -> None:
     assert client.recv()["type"] == "hello"
 
 
+def test_the_accept_key_is_the_one_of_rfc_6455s_example(web) -> None:
+    """RFC 6455 section 1.3: this key is accepted with exactly this value."""
+    request = wsclient.handshake_request(web.web, "dGhlIHNhbXBsZSBub25jZQ==")
+    sock = socket.create_connection(web.web, 5)
+    try:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, head
+            head += chunk
+    finally:
+        sock.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
+
+
 def test_a_cross_origin_websocket_is_refused_with_403(web) -> None:
     for origin in ("http://evil.example", f"http://{web.web[0]}:{web.web[1] + 1}", "null"):
         client = WebSocketClient(web.web, Origin=origin)
