@@ -542,12 +542,16 @@ def test_pyz_web_port_falls_back_when_taken(pyz_servers) -> None:
     stop(proc)
 
 
-def test_pyz_a_bad_web_port_is_a_usage_error(pyz) -> None:
-    result = subprocess.run(
-        pyz_command("server", "--web-port", "http"), capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 2
-    assert "--web-port" in result.stderr
+def test_pyz_help_has_the_web_options_and_a_bad_web_port_is_a_usage_error(pyz) -> None:
+    shown = subprocess.run(pyz_command("server", "--help"), capture_output=True, timeout=30)
+    assert b"--web-port BASE" in shown.stdout and b"--no-web" in shown.stdout
+    for bad in ("http", "0", "70000"):
+        result = subprocess.run(
+            pyz_command("server", "--web-port", bad), capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()[-1:]) == 1
+        assert "--web-port" in result.stderr
 
 
 def test_pyz_discover_shows_the_web_url(pyz_servers) -> None:
@@ -594,3 +598,15 @@ def test_lan_addresses_leave_out_loopback_and_fall_back_to_it(monkeypatch) -> No
     assert lan.addresses() == ["10.0.0.5"]
     monkeypatch.setattr(lan, "_interfaces", lambda: found[:1])
     assert lan.addresses() == ["127.0.0.1"]
+
+
+def test_the_pyz_is_rebuilt_when_a_static_file_or_the_folder_changes() -> None:
+    """make's database: the zipapp depends on every file of the static folder, and on the
+    folder itself (a file added or removed)."""
+    database = subprocess.run(
+        ["make", "-pn", "pyz"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    rule = next(line for line in database.splitlines() if line.startswith("dist/lanchat.pyz:"))
+    prerequisites = set(rule.split(":", 1)[1].split())
+    static = {f"lanchat/web/static/{path.name}" for path in STATIC.iterdir()}
+    assert static | {"lanchat/web/static"} <= prerequisites
