@@ -610,3 +610,37 @@ def test_the_pyz_is_rebuilt_when_a_static_file_or_the_folder_changes() -> None:
     prerequisites = set(rule.split(":", 1)[1].split())
     static = {f"lanchat/web/static/{path.name}" for path in STATIC.iterdir()}
     assert static | {"lanchat/web/static"} <= prerequisites
+
+
+def hold_web_ports() -> Tuple[int, List[socket.socket]]:
+    """A free lanchat port p, and listening sockets on all of p+100 to p+130."""
+    for _ in range(20):
+        port, held = free_port_pair(), []
+        try:
+            for web_port in range(port + 100, port + 131):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", web_port))
+                sock.listen()
+            return port, held
+        except OSError:  # one is in use: try elsewhere
+            for sock in held:
+                sock.close()
+    raise AssertionError("no free run of 31 ports")
+
+
+def test_pyz_every_web_port_taken_stops_the_server_with_one_line(pyz) -> None:
+    port, held = hold_web_ports()
+    try:
+        command = ["server", "--no-history", "--bind", "127.0.0.1", "--port", str(port)]
+        result = subprocess.run(
+            pyz_command(*command, "--no-discovery"), capture_output=True, text=True, timeout=30
+        )
+    finally:
+        for sock in held:
+            sock.close()
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"lanchat: cannot listen on 127.0.0.1: every port from {port + 100} to {port + 130} "
+        "is taken"
+    ]
