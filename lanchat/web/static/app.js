@@ -94,6 +94,10 @@
         if (saved[key] !== undefined) state[key] = saved[key];
       });
     }
+    // A new page has no link yet: nothing of the outbox is in flight, all goes again.
+    state.outbox.forEach(function (out) {
+      out.sent = false;
+    });
     return state;
   }
 
