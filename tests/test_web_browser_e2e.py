@@ -355,7 +355,8 @@ def test_hostile_texts_are_inert(
     wait_texts(page, *shown, "a link https://example.org/safe")
     say(page, HOSTILE[0])  # the page's own text, echoed, too
     page.wait_for_function(
-        "(t) => [...document.querySelectorAll('#log .msg.own .text')].some(e => e.textContent === t)",
+        "(t) => [...document.querySelectorAll('#log .msg.own .text')]"
+        ".some(e => e.textContent === t)",
         arg=HOSTILE[0],
     )
     page.wait_for_timeout(300)  # an onerror handler of a broken image would have run by now
