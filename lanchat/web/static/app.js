@@ -189,8 +189,18 @@
     return span;
   }
 
+  var colours = {}; // name key -> palette index, given in order of appearance
+
+  /* The colour class of a name: different names get different colours while the palette
+   * lasts (as in the terminal client), and a name keeps its colour while the page runs. */
+  function colourClass(name) {
+    var key = Core.nameKey(name);
+    if (colours[key] === undefined) colours[key] = Object.keys(colours).length % Core.PALETTE_SIZE;
+    return "c" + colours[key];
+  }
+
   function nameNode(name) {
-    return el("span", "from c" + Core.colourIndex(name), name);
+    return el("span", "from " + colourClass(name), name);
   }
 
   /* One entry as a line of the log. */
@@ -266,7 +276,7 @@
     names.forEach(function (name) {
       var item = el("li", isMe(name) ? "me" : null);
       if (away[Core.nameKey(name)] !== undefined) item.classList.add("away");
-      var button = el("button", "c" + Core.colourIndex(name), name);
+      var button = el("button", colourClass(name), name);
       button.type = "button";
       button.title = isMe(name) ? "you" : "send " + name + " a private message";
       button.addEventListener("click", function () {

@@ -62,14 +62,6 @@
       (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
   }
 
-  /* A stable colour index (0..5) for a name: the same name, the same colour everywhere. */
-  function colourIndex(name) {
-    var key = nameKey(name);
-    var hash = 0;
-    for (var i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) >>> 0;
-    return hash % PALETTE_SIZE;
-  }
-
   function escapeRegExp(text) {
     return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   }
@@ -201,7 +193,7 @@
     dayLabel: dayLabel,
     daySeparator: daySeparator,
     clock: clock,
-    colourIndex: colourIndex,
+    PALETTE_SIZE: PALETTE_SIZE,
     mentions: mentions,
     linkPieces: linkPieces,
     parseCommand: parseCommand,
