@@ -113,9 +113,11 @@ def log_in(page: Any, name: str, password: Optional[str] = None) -> None:
     wait_status(page, f"connected as {name}")
 
 
-def wait_status(page: Any, text: str) -> None:
+def wait_status(page: Any, text: str, timeout: float = WAIT_MS) -> None:
     page.wait_for_function(
-        "(t) => document.getElementById('status').textContent.includes(t)", arg=text
+        "(t) => document.getElementById('status').textContent.includes(t)",
+        arg=text,
+        timeout=timeout,
     )
 
 
@@ -248,6 +250,8 @@ def test_name_taken(web_servers: Any, new_page: NewPage, plain_clients: Any) -> 
     server = web_servers()
     carol = plain_clients(server.address, "carol")
     wait_until(lambda: carol.has_line(lambda line: "you are" in line), "carol logged in")
+    carol.type("said before anybody came")
+    wait_until(lambda: "said before anybody came" in plain_texts(carol), "carol's echo")
     page = new_page()
     page.goto(server.url)
     page.get_by_label("Name").fill("Carol")
@@ -258,6 +262,8 @@ def test_name_taken(web_servers: Any, new_page: NewPage, plain_clients: Any) -> 
     assert page.get_by_label("Name").input_value() == "Carol2"
     page.get_by_label("Name").press("Enter")
     wait_status(page, "connected as Carol2")
+    # The history on joining, in the list screen readers follow.
+    page.get_by_role("log").get_by_text("said before anybody came").wait_for()
     no_problems(page)
 
 
@@ -313,7 +319,7 @@ def test_phone(web_servers: Any, new_page: NewPage) -> None:  # noqa: F811
     server = web_servers()
     bob = open_chat(new_page, server.url, "bob")
     phone = open_chat(new_page, server.url, "pia", viewport=PHONE, color_scheme="dark")
-    online = phone.get_by_role("complementary", name="Online")
+    online = phone.get_by_role("complementary", name="Online", exact=True)
     toggle = phone.get_by_role("button", name="Online (2)")
     assert online.is_hidden() and toggle.is_visible()
     assert toggle.get_attribute("aria-expanded") == "false"
@@ -449,3 +455,71 @@ def test_reload_sends_an_unanswered_message_once(
     assert [texts(alice).count(t) for t in ("before", "echo lost", "after")] == [1, 1, 1]
     assert plain_texts(carol).count("echo lost") == 1
     no_problems(alice)
+
+
+def test_a_paste_goes_out_in_order_at_the_servers_pace(
+    web_servers: Any,
+    new_page: NewPage,  # noqa: F811
+    plain_clients: Any,
+) -> None:
+    """More lines at once than the server's burst: paced by hello.limits (and
+    rate_limited, if it comes), every line arrives once, in order, none refused."""
+    server = web_servers("--burst", "20", "--rate", "10")
+    carol = plain_clients(server.address, "carol")
+    wait_until(lambda: carol.has_line(lambda line: "you are" in line), "carol logged in")
+    page = new_page()
+    refusals: List[str] = []
+
+    def relay(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+        ws.on_message(upstream.send)
+
+        def down(message: Any) -> None:
+            if '"rate_limited"' in str(message):
+                refusals.append(str(message))
+            ws.send(message)
+
+        upstream.on_message(down)
+
+    page.route_web_socket("**/ws", relay)
+    page.goto(server.url)
+    log_in(page, "paster")
+    lines = [f"pasted line {n}" for n in range(45)]
+    page.evaluate(
+        "(lines) => { const box = document.getElementById('message');"
+        " const form = document.getElementById('send-form');"
+        " for (const line of lines) { box.value = line; form.requestSubmit(); } }",
+        lines,
+    )
+    wait_texts(page, *lines, timeout=LONG_WAIT * 1000)
+    assert texts(page) == lines
+    wait_until(lambda: plain_texts(carol)[-1:] == lines[-1:], "carol sees the paste")
+    assert [t for t in plain_texts(carol) if t.startswith("pasted")] == lines
+    assert page.locator("#log .line.error").count() == 0
+    assert refusals == []  # paced by hello.limits: the server never had to refuse
+    no_problems(page)
+
+
+def test_reconnects_at_once_when_the_network_is_back(
+    web_servers: Any,
+    new_page: NewPage,  # noqa: F811
+) -> None:
+    """Offline for a while, the page waits longer between tries (backoff); the browser's
+    `online` event makes it try at once, and it says so."""
+    server = web_servers()
+    page = open_chat(new_page, server.url, "nomad")
+    stop_server(server.proc, signal.SIGKILL)
+    # Wait for a long backoff: "reconnecting in N s" with N of 6 or more.
+    page.wait_for_function(
+        "() => /reconnecting in ([6-9]|1[0-9]) s/.test(document.getElementById('status')"
+        ".textContent)",
+        timeout=LONG_WAIT * 1000,
+    )
+    say(page, "typed without a network")
+    web_servers.restart(server)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    # Well within the 6 s the backoff still had to run: the event, not the timer.
+    wait_status(page, "connected as nomad", timeout=4000)
+    wait_texts(page, "typed without a network")
+    assert page.get_by_role("log").get_by_text("back online as nomad").count() == 1
+    no_problems(page)

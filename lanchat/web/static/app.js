@@ -600,7 +600,7 @@
     if (name && !needPassword) {
       login(name);
     } else {
-      askName("", needPassword);
+      askName(null, needPassword); // a new link (after a login timeout, say): same form
     }
   };
 
@@ -632,7 +632,7 @@
     link.askedName = true;
     $("login-form").hidden = false;
     $("chat").hidden = !state.lines.length && !state.outbox.length;
-    $("login-problem").textContent = problem;
+    if (problem !== null) $("login-problem").textContent = problem;
     $("password-row").hidden = !needPassword;
     $("password").required = !!needPassword;
     var nameInput = $("name");
