@@ -500,12 +500,22 @@ def test_a_paste_goes_out_in_order_at_the_servers_pace(
     no_problems(page)
 
 
+# The events that make the page try at once: the network is back; the tab is seen again.
+ONLINE = "() => window.dispatchEvent(new Event('online'))"
+SEEN = (
+    "() => { Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+    " document.dispatchEvent(new Event('visibilitychange')); }"
+)
+
+
+@pytest.mark.parametrize("event", [ONLINE, SEEN], ids=["online", "visible"])
 def test_reconnects_at_once_when_the_network_is_back(
     web_servers: Any,
     new_page: NewPage,  # noqa: F811
+    event: str,
 ) -> None:
     """Offline for a while, the page waits longer between tries (backoff); the browser's
-    `online` event makes it try at once, and it says so."""
+    `online` event, or the tab becoming visible, makes it try at once."""
     server = web_servers()
     page = open_chat(new_page, server.url, "nomad")
     stop_server(server.proc, signal.SIGKILL)
@@ -517,9 +527,53 @@ def test_reconnects_at_once_when_the_network_is_back(
     )
     say(page, "typed without a network")
     web_servers.restart(server)
-    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    page.evaluate(event)
     # Well within the 6 s the backoff still had to run: the event, not the timer.
     wait_status(page, "connected as nomad", timeout=4000)
     wait_texts(page, "typed without a network")
     assert page.get_by_role("log").get_by_text("back online as nomad").count() == 1
     no_problems(page)
+
+
+def test_a_registered_name_is_refused_with_a_suggestion(
+    web_servers: Any,
+    new_page: NewPage,  # noqa: F811
+    plain_clients: Any,
+) -> None:
+    """The page has no identity key: a name registered to a key (by the terminal client)
+    is refused, with another one suggested."""
+    server = web_servers()
+    reggie = plain_clients(server.address, "reggie")
+    wait_until(lambda: reggie.has_line(lambda line: "you are" in line), "reggie logged in")
+    reggie.type("/register")
+    wait_until(lambda: reggie.has_line(lambda line: "registered to your key" in line), "register")
+    reggie.close_stdin()
+    assert reggie.wait() == 0
+    page = new_page()
+    page.goto(server.url)
+    page.get_by_label("Name").fill("reggie")
+    page.get_by_label("Name").press("Enter")
+    page.locator("#login-problem", has_text="Try reggie2?").wait_for()
+    page.get_by_label("Name").press("Enter")
+    wait_status(page, "connected as reggie2")
+    no_problems(page)
+
+
+def test_a_second_tab_is_a_session_of_its_own(web_servers: Any, new_page: NewPage) -> None:  # noqa: F811
+    """Two tabs of one browser share localStorage, but not a session: the second asks
+    for a name instead of pushing the first one out with its resume token; a reload
+    of the first keeps its own."""
+    server = web_servers()
+    first = open_chat(new_page, server.url, "tabby")
+    second = first.context.new_page()
+    second.goto(server.url)
+    second.get_by_label("Name").wait_for()
+    assert second.get_by_label("Name").input_value() == ""
+    log_in(second, "tabby2")
+    first.reload()
+    wait_status(first, "connected as tabby")
+    assert "tabby2" not in (first.locator("#status").text_content() or "")
+    say(first, "still the first tab")
+    wait_texts(second, "still the first tab")
+    assert second.locator("#status").text_content() == "connected as tabby2"
+    no_problems(first)
