@@ -128,13 +128,11 @@
     pace: null, // the server's {rate, burst}, from hello.limits
     bucket: null,
     flushTimer: null,
-    askedName: false, // the login form is shown: the user picks a name
   };
   var password = null; // in memory only: a reload asks again
   var roomsEnabled = false;
   var defaultRoom = null;
   var rooms = {}; // room name -> {name, topic, members: [], entries: [], unread, mentioned}
-  var online = []; // everybody logged in (any room)
   var away = {}; // name key -> away text
   var seen = {}; // message ids shown (within state.historyId)
   var hiddenUnread = 0;
@@ -144,7 +142,9 @@
   var baseTitle = "lanchat";
 
   function room(name) {
-    if (!rooms[name]) rooms[name] = { name: name, topic: "", members: [], entries: [], unread: 0, mentioned: false };
+    if (!rooms[name]) {
+      rooms[name] = { name: name, topic: "", members: [], entries: [], unread: 0, mentioned: false };
+    }
     return rooms[name];
   }
 
@@ -262,15 +262,15 @@
     var list = $("pending");
     list.textContent = "";
     state.outbox.forEach(function (out) {
-      var target = out.to ? " → " + out.to : out.room && out.room !== state.current ? " (" + out.room + ")" : "";
+      var target = "";
+      if (out.to) target = " → " + out.to;
+      else if (out.room && out.room !== state.current) target = " (" + out.room + ")";
       list.appendChild(el("li", null, out.text + target));
     });
   }
 
   function drawOnline() {
-    var shown = currentRoom();
-    var names = roomsEnabled ? shown.members : online;
-    if (!link.loggedIn && !names.length) names = [];
+    var names = currentRoom().members;
     var list = $("online-list");
     list.textContent = "";
     names.forEach(function (name) {
@@ -364,7 +364,8 @@
   /* Takes a message frame: shows it once (by id), remembers it. Returns the entry shown,
    * or null for one seen before. `quiet`: history, no mention marks. */
   function takeMessage(frame, quiet, shownIn) {
-    if (typeof frame.id !== "number" || typeof frame.from !== "string" || typeof frame.text !== "string") return null;
+    if (typeof frame.id !== "number" || typeof frame.from !== "string") return null;
+    if (typeof frame.text !== "string") return null;
     if (seen[frame.id]) return null;
     seen[frame.id] = true;
     if (state.lastId === null || frame.id > state.lastId) state.lastId = frame.id;
@@ -629,7 +630,6 @@
 
   /* Shows the login form: `problem` says why (a refused name), a password field if needed. */
   function askName(problem, needPassword) {
-    link.askedName = true;
     $("login-form").hidden = false;
     $("chat").hidden = !state.lines.length && !state.outbox.length;
     if (problem !== null) $("login-problem").textContent = problem;
@@ -652,7 +652,6 @@
   handlers.welcome = function (frame) {
     link.loggedIn = true;
     link.attempt = 0;
-    link.askedName = false;
     pendingName = null;
     var first = !state.resume;
     state.name = typeof frame.name === "string" ? frame.name : state.name;
@@ -675,7 +674,8 @@
       state.rooms = [];
       state.current = null;
     }
-    online = Array.isArray(frame.online) ? frame.online.slice() : [];
+    // With rooms, each room's members come in its `joined`.
+    if (!roomsEnabled) room(ROOMLESS).members = Array.isArray(frame.online) ? frame.online.slice() : [];
     away = {};
     if (frame.away && typeof frame.away === "object") {
       Object.keys(frame.away).forEach(function (name) {
@@ -690,7 +690,8 @@
       takeMessage(m, true);
     });
     var where = link.hello && link.hello.server ? link.hello.server : "the server";
-    note("system", first ? "you are " + state.name + " on " + where + "; /help lists commands" : "back online as " + state.name);
+    if (first) note("system", "you are " + state.name + " on " + where + "; /help lists commands");
+    else note("system", "back online as " + state.name);
     if (typeof frame.motd === "string" && frame.motd) note("system", frame.motd);
     setStatus("connected as " + state.name);
     drawAll();
@@ -717,6 +718,12 @@
     }
     drawAll();
   };
+
+  /* `name` if it is a room we are in (a line about it goes there), else undefined (the
+   * line goes to the room shown). */
+  function ownRoom(name) {
+    return typeof name === "string" && state.rooms.indexOf(name) >= 0 ? name : undefined;
+  }
 
   handlers.parted = function (frame) {
     var at = state.rooms.indexOf(frame.room);
@@ -755,7 +762,6 @@
   handlers.join = function (frame) {
     if (typeof frame.name !== "string") return;
     var where = presenceRoom(frame);
-    addName(online, frame.name);
     addName(room(where).members, frame.name);
     note("presence", frame.name + " joined" + (roomsEnabled ? " " + where : ""), where);
     drawOnline();
@@ -765,28 +771,18 @@
     if (typeof frame.name !== "string") return;
     var where = presenceRoom(frame);
     removeName(room(where).members, frame.name);
-    if (!roomsEnabled || !state.rooms.some(function (r) {
-      return room(r).members.some(function (n) { return Core.nameKey(n) === Core.nameKey(frame.name); });
-    })) {
-      if (frame.reason !== "part") removeName(online, frame.name);
-    }
     var why = frame.reason === "part" ? "left " + where : "left (" + (frame.reason || "quit") + ")";
     note("presence", frame.name + " " + why, where);
     drawOnline();
   };
 
-  handlers.presence = function (frame) {
-    (Array.isArray(frame.changes) ? frame.changes : []).forEach(function (change) {
-      if (change && handlers[change.type] && (change.type === "join" || change.type === "leave")) handlers[change.type](change);
-    });
-  };
-
   handlers.nick = function (frame) {
     if (typeof frame.old !== "string" || typeof frame.new !== "string") return;
     if (isMe(frame.old)) state.name = frame.new;
-    [online].concat(Object.keys(rooms).map(function (r) { return rooms[r].members; })).forEach(function (list) {
-      var key = Core.nameKey(frame.old);
-      for (var i = 0; i < list.length; i++) if (Core.nameKey(list[i]) === key) list[i] = frame.new;
+    var key = Core.nameKey(frame.old);
+    Object.keys(rooms).forEach(function (name) {
+      var members = rooms[name].members;
+      for (var i = 0; i < members.length; i++) if (Core.nameKey(members[i]) === key) members[i] = frame.new;
     });
     note("presence", frame.old + " is now " + frame.new);
     drawOnline();
@@ -810,7 +806,7 @@
     var text = typeof frame.text === "string" ? frame.text : "";
     if (rooms[frame.room]) rooms[frame.room].topic = text;
     var by = typeof frame.by === "string" ? " (set by " + frame.by + ")" : "";
-    note("system", "topic of " + frame.room + ": " + (text || "(none)") + by, state.rooms.indexOf(frame.room) >= 0 ? frame.room : undefined);
+    note("system", "topic of " + frame.room + ": " + (text || "(none)") + by, ownRoom(frame.room));
     drawRooms();
   };
 
@@ -819,7 +815,7 @@
     var where = typeof frame.room === "string" ? " in " + frame.room : "";
     note("system", "online" + where + " (" + names.length + "): " + names.join(", "));
     if (!roomsEnabled) {
-      online = names.slice();
+      room(ROOMLESS).members = names.slice();
       drawOnline();
     }
   };
@@ -836,8 +832,7 @@
 
   handlers.notice = function (frame) {
     if (typeof frame.text !== "string") return;
-    var where = typeof frame.room === "string" && state.rooms.indexOf(frame.room) >= 0 ? frame.room : undefined;
-    note("system", frame.text, where);
+    note("system", frame.text, ownRoom(frame.room));
   };
 
   handlers.whois = function (frame) {
@@ -855,11 +850,18 @@
   };
 
   handlers.shutdown = function (frame) {
-    note("system", "the server is shutting down" + (typeof frame.message === "string" ? ": " + frame.message : ""));
+    var why = typeof frame.message === "string" ? ": " + frame.message : "";
+    note("system", "the server is shutting down" + why);
   };
 
   var NAME_REFUSALS = ["name_taken", "invalid_name", "name_registered", "name_reclaimed"];
-  var FINAL = { kicked: "you were kicked", banned: "you are banned", incompatible_version: "the server refused this page's version", bad_identity: "the server refused us" };
+  // Refusals after which the page does not come back by itself.
+  var FINAL = {
+    kicked: "you were kicked",
+    banned: "you are banned",
+    incompatible_version: "the server refused this page's version",
+    bad_identity: "the server refused us",
+  };
 
   handlers.error = function (frame) {
     var code = frame.code;
@@ -874,7 +876,8 @@
         state.name = null;
       }
       $("name").value = suggestion || tried;
-      askName(text + (suggestion ? " Try " + suggestion + "?" : ""), link.hello && link.hello.auth === "password" && password === null);
+      var needPassword = !!link.hello && link.hello.auth === "password" && password === null;
+      askName(text + (suggestion ? " Try " + suggestion + "?" : ""), needPassword);
       return;
     }
     if (FINAL[code]) {
@@ -900,7 +903,8 @@
     if (out) {
       state.outbox.splice(state.outbox.indexOf(out), 1);
       var target = out.to || out.room;
-      note("error", "not sent" + (target ? " to " + target : "") + ": " + text + " (" + out.text.slice(0, 40) + ")");
+      var to = target ? " to " + target : "";
+      note("error", "not sent" + to + ": " + text + " (" + out.text.slice(0, 40) + ")");
       drawPending();
       flush();
       return;
@@ -953,7 +957,8 @@
   }
 
   function queue(text, to) {
-    state.outbox.push({ ref: newRef(), text: text, to: to || null, room: to ? null : roomsEnabled ? state.current : null, ts: now(), sent: false });
+    var where = !to && roomsEnabled ? state.current : null; // the room it was typed in
+    state.outbox.push({ ref: newRef(), text: text, to: to || null, room: where, ts: now(), sent: false });
     save();
     drawPending();
     flush();
@@ -1013,7 +1018,9 @@
         break;
       case "topic":
         if (!needRooms()) break;
-        request(command.text === null ? { type: "topic", room: command.room } : { type: "topic", room: command.room, text: command.text });
+        var topic = { type: "topic", room: command.room };
+        if (command.text !== null) topic.text = command.text; // without text: ask
+        request(topic);
         break;
       case "rooms":
         if (needRooms()) request({ type: "rooms" });
@@ -1036,7 +1043,7 @@
         note("error", "usage: " + command.command);
         break;
       default:
-        note("error", "unknown command " + command.command + "; /help lists them (//text sends a line starting with /)");
+        note("error", "unknown command " + command.command + "; /help lists them (//text sends it as text)");
     }
     save();
   }

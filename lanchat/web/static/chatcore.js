@@ -113,7 +113,8 @@
       case "/who":
         return { kind: "who", room: words[0] ? roomName(words[0]) : current };
       case "/join":
-        return words[0] ? { kind: "join", room: roomName(words[0]) } : { kind: "usage", command: "/join #room" };
+        if (!words[0]) return { kind: "usage", command: "/join #room" };
+        return { kind: "join", room: roomName(words[0]) };
       case "/part":
         return { kind: "part", room: words[0] ? roomName(words[0]) : current };
       case "/topic": {
