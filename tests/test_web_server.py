@@ -163,6 +163,23 @@ def test_the_handshake_answers_101_and_the_hello_comes_first(web) -> None:
     assert client.recv()["type"] == "hello"
 
 
+def test_the_accept_key_is_the_one_of_rfc_6455s_example(web) -> None:
+    """RFC 6455 section 1.3: this key is accepted with exactly this value."""
+    request = wsclient.handshake_request(web.web, "dGhlIHNhbXBsZSBub25jZQ==")
+    sock = socket.create_connection(web.web, 5)
+    try:
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, head
+            head += chunk
+    finally:
+        sock.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head
+
+
 def test_a_cross_origin_websocket_is_refused_with_403(web) -> None:
     for origin in ("http://evil.example", f"http://{web.web[0]}:{web.web[1] + 1}", "null"):
         client = WebSocketClient(web.web, Origin=origin)
@@ -525,12 +542,16 @@ def test_pyz_web_port_falls_back_when_taken(pyz_servers) -> None:
     stop(proc)
 
 
-def test_pyz_a_bad_web_port_is_a_usage_error(pyz) -> None:
-    result = subprocess.run(
-        pyz_command("server", "--web-port", "http"), capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 2
-    assert "--web-port" in result.stderr
+def test_pyz_help_has_the_web_options_and_a_bad_web_port_is_a_usage_error(pyz) -> None:
+    shown = subprocess.run(pyz_command("server", "--help"), capture_output=True, timeout=30)
+    assert b"--web-port BASE" in shown.stdout and b"--no-web" in shown.stdout
+    for bad in ("http", "0", "70000"):
+        result = subprocess.run(
+            pyz_command("server", "--web-port", bad), capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()[-1:]) == 1
+        assert "--web-port" in result.stderr
 
 
 def test_pyz_discover_shows_the_web_url(pyz_servers) -> None:
@@ -577,3 +598,15 @@ def test_lan_addresses_leave_out_loopback_and_fall_back_to_it(monkeypatch) -> No
     assert lan.addresses() == ["10.0.0.5"]
     monkeypatch.setattr(lan, "_interfaces", lambda: found[:1])
     assert lan.addresses() == ["127.0.0.1"]
+
+
+def test_the_pyz_is_rebuilt_when_a_static_file_or_the_folder_changes() -> None:
+    """make's database: the zipapp depends on every file of the static folder, and on the
+    folder itself (a file added or removed)."""
+    database = subprocess.run(
+        ["make", "-pn", "pyz"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    ).stdout
+    rule = next(line for line in database.splitlines() if line.startswith("dist/lanchat.pyz:"))
+    prerequisites = set(rule.split(":", 1)[1].split())
+    static = {f"lanchat/web/static/{path.name}" for path in STATIC.iterdir()}
+    assert static | {"lanchat/web/static"} <= prerequisites
