@@ -104,7 +104,17 @@
   var state = loadState();
   var settings = { sound: localStorage.getItem("lanchat.sound") === "on" };
 
+  var saveTimer = null;
+
+  /* Soon, not at every frame: a busy room would rewrite the stored lines many times a
+   * second. What must not be lost (the outbox) is saved at once with save(). */
+  function saveSoon() {
+    if (saveTimer === null) saveTimer = setTimeout(save, 250);
+  }
+
   function save() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
     try {
       localStorage.setItem("lanchat.state." + slot, JSON.stringify(state));
     } catch (e) {
@@ -580,7 +590,7 @@
   function onFrame(frame) {
     var handler = handlers[frame.type];
     if (handler) handler(frame);
-    save();
+    saveSoon();
   }
 
   handlers.hello = function (frame) {
@@ -660,6 +670,7 @@
     if (historyId !== state.historyId) {
       if (state.historyId !== null && historyId !== null) note("system", "the server's history was reset");
       seen = {}; // ids of another history mean nothing here
+      state.lines = []; // nor do the stored lines: a reload must not take them as seen
       state.lastId = historyId === null ? null : 0;
       state.historyId = historyId;
     }
@@ -953,7 +964,6 @@
     else if (head.room && roomsEnabled) frame.room = head.room;
     head.sent = true;
     send(frame);
-    save();
   }
 
   function queue(text, to) {
@@ -1128,6 +1138,7 @@
     $("message").addEventListener("keydown", onMessageKey);
     document.addEventListener("keydown", onGlobalKey);
     document.addEventListener("visibilitychange", onVisible);
+    window.addEventListener("pagehide", save);
     window.addEventListener("online", function () {
       reconnectNow("network back");
     });
