@@ -343,16 +343,17 @@ def test_discover_lists_the_servers_of_two_hosts(lan):
     print(plain.stdout)  # shown with -s: what a person sees
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
-    assert [line.split() for line in lines] == [
-        ["alpha", f"{lan.address(alpha_host)}:42069", protocol.VERSION, "0/50", "users",
-         "compatible"],
-        ["bravo", f"{lan.address(bravo_host)}:42069", protocol.VERSION, "0/50", "users",
-         "compatible"],
+    alpha, bravo = lan.address(alpha_host), lan.address(bravo_host)
+    assert [line.split() for line in lines] == [  # each with its web client's address
+        ["alpha", f"{alpha}:42069", protocol.VERSION, "0/50", "users", "compatible",
+         f"http://{alpha}:42169/"],
+        ["bravo", f"{bravo}:42069", protocol.VERSION, "0/50", "users", "compatible",
+         f"http://{bravo}:42169/"],
     ]  # fmt: skip
     listed = json_lines(lan.discover(client_host, "--json").stdout)
-    assert {(s["name"], s["host"], s["port"], s["compatible"]) for s in listed} == {
-        ("alpha", lan.address(alpha_host), 42069, True),
-        ("bravo", lan.address(bravo_host), 42069, True),
+    assert {(s["name"], s["host"], s["port"], s["compatible"], s["web"]) for s in listed} == {
+        ("alpha", alpha, 42069, True, f"http://{alpha}:42169/"),
+        ("bravo", bravo, 42069, True, f"http://{bravo}:42169/"),
     }
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
-REFUSED_READS = 4  # a refused connection's input read before its close, at most, in RECV_SIZEs
+MAX_LINGERING_REFUSALS = 256  # refused connections closing gracefully at once; more: at once
 MAX_INBOX_BYTES = 256 * 1024  # unhandled input of one link before the loop stops reading it
 CLOSING_DRAIN_SECONDS = 5.0  # a closing link's last frames may take this long to go
 # A closing link's late input is read and dropped until it pauses this long ...
@@ -85,6 +85,7 @@ class Link(Member):
         self.linger_quiet_until = 0.0
         self.deadline = float("inf")  # when the worker wants a tick
         self.interest = 0
+        self.refused = False  # only carries a refusal to its peer, then closes
 
     def __repr__(self) -> str:
         return f"<Link {self.name or '-'} {self.peer}>"
@@ -134,6 +135,7 @@ class IOLoop:
         self._lock = threading.Lock()
         self._dirty: Set[Link] = set()  # links with output, a close or a read to resume
         self._links: Set[Link] = set()
+        self._lingering_refusals = 0  # refused connections still closing
         self._timers: List[Tuple[float, int, object]] = []  # (when, order, Link or callable)
         self._timer_order = itertools.count()
         self._stop = threading.Event()
@@ -209,21 +211,34 @@ class IOLoop:
                 if admitted.handshaking:
                     self._handshake(admitted)
             else:
-                self._refuse(sock, admitted)
+                self._refuse(sock, admitted, listener.codec)
 
-    def _refuse(self, sock: socket.socket, refusal: bytes) -> None:
-        """Send a refusal (small enough for an empty socket buffer) and close. Input that
-        came already (a web request) is read first: closing with unread input would send a
-        reset, which may destroy the refusal before the peer reads it."""
-        try:
-            if not isinstance(sock, ssl.SSLSocket):  # a TLS peer cannot read it yet
-                sock.send(refusal)
-                for _ in range(REFUSED_READS):
-                    if not sock.recv(RECV_SIZE):
-                        break
-        except OSError:  # nothing more to read (BlockingIOError), or the peer is gone
-            pass
-        sock.close()
+    def _refuse(self, sock: socket.socket, refusal: bytes, codec: Codec) -> None:
+        """Send a refusal and close as a link closes, lingering: half-close, then read and
+        drop the peer's input until it closes. Closing with unread input would send a reset,
+        which can destroy the refusal before the peer reads it (a browser sends its request
+        at once). A TLS peer cannot read it yet, and past MAX_LINGERING_REFUSALS at once (a
+        storm of connects) a refused socket is closed at once, so refusals hold few fds."""
+        with self._lock:
+            linger = not isinstance(sock, ssl.SSLSocket)
+            linger = linger and self._lingering_refusals < MAX_LINGERING_REFUSALS
+            if linger:
+                self._lingering_refusals += 1
+        if not linger:
+            try:
+                if not isinstance(sock, ssl.SSLSocket):
+                    sock.send(refusal)
+            except OSError:
+                pass
+            sock.close()
+            return
+        link = Link(sock, "refused", codec)
+        link.refused = True
+        with self._lock:
+            self._links.add(link)
+            link.outbox.append(refusal)
+            link.outbox_bytes = len(refusal)
+        self.close_link(link, linger=True)
 
     def _handshake(self, link: Link) -> None:
         try:
@@ -375,6 +390,8 @@ class IOLoop:
             self._links.discard(link)
             link.outbox = []
             link.ended = True  # nothing more is queued for it, or handed on from it
+            if link.refused:
+                self._lingering_refusals -= 1
         link.closed.set()
 
     def _set_interest(self, link: Link, want_write: bool = False) -> None:
