@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from test_bench import FAKE_SERVER, run_bench, scenarios
 
-from bench import loadgen, wsgen
+from bench import loadgen, runner, wsgen
 
 QUICK_WS = "quick-c20-r20-ws"
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 1.3
@@ -418,3 +418,12 @@ def test_ws_scenario_against_the_pyz_delivers_every_message_exactly_once(
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     [row] = scenarios(document)
     assert_every_message_reached_every_client_once(row)
+
+
+def test_tcp_scenarios_start_the_server_as_before(tmp_path: Path) -> None:
+    """Only a WebSocket scenario chooses the web port: a TCP one's command line is unchanged."""
+    options = runner.Options(python="python3")
+    tcp = runner.server_argv(options, Path("lanchat.pyz"), 10, 5, 30, 4000, tmp_path)
+    ws = runner.server_argv(options, Path("lanchat.pyz"), 10, 5, 30, 4000, tmp_path, 4100)
+    assert "--web-port" not in tcp
+    assert ws == [*tcp, "--web-port", "4100"]
