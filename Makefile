@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 # Where `make pyz` writes the zipapp; another path: `make pyz PYZ=/tmp/x/lanchat.pyz`.
 PYZ := dist/lanchat.pyz
-SOURCES := $(shell find lanchat -name '*.py')
+# The web client's files too (and their folder: a file added or removed changes it).
+SOURCES := $(shell find lanchat -name '*.py' -o -path 'lanchat/web/static*')
 # Fixed so that two builds of the same sources give the same bytes.
 SOURCE_DATE_EPOCH := 1764000000
 export SOURCE_DATE_EPOCH

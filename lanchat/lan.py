@@ -1,5 +1,6 @@
 """What both halves of discovery need of the LAN: the IPv4 interfaces and their broadcast
-addresses, and the size of a datagram.
+addresses, and the size of a datagram; and the addresses the server prints its web
+client's URL for.
 
 The server's `Responder` (lanchat.core.responder) listens on its interface's broadcast
 address; the client's search (lanchat.chat.finder) sends its probe to every interface's.
@@ -66,6 +67,18 @@ def _interfaces() -> List[_Interface]:
                 broadcast = str(network.broadcast_address)
             found.append(_Interface(name, address, network, broadcast, bool(flags & _IFF_LOOPBACK)))
     return found
+
+
+def addresses() -> List[str]:
+    """The IPv4 address of every interface that is up, loopback aside, in order; where
+    interfaces cannot be read (not Linux) or none has one, ["127.0.0.1"]."""
+    try:
+        interfaces = _interfaces()
+    except (OSError, ImportError, AttributeError) as exc:
+        log.debug("cannot list interfaces: %s", exc)
+        interfaces = []
+    found = [i.address for i in interfaces if not i.loopback]
+    return list(dict.fromkeys(found)) or ["127.0.0.1"]
 
 
 def broadcast_addresses() -> List[str]:

@@ -27,6 +27,7 @@ MINOR = int(VERSION.split(".")[1])
 
 DEFAULT_PORT = 42069
 PORT_SPAN = 30  # a server tries base..base+30; a client scans the same range
+WEB_PORT_OFFSET = 100  # the web client's port is the lanchat port + 100 (42169), by default
 
 MAX_FRAME = 65536  # bytes of one client frame, newline included
 MAX_SERVER_FRAME = 4 * 1024 * 1024
@@ -460,6 +461,7 @@ DISCOVERY_FRAMES: Schema = {
         "port": ("int", True),
         "users": ("int", False),
         "max_users": ("int", False),
+        "web_port": ("int", False),  # 4.3: the web client's HTTP port, when served
     },
 }
 
@@ -940,9 +942,11 @@ def discover() -> Frame:
     return {"type": "discover", "app": APP, "version": VERSION}
 
 
-def server_info(name: str, port: int, users: int, max_users: int) -> Frame:
-    """A server's answer to a discovery probe."""
-    return {
+def server_info(
+    name: str, port: int, users: int, max_users: int, web_port: Optional[int] = None
+) -> Frame:
+    """A server's answer to a discovery probe (`web_port`: where its web client is)."""
+    frame = {
         "type": "server",
         "app": APP,
         "version": VERSION,
@@ -951,6 +955,7 @@ def server_info(name: str, port: int, users: int, max_users: int) -> Frame:
         "users": users,
         "max_users": max_users,
     }
+    return _with(frame, web_port=web_port)
 
 
 def password_proof(password: str, nonce: str, name: str) -> str:

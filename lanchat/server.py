@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import console, names, protocol
+from lanchat import console, lan, names, protocol
 from lanchat.console.logbuffer import LogBuffer
 from lanchat.core import events, operators
 from lanchat.core.admission import AddressShares
@@ -53,6 +53,8 @@ from lanchat.core.transport import LANCHAT, Codec
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
+from lanchat.web.http import Site
+from lanchat.web.transport import WebCodec
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +81,22 @@ class ChatServer:
         listener = _listen(config.bind, config.port, config.port_span)
         self.address: Tuple[str, int] = listener.getsockname()[:2]
         self._listeners = [listener]
+        self.web_address: Optional[Tuple[str, int]] = None  # where the web client is served
         try:
+            web = _listen(config.bind, self._web_base(), config.port_span) if config.web else None
             self._history = self._open_history()
-        except HistoryError:
-            listener.close()
+        except (HistoryError, OSError):
+            for sock in self._listeners + ([web] if web else []):
+                sock.close()
             raise
         self._pool = ThreadPool(config.workers, "lanchat-worker", config.worker_idle_timeout)
         self._loop = IOLoop(
             self._pool, self._admit, self._handle, config.max_backlog, config.max_rest
         )
         self._loop.listen(listener, LANCHAT)
+        if web is not None:
+            self.listen(web, WebCodec(Site()))
+            self.web_address = web.getsockname()[:2]
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
@@ -126,6 +134,14 @@ class ChatServer:
         self._listeners.append(sock)
         self._loop.listen(sock, codec, tls)
 
+    def _web_base(self) -> int:
+        """The first web port to try: --web-port, else the lanchat port + 100."""
+        if self.config.web_port is not None:
+            return self.config.web_port
+        if self.config.port == 0:
+            return 0  # any free port, like the lanchat port
+        return min(self.address[1] + protocol.WEB_PORT_OFFSET, 65535 - self.config.port_span)
+
     def _open_history(self) -> History:
         if self.config.history_db is None:
             return MemoryHistory(self.config.history)
@@ -148,7 +164,10 @@ class ChatServer:
             return None
 
     def _describe(self) -> Frame:
-        return protocol.server_info(self.name, self.address[1], self.users, self.config.max_clients)
+        web_port = self.web_address[1] if self.web_address else None
+        return protocol.server_info(
+            self.name, self.address[1], self.users, self.config.max_clients, web_port
+        )
 
     # -- the I/O thread ------------------------------------------------------------
 
@@ -160,7 +179,7 @@ class ChatServer:
                 self._loop.run()
         finally:
             notice = events.Shutdown(self._shutdown_message or f"{self.name} is shutting down.")
-            self._loop.close_all(lambda link: link.codec.encode(notice), self.config.flush_timeout)
+            self._loop.close_all(lambda link: _last_words(link, notice), self.config.flush_timeout)
             if not self._pool.shutdown(wait=True, timeout=self.config.flush_timeout):
                 log.error("some connections did not end in time")
             self._stopped.set()
@@ -186,20 +205,32 @@ class ChatServer:
             message = f"The server is full ({self.config.max_clients})."
             return self._refusal(codec, events.Error("server_full", message))
         link = Link(sock, peer, codec)
-        session = Session(self._sessions, self.chat, link, peer, time.monotonic())
-        link.session = session
-        self._apply(link, session, session.start())
-        self._loop.set_deadline(link, session.deadline)
+        now = time.monotonic()
+        if link.decoder.opened:
+            self._start_session(link, now)
+        else:  # the transport's own request comes first, in the time a login has
+            self._loop.set_deadline(link, now + self.config.login_timeout)
         return link
 
     def _refusal(self, codec: Codec, error: events.Error) -> bytes:
-        return codec.encode(events.Hello(self.name, ())) + codec.encode(error)
+        return codec.refusal(events.Hello(self.name, ()), error)
+
+    def _start_session(self, link: Link, now: float) -> Session:
+        """Make the link a session and greet it."""
+        session = Session(self._sessions, self.chat, link, link.peer, now)
+        link.session = session
+        self._apply(link, session, session.start())
+        self._loop.set_deadline(link, session.deadline)
+        return session
 
     # -- on pool workers, one at a time per link ------------------------------------
 
     def _handle(self, link: Link, item: Item) -> None:
         """Feed one item of a link's input to its session and carry out the effects."""
         session = link.session
+        if session is None:
+            self._before_session(link, item)
+            return
         assert isinstance(session, Session)
         if session.ended:
             return
@@ -213,18 +244,55 @@ class ChatServer:
         else:
             assert isinstance(value, bytes)
             link.decoder.feed(value)
-            while not session.ended:
-                try:
-                    frame = link.decoder.next_frame()
-                except ProtocolError as exc:
-                    effects = session.bad_input(exc, now)
-                else:
-                    if frame is None:
-                        break
-                    effects = session.receive(frame, now)
-                self._apply(link, session, effects)
+            self._receive(link, session, now)
         if not session.ended:
             self._loop.set_deadline(link, session.deadline)
+
+    def _receive(self, link: Link, session: Session, now: float) -> None:
+        """Hand the frames the decoder holds to the session; send what the transport
+        answers itself; end the session if the transport is done."""
+        while not session.ended:
+            try:
+                frame = link.decoder.next_frame()
+            except ProtocolError as exc:
+                effects = session.bad_input(exc, now)
+            else:
+                if frame is None:
+                    break
+                effects = session.receive(frame, now)
+            self._apply(link, session, effects)
+        self._send_reply(link)
+        if link.decoder.ending is not None:
+            self._end(link, session, link.decoder.ending)
+
+    def _before_session(self, link: Link, item: Item) -> None:
+        """A link whose transport has a say before any session (the web's HTTP request):
+        it becomes a session once its decoder is opened, or it is closed without one."""
+        if link.closing is not None:
+            return  # served, refused or timed out already
+        kind, value = item
+        if kind == "data":
+            assert isinstance(value, bytes)
+            link.decoder.feed(value)
+            self._send_reply(link)  # (the 101 before the session's hello)
+            if link.decoder.opened:
+                now = time.monotonic()
+                session = self._start_session(link, now)
+                self._receive(link, session, now)
+                if not session.ended:
+                    self._loop.set_deadline(link, session.deadline)
+                return
+            if link.decoder.ending is None:
+                return
+        elif kind == "tick":
+            self._loop.deliver([(link, link.decoder.farewell("timeout"))])
+        self._loop.close_link(link, linger=kind != "end")
+        self._count_out(link)
+
+    def _send_reply(self, link: Link) -> None:
+        reply = link.decoder.take_reply()
+        if reply:
+            self._loop.deliver([(link, reply)])
 
     def _apply(self, link: Link, session: Session, effects: Effects) -> None:
         """Carry out what the session asked for."""
@@ -242,7 +310,14 @@ class ChatServer:
         if session.ended:
             return
         session.end(reason, announce=not self._stop.is_set())
+        farewell = link.decoder.farewell(reason)
+        if farewell:
+            self._loop.deliver([(link, farewell)])
         self._loop.close_link(link, linger=reason not in ("disconnect", "slow"))
+        self._count_out(link)
+
+    def _count_out(self, link: Link) -> None:
+        """A connection is over: it no longer counts against its address or the server."""
         host = link.peer.rsplit(":", 1)[0]
         self._shares.give_back(host)
         with self._count_lock:
@@ -314,6 +389,13 @@ class ChatServer:
             return self._connections
 
 
+def _last_words(link: Link, notice: events.Shutdown) -> bytes:
+    """What a link is sent as the server stops: the notice, where its transport carries
+    frames already, and the transport's farewell (a WebSocket close)."""
+    said = link.codec.encode(notice) if link.decoder.opened else b""
+    return said + link.decoder.farewell("shutdown")
+
+
 def _listen(bind: str, base: int, span: int) -> socket.socket:
     """Listen on the first free port of base..base+span (just `base` when it is 0)."""
     family = socket.AF_INET6 if ":" in bind else socket.AF_INET
@@ -373,6 +455,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(started, flush=True)
     log.info("%s", started)  # the log file gets it too
+    for url in web_urls(server):
+        print(f"web client: {url}", flush=True)
+        log.info("web client: %s", url)
     if console_log is not None:
         from lanchat.console import terminal  # imports curses: only for the console
 
@@ -386,6 +471,15 @@ def run(args: argparse.Namespace) -> int:
         server.server_close()
     log.info("stopped by %s", signals[0] if signals else "a shutdown request")
     return 0
+
+
+def web_urls(server: ChatServer) -> List[str]:
+    """The web client's address on each LAN address (just the bound one, with --bind)."""
+    if server.web_address is None:
+        return []
+    host, port = server.web_address
+    hosts = lan.addresses() if host in ("0.0.0.0", "::") else [host]
+    return [f"http://{f'[{h}]' if ':' in h else h}:{port}/" for h in hosts]
 
 
 def _stop_on_signals(server: ChatServer) -> List[str]:

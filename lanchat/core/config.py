@@ -286,6 +286,25 @@ class ServerConfig:
     discovery: bool = _option(
         Option("--no-discovery", "do not answer LAN discovery probes", True, action="store_false")
     )
+    web: bool = _option(
+        Option(
+            "--no-web",
+            "do not serve the web client (its page and WebSocket on the web port)",
+            True,
+            action="store_false",
+        )
+    )
+    web_port: Optional[int] = _option(
+        Option(
+            "--web-port",
+            "first port to try for the web client, http://ADDRESS:PORT/ (its page and its "
+            f"WebSocket); the next {protocol.PORT_SPAN} are tried if taken "
+            f"(default: the lanchat port + {protocol.WEB_PORT_OFFSET})",
+            None,
+            PORT,
+            "BASE",
+        )
+    )
     log_messages: bool = _option(
         Option(
             "--log-messages",

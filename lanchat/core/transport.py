@@ -17,13 +17,29 @@ from lanchat.protocol import Frame
 
 
 class Decoder(Protocol):
-    """A connection's incoming bytes, cut into frames."""
+    """A connection's incoming bytes, cut into frames.
+
+    A transport may have a say of its own (the web's HTTP request and WebSocket
+    handshake, pings, close): `take_reply` hands out bytes it answers itself, `opened` is
+    False until lanchat frames may flow (the server starts the session then), and
+    `ending` names the leave reason once the transport has ended the connection. The
+    session and the chat never see any of it.
+    """
+
+    opened: bool
+    ending: Optional[str]
 
     def feed(self, data: bytes) -> None:
         """Take bytes as they came off the socket."""
 
     def next_frame(self) -> Optional[Frame]:
         """The next whole frame, or None; raises ProtocolError for a bad one."""
+
+    def take_reply(self) -> bytes:
+        """Bytes the transport itself answers, handed out once (b"": none)."""
+
+    def farewell(self, reason: str) -> bytes:
+        """Bytes that go out before the server closes the connection for `reason`."""
 
 
 class Codec(Protocol):
@@ -42,6 +58,24 @@ class Codec(Protocol):
 
     def encode(self, event: events.Event) -> bytes:
         """The event as this wire format sends it."""
+
+    def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
+        """What turns away a new connection over the limits."""
+
+
+class LineDecoder(protocol.FrameDecoder):
+    """The lanchat lines: frames flow at once, and the transport has nothing to add."""
+
+    opened = True
+    ending: Optional[str] = None
+
+    def take_reply(self) -> bytes:
+        """Nothing: the session answers everything."""
+        return b""
+
+    def farewell(self, reason: str) -> bytes:
+        """Nothing: the session's last frame says it."""
+        return b""
 
 
 class LanchatCodec:
@@ -103,11 +137,15 @@ class LanchatCodec:
 
     def decoder(self) -> Decoder:
         """A bounded line decoder (`protocol.FrameDecoder`)."""
-        return protocol.FrameDecoder()
+        return LineDecoder()
 
     def encode(self, event: events.Event) -> bytes:
         """One JSON line."""
         return protocol.encode(self._frames[type(event)](event))
+
+    def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
+        """The greeting and the error."""
+        return self.encode(hello) + self.encode(error)
 
     def _hello(self, event: events.Hello) -> Frame:
         frame = protocol.hello(
