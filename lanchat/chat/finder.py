@@ -40,6 +40,7 @@ class ServerInfo:
     version: str
     users: Optional[int] = None
     max_users: Optional[int] = None
+    web_port: Optional[int] = None  # where its web client is served, if it said so
 
     @property
     def compatible(self) -> bool:
@@ -51,9 +52,18 @@ class ServerInfo:
         """`host:port`, as a person would type it."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def web_url(self) -> Optional[str]:
+        """The web client's address, http://HOST:PORT/, if the server serves one."""
+        if self.web_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.web_port}/"
+
     def to_json(self) -> Dict[str, object]:
-        """The fields `lanchat discover --json` prints, `compatible` included."""
-        return {
+        """The fields `lanchat discover --json` prints, `compatible` included, and `web`
+        (the web client's URL) when the server serves one."""
+        fields: Dict[str, object] = {
             "name": self.name,
             "host": self.host,
             "port": self.port,
@@ -62,6 +72,9 @@ class ServerInfo:
             "max_users": self.max_users,
             "compatible": self.compatible,
         }
+        if self.web_url:
+            fields["web"] = self.web_url
+        return fields
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +152,16 @@ def _parse_answer(data: bytes, host: str) -> Optional[ServerInfo]:
         version=frame["version"],
         users=frame.get("users"),
         max_users=frame.get("max_users"),
+        web_port=_web_port(frame.get("web_port"), host),
     )
+
+
+def _web_port(port: Optional[int], host: str) -> Optional[int]:
+    """An answer's web port, when it is a port."""
+    if port is not None and not 1 <= port <= 65535:
+        log.debug("discovery: ignored web port %r from %s", port, host)
+        return None
+    return port
 
 
 def _display_order(server: ServerInfo) -> Tuple[bool, str, Tuple[int, ...], int]:
@@ -345,7 +367,8 @@ def _count(value: Optional[int]) -> str:
 
 
 def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
-    """One aligned line per server: name, address, version, users/capacity, compatibility."""
+    """One aligned line per server: name, address, version, users/capacity, compatibility,
+    and the web client's URL where it has one."""
     rows = [
         (
             _safe(server.name),
@@ -353,12 +376,14 @@ def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
             _safe(server.version),
             f"{_count(server.users)}/{_count(server.max_users)} users",
             "compatible" if server.compatible else "incompatible",
+            server.web_url or "",
         )
         for server in servers
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
     for row in rows:
-        yield "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
+        yield line + (f"  {row[5]}" if row[5] else "")
 
 
 def run(args: argparse.Namespace) -> int:
