@@ -84,10 +84,15 @@ class ChatServer:
         self.web_address: Optional[Tuple[str, int]] = None  # where the web client is served
         try:
             web = _listen(config.bind, self._web_base(), config.port_span) if config.web else None
+        except OSError:
+            listener.close()
+            raise
+        try:
             self._history = self._open_history()
-        except (HistoryError, OSError):
-            for sock in self._listeners + ([web] if web else []):
-                sock.close()
+        except HistoryError:
+            for sock in [listener, web]:
+                if sock is not None:
+                    sock.close()
             raise
         self._pool = ThreadPool(config.workers, "lanchat-worker", config.worker_idle_timeout)
         self._loop = IOLoop(

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 ACCEPTS_PER_WAKE = 64  # so a storm of connects cannot starve the writes
+REFUSED_READS = 4  # a refused connection's input read before its close, at most, in RECV_SIZEs
 MAX_INBOX_BYTES = 256 * 1024  # unhandled input of one link before the loop stops reading it
 CLOSING_DRAIN_SECONDS = 5.0  # a closing link's last frames may take this long to go
 # A closing link's late input is read and dropped until it pauses this long ...
@@ -211,11 +212,16 @@ class IOLoop:
                 self._refuse(sock, admitted)
 
     def _refuse(self, sock: socket.socket, refusal: bytes) -> None:
-        """Send a refusal (small enough for an empty socket buffer) and close."""
+        """Send a refusal (small enough for an empty socket buffer) and close. Input that
+        came already (a web request) is read first: closing with unread input would send a
+        reset, which may destroy the refusal before the peer reads it."""
         try:
             if not isinstance(sock, ssl.SSLSocket):  # a TLS peer cannot read it yet
                 sock.send(refusal)
-        except OSError:
+                for _ in range(REFUSED_READS):
+                    if not sock.recv(RECV_SIZE):
+                        break
+        except OSError:  # nothing more to read (BlockingIOError), or the peer is gone
             pass
         sock.close()
 
