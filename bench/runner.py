@@ -454,7 +454,12 @@ def _measure(
         )
     if gen.online < login.logged_in:
         notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
-    tail = [line for line in server.log_tail().splitlines() if "listening on" not in line]
+    # Its start-up lines (where it listens, its web client's address) are no warnings.
+    tail = [
+        line
+        for line in server.log_tail().splitlines()
+        if "listening on" not in line and not WEB_LISTENING.search(line.encode())
+    ]
     if irc:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong
     if tail:
