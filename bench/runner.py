@@ -73,6 +73,10 @@ class Scenario:
     rooms: int = 0  # > 0: client i speaks rooms (4.2) and is in room i mod rooms
     transport: str = "tcp"
 
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
+
     @property
     def websocket(self) -> bool:
         """Whether the clients speak WebSocket to the web port."""

@@ -428,3 +428,10 @@ def test_tcp_scenarios_start_the_server_as_before(tmp_path: Path) -> None:
     ws = runner.server_argv(options, Path("lanchat.pyz"), 10, 5, 30, 4000, tmp_path, 4100)
     assert "--web-port" not in tcp
     assert ws == [*tcp, "--web-port", "4100"]
+
+
+def test_a_scenario_names_a_known_transport() -> None:
+    assert runner.Scenario("x", 1, 1, 1, transport="ws").websocket
+    assert not runner.Scenario("x", 1, 1, 1).websocket
+    with pytest.raises(ValueError):
+        runner.Scenario("x", 1, 1, 1, transport="websocket")
