@@ -33,6 +33,8 @@ SWEEP = [
     Scenario("c50-r10", clients=50, rate=10, duration=10),
     Scenario("c200-r50", clients=200, rate=50, duration=10),
     Scenario("c1000-r100", clients=1000, rate=100, duration=10),
+    # The same load over WebSocket to the web port, as a roomful of web pages.
+    Scenario("c1000-r100-ws", clients=1000, rate=100, duration=10, transport="ws"),
     # The same clients and messages, spread over 20 rooms: 50 members a room.
     Scenario("c1000-r100-rooms20", clients=1000, rate=100, duration=10, rooms=20),
     Scenario("c1000-idle", clients=1000, rate=0, duration=10),
@@ -47,6 +49,7 @@ QUICK = [
     Scenario("quick-c20-r20", clients=20, rate=20, duration=2),
     Scenario("quick-c20-idle", clients=20, rate=0, duration=1),
     Scenario("quick-c40-r20-rooms4", clients=40, rate=20, duration=2, rooms=4),
+    Scenario("quick-c20-r20-ws", clients=20, rate=20, duration=2, transport="ws"),
 ]
 ALL = {s.name: s for s in SWEEP + STRETCH + QUICK}
 # The scenarios whose rows the targets are read from.
@@ -415,6 +418,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     bad: List[str] = []
     for scenario in chosen:
         for server in servers:  # alternating, so a busy spell on the machine hits both
+            if scenario.websocket and server.pyz is None:
+                continue  # the IRC peer speaks no WebSocket
             print(f"  {scenario.name} on {server.label}: {scenario.clients} clients, ", end="")
             print(f"{scenario.rate:g} msg/s" if scenario.rate else "idle", flush=True)
             try:

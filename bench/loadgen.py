@@ -31,7 +31,9 @@ rather than as delivered. `rooms=0` is the single-room client of protocol 4.0 (n
 one frame, instead of one `join` frame per login; a 4.0 server ignores the field.
 `LoadGen` speaks lanchat; a subclass overrides the few dialect hooks (`STAMP`, `JOIN`,
 `ECHOES_OWN`, `_on_connect`, `_say`, `_joins_seen_in`, `_check`, `_slow`) to drive
-another protocol with the same schedule and measurements (bench/ircgen.py).
+another protocol with the same schedule and measurements (bench/ircgen.py), or `_split`
+(the frames in the bytes received) and `_write` to carry lanchat's frames in another
+framing (bench/wsgen.py).
 
 epoll directly rather than `selectors`: its wrapper cost about 0.3 us more per ready
 socket, some 7 % of the generator's whole cost per delivery. Every loop here is bounded
@@ -646,6 +648,7 @@ class LoadGen:
         clock = time.time_ns
         timespec = _TIMESPEC.unpack_from
         record_lag = self._read_lag.append
+        split = self._split
         delivered_at = 0
         self.polls += 1
         self.events += len(events)
@@ -676,13 +679,7 @@ class LoadGen:
             else:
                 now = read_at
                 self.user_stamped += 1
-            if conn.inbuf:
-                data = conn.inbuf + data
-            lines = data.split(b"\n")
-            conn.inbuf = lines.pop()
-            if len(conn.inbuf) > MAX_LINE:
-                self._drop(conn, "line_too_long")
-                continue
+            lines = split(conn, data)
             counts = conn.counts  # the deliveries of this client's room
             for line in lines:
                 found = match(line)
@@ -704,6 +701,18 @@ class LoadGen:
                     self._slow(conn, line, now)
         if delivered_at:
             self._last_delivery_ns = delivered_at
+
+    def _split(self, conn: Conn, data: bytes) -> List[bytes]:
+        """The whole frames in what a client has received so far, in order; the rest waits
+        in its `inbuf`. lanchat's frames (and IRC's) are lines."""
+        if conn.inbuf:
+            data = conn.inbuf + data
+        lines = data.split(b"\n")
+        conn.inbuf = lines.pop()
+        if len(conn.inbuf) > MAX_LINE:
+            self._drop(conn, "line_too_long")
+            return []
+        return lines
 
     def _delivered(self, conn: Conn, stamp: Optional[Tuple[int, int]], now: int) -> None:
         """Count a delivery found by the slow path (the hot loop inlines the same).

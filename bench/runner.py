@@ -25,11 +25,15 @@ from typing import Any, Dict, List, Optional, Tuple
 from bench import ngircd, procstat
 from bench.ircgen import IrcLoadGen
 from bench.loadgen import LoadGen
+from bench.wsgen import WsLoadGen
 
 HOST = "127.0.0.1"
 SERVER_DEFAULT_RATE = 5.0  # lanchat server defaults, passed explicitly so results say so
 SERVER_DEFAULT_BURST = 30
 LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
+# The start-up line of the server's web client (HTTP and WebSocket); group 1 is its port.
+WEB_LISTENING = re.compile(rb"web client: http://[^/\s]+:(\d+)/")
+TRANSPORTS = ("tcp", "ws")  # lanchat's own port, or WebSocket on the web port
 # Figures only a traffic scenario has; an idle row carries them as null.
 TRAFFIC_KEYS = (
     "sent",
@@ -58,14 +62,25 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Scenario:
-    """What to run: clients, offered room messages per second (0: idle), for how long, and
-    over how many rooms (0: one room, clients that do not speak rooms)."""
+    """What to run: clients, offered room messages per second (0: idle), for how long,
+    over how many rooms (0: one room, clients that do not speak rooms), and over which
+    transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page)."""
 
     name: str
     clients: int
     rate: float
     duration: float
     rooms: int = 0  # > 0: client i speaks rooms (4.2) and is in room i mod rooms
+    transport: str = "tcp"
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
+
+    @property
+    def websocket(self) -> bool:
+        """Whether the clients speak WebSocket to the web port."""
+        return self.transport == "ws"
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,14 @@ class Options:
     presence: str = "single"  # lanchat clients ask for batched presence (4.1) or not
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+def free_port(avoid: int = 0) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (and not `avoid`)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = int(probe.getsockname()[1])
+        if port != avoid:
+            return port
 
 
 class ServerProcess:
@@ -109,6 +127,7 @@ class ServerProcess:
         self.log_path = workdir / "server.log"
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
+        self.web_port = 0  # the web client's port, once waited for (`wait_for`)
 
     @property
     def pid(self) -> int:
@@ -123,12 +142,17 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
+        self.port = self.wait_for(self.ready, timeout)
+        return self.port
+
+    def wait_for(self, line: re.Pattern, timeout: float = 30.0) -> int:
+        """Wait until the server has printed `line`; return its group 1 (a port)."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.ready.search(self.log_path.read_bytes())
+            found = line.search(self.log_path.read_bytes())
             if found:
-                self.port = int(found.group(1))
-                return self.port
+                return int(found.group(1))
             if self.proc.poll() is not None:
                 raise BenchError(
                     f"the server exited with {self.proc.returncode} before listening:\n"
@@ -136,7 +160,9 @@ class ServerProcess:
                 )
             time.sleep(0.02)
         self.stop()
-        raise BenchError(f"no 'listening on' line within {timeout:.0f} s:\n{self.log_tail()}")
+        raise BenchError(
+            f"no {line.pattern.decode()!r} line within {timeout:.0f} s:\n{self.log_tail()}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited within `timeout` s."""
@@ -159,9 +185,17 @@ class ServerProcess:
 
 
 def server_argv(
-    options: Options, pyz: Path, clients: int, rate: float, burst: int, port: int, workdir: Path
+    options: Options,
+    pyz: Path,
+    clients: int,
+    rate: float,
+    burst: int,
+    port: int,
+    workdir: Path,
+    web_port: Optional[int] = None,
 ) -> List[str]:
-    """The command line that starts the server for a scenario."""
+    """The command line that starts the server for a scenario; with `web_port`, its web
+    client there (a TCP scenario leaves the web port to the server, unused)."""
     # The default durable history, but in the scenario's own temporary folder: never the
     # user's data folder, and every scenario starts with an empty room.
     history = [] if "--no-history" in options.server_args else ["--history-db"]
@@ -187,6 +221,7 @@ def server_argv(
         "warning",
         "--no-discovery",
         *history,
+        *(["--web-port", str(web_port)] if web_port is not None else []),
         *options.server_args,
     ]
 
@@ -201,6 +236,12 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
     """Run one scenario on a fresh server and return its figures."""
     duration = options.duration or scenario.duration
     port = options.base_port or free_port()
+    web_port = None
+    if scenario.websocket:
+        if target.pyz is None:
+            raise BenchError(f"{scenario.name}: the IRC peer has no WebSocket")
+        # As the server's default (+100) beside a chosen base port, else one free now.
+        web_port = port + 100 if options.base_port else free_port(avoid=port)
     with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as tmp:
         workdir = Path(tmp)
         server_rate: Optional[float] = None
@@ -218,10 +259,13 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
                 SERVER_DEFAULT_BURST,
                 port,
                 workdir,
+                web_port,
             )
             server = ServerProcess(argv, workdir)
         try:
             server.start()
+            if web_port is not None:
+                server.web_port = server.wait_for(WEB_LISTENING)
             return _measure(scenario, target, options, duration, server, server_rate)
         finally:
             server.stop()
@@ -244,9 +288,9 @@ def _measure(
         30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
     )
     irc = target.pyz is None
-    gen = (IrcLoadGen if irc else LoadGen)(
+    gen = (IrcLoadGen if irc else WsLoadGen if scenario.websocket else LoadGen)(
         HOST,
-        server.port,
+        server.web_port if scenario.websocket else server.port,
         scenario.clients,
         login_concurrency=options.login_concurrency,
         verify=options.verify,
@@ -283,6 +327,7 @@ def _measure(
             "scenario": scenario.name,
             "server": target.label,
             "protocol": "irc" if irc else "lanchat",
+            "transport": scenario.transport,
             "presence": gen.presence,
             "clients": scenario.clients,
             "rooms": scenario.rooms,
@@ -413,7 +458,12 @@ def _measure(
         )
     if gen.online < login.logged_in:
         notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
-    tail = [line for line in server.log_tail().splitlines() if "listening on" not in line]
+    # Its start-up lines (where it listens, its web client's address) are no warnings.
+    tail = [
+        line
+        for line in server.log_tail().splitlines()
+        if "listening on" not in line and not WEB_LISTENING.search(line.encode())
+    ]
     if irc:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong
     if tail:
