@@ -50,6 +50,7 @@ from lanchat.core.rooms import Member
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
+from lanchat.irc.transport import IRC_PORT, IrcCodec
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
@@ -82,15 +83,20 @@ class ChatServer:
         self.address: Tuple[str, int] = listener.getsockname()[:2]
         self._listeners = [listener]
         self.web_address: Optional[Tuple[str, int]] = None  # where the web client is served
+        self.irc_address: Optional[Tuple[str, int]] = None  # where IRC clients connect
+        web = irc = None
         try:
             web = _listen(config.bind, self._web_base(), config.port_span) if config.web else None
+            irc = _listen(config.bind, self._irc_base(), config.port_span) if self._irc_on else None
         except OSError:
-            listener.close()
+            for sock in [listener, web]:
+                if sock is not None:
+                    sock.close()
             raise
         try:
             self._history = self._open_history()
         except HistoryError:
-            for sock in [listener, web]:
+            for sock in [listener, web, irc]:
                 if sock is not None:
                     sock.close()
             raise
@@ -102,6 +108,9 @@ class ChatServer:
         if web is not None:
             self.listen(web, WebCodec(Site()))
             self.web_address = web.getsockname()[:2]
+        if irc is not None:
+            self.listen(irc, IrcCodec())
+            self.irc_address = irc.getsockname()[:2]
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._loop_thread: Optional[threading.Thread] = None
@@ -146,6 +155,17 @@ class ChatServer:
         if self.config.port == 0:
             return 0  # any free port, like the lanchat port
         return min(self.address[1] + protocol.WEB_PORT_OFFSET, 65535 - self.config.port_span)
+
+    @property
+    def _irc_on(self) -> bool:
+        return self.config.irc or self.config.irc_port is not None
+
+    def _irc_base(self) -> int:
+        """The first IRC port to try: --irc-port, else 6667 (any free port when the lanchat
+        port is 0, as in tests)."""
+        if self.config.irc_port is not None:
+            return self.config.irc_port
+        return 0 if self.config.port == 0 else IRC_PORT
 
     def _open_history(self) -> History:
         if self.config.history_db is None:
@@ -463,6 +483,10 @@ def run(args: argparse.Namespace) -> int:
     for url in web_urls(server):
         print(f"web client: {url}", flush=True)
         log.info("web client: %s", url)
+    if server.irc_address is not None:
+        irc = f"IRC: {server.irc_address[0]}:{server.irc_address[1]}"
+        print(irc, flush=True)
+        log.info("%s", irc)
     if console_log is not None:
         from lanchat.console import terminal  # imports curses: only for the console
 

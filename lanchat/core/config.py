@@ -305,6 +305,26 @@ class ServerConfig:
             "BASE",
         )
     )
+    irc: bool = _option(
+        Option(
+            "--irc",
+            "also let IRC clients in (irssi, WeeChat, HexChat, bots): rooms are channels, "
+            "names are nicks; on port 6667, or the next free of the following "
+            f"{protocol.PORT_SPAN} (docs/irc.md)",
+            False,
+            action="store_true",
+        )
+    )
+    irc_port: Optional[int] = _option(
+        Option(
+            "--irc-port",
+            "first port to try for IRC clients (turns IRC on; the next "
+            f"{protocol.PORT_SPAN} are tried if taken)",
+            None,
+            PORT,
+            "BASE",
+        )
+    )
     log_messages: bool = _option(
         Option(
             "--log-messages",

@@ -67,6 +67,9 @@ class Link(Member):
         self.sock = sock
         self.peer = peer
         self.decoder = codec.decoder()
+        # A transport whose words depend on the connection (IRC: the nick, the caps) gives
+        # each decoder a codec of its own.
+        self.codec = getattr(self.decoder, "codec", codec)
         self.session: object = None
         self.inbox: Deque[Item] = collections.deque()
         self.inbox_bytes = 0

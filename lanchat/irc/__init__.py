@@ -1,0 +1,1 @@
+"""The IRC gateway: IRC clients as members of lanchat's rooms (docs/irc.md)."""
