@@ -358,3 +358,69 @@ def test_a_flood_is_cut_off(chat) -> None:  # type: ignore[no-untyped-def]
         pass  # the server may hang up while we still write
     got = irc.expect_closed(timeout=10)
     assert any(m.command == "ERROR" for m in got)
+
+
+def test_list_notice_and_a_nick_change(chat) -> None:  # type: ignore[no-untyped-def]
+    lan = lanchat_member(chat.lanchat, "lena", ["#l"])
+    irc = chat.irc("ivan")
+    join(irc, "#l")
+    irc.send("LIST")
+    listed = irc.until("323")
+    rows = {m.params[1]: m.params[2] for m in listed if m.command == "322"}
+    assert rows["#l"] == "2"
+    irc.send("NOTICE #l :a notice")
+    assert heard(lan, "message", room="#l")["text"] == "a notice"
+    irc.send("NOTICE nobody :never answered")
+    irc.send("NICK ivan2")
+    renamed = irc.expect("NICK")
+    assert renamed.source.startswith("ivan!") and renamed.params == ["ivan2"]
+    assert "401" not in commands(irc.seen)
+    assert heard(lan, "nick", old="ivan")["new"] == "ivan2"
+    irc.send("PRIVMSG #l :as ivan2")
+    assert heard(lan, "message", room="#l")["from"] == "ivan2"
+
+
+def test_the_server_password_is_pass_and_a_wrong_one_464(make_server: MakeServer) -> None:
+    server = make_server(irc=True, password="sekrit")
+    good = IrcClient(server.irc_address)
+    good.send("PASS sekrit")
+    assert good.register("pat")[0].command == "001"
+    bad = IrcClient(server.irc_address)
+    bad.send("PASS wrong")
+    bad.send("NICK mal")
+    bad.send("USER mal 0 * :x")
+    got = bad.expect_closed()
+    assert "464" in commands(got) and "001" not in commands(got)
+    for client in (good, bad):
+        client.close()
+
+
+def test_a_registration_never_finished_times_out(make_server: MakeServer) -> None:
+    server = make_server(irc=True, login_timeout=0.5)
+    client = IrcClient(server.irc_address)
+    client.send("NICK slow")  # and never USER
+    got = client.expect_closed()
+    assert got[-1].command == "ERROR" and "timeout" in got[-1].params[0]
+    client.close()
+
+
+def test_mode_queries_are_answered(chat) -> None:  # type: ignore[no-untyped-def]
+    irc = chat.irc("moe")
+    irc.send("MODE moe +i")  # what irssi sends after registering: no 421
+    irc.send("MODE moe")
+    assert irc.expect("221").params == ["moe", "+"]
+    irc.send("MODE #general")
+    assert irc.expect("324").params[1] == "#general"
+    irc.send("MODE #general b")
+    assert irc.expect("368").params[1] == "#general"
+    irc.send("MODE #general +o moe")
+    assert irc.expect("482").params[1] == "#general"
+    irc.send("MODE someone")
+    irc.expect("502")
+    assert "421" not in commands(irc.seen)
+
+
+def test_lusers_counts_who_is_online(chat) -> None:  # type: ignore[no-untyped-def]
+    lanchat_member(chat.lanchat, "lena", [])
+    got = chat.irc().register("lou")
+    assert next(m for m in got if m.command == "251").params[1].startswith("There are 2 users")

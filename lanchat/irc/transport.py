@@ -354,6 +354,22 @@ class IrcDecoder:
             protocol.whois(lines.lanchat_name(nick), ref=self.state.ref("WHOIS", nick))
         )
 
+    def _mode(self, params: List[str]) -> None:
+        """MODE queries: no user modes, no channel modes, no ban list over IRC yet."""
+        target = params[0]
+        nick = self.state.nick
+        if not target.startswith("#"):
+            if lines.lanchat_name(target) != lines.lanchat_name(nick):
+                self._reply(numeric("502", nick, "Cannot change mode for other users"))
+            elif len(params) == 1:
+                self._reply(numeric("221", nick, "+"))
+        elif len(params) == 1:
+            self._reply(numeric("324", nick, target, "+"))
+        elif params[1] in ("b", "+b") and len(params) == 2:
+            self._reply(numeric("368", nick, target, "End of channel ban list"))
+        else:
+            self._reply(numeric("482", nick, target, "Channel modes are not settable over IRC yet"))
+
     def _motd(self, params: List[str]) -> None:
         self._reply(self.codec.motd())
 
@@ -396,6 +412,7 @@ _AFTER = {
     "LIST": _Handler(IrcDecoder._list),
     "AWAY": _Handler(IrcDecoder._away),
     "WHOIS": _Handler(IrcDecoder._whois, 1),
+    "MODE": _Handler(IrcDecoder._mode, 1),
     "MOTD": _Handler(IrcDecoder._motd),
     "LUSERS": _Handler(IrcDecoder._lusers),
 }
@@ -506,7 +523,7 @@ class IrcLinkCodec:
 
     def lusers(self) -> bytes:
         """251: how many are online (as of the welcome)."""
-        users = f"There are {self.state.online + 1} users on 1 server"
+        users = f"There are {self.state.online} users on 1 server"
         return numeric("251", self._nick, users)
 
     def motd(self) -> bytes:
