@@ -13,6 +13,7 @@ import pytest
 from conftest import MakeServer
 from ircclient import IrcClient, Msg
 from wire import RawClient
+from wire43 import register, welcome_43
 
 ROOMS_VERSION = "4.3.0"
 
@@ -424,3 +425,28 @@ def test_lusers_counts_who_is_online(chat) -> None:  # type: ignore[no-untyped-d
     lanchat_member(chat.lanchat, "lena", [])
     got = chat.irc().register("lou")
     assert next(m for m in got if m.command == "251").params[1].startswith("There are 2 users")
+
+
+def test_help_lists_the_commands_and_kick_needs_an_operator(chat) -> None:  # type: ignore[no-untyped-def]
+    lanchat_member(chat.lanchat, "lena", [])
+    irc = chat.irc("ivan")
+    irc.send("HELP")
+    listed = irc.until("706")
+    known = next(m for m in listed if m.command == "705").params[2].split()
+    for command in ("JOIN", "PRIVMSG", "WHOIS", "CAP", "KICK"):
+        assert command in known
+    irc.send("KICK #general lena :out")
+    assert irc.expect("482").params[1] == "#general"
+
+
+def test_a_registered_name_is_433_from_irc(chat) -> None:  # type: ignore[no-untyped-def]
+    bob, _ = welcome_43(chat.lanchat, "bob")
+    register(bob, "bob")
+    bob.send({"type": "quit"})
+    bob.expect_closed()
+    irc = chat.irc()
+    irc.send("NICK Bob")
+    irc.send("USER bob 0 * :not bob")
+    assert irc.expect("433").params[:2] == ["*", "Bob"]
+    irc.send("NICK notbob")
+    assert irc.expect("001").params[0] == "notbob"

@@ -370,6 +370,21 @@ class IrcDecoder:
         else:
             self._reply(numeric("482", nick, target, "Channel modes are not settable over IRC yet"))
 
+    def _kick(self, params: List[str]) -> None:
+        """KICK is lanchat's kick (it closes the connection; operators only)."""
+        room, nick = params[0], params[1]
+        reason = params[2] if len(params) > 2 else None
+        ref = self.state.ref("KICK", room)
+        self._frames.append(protocol.kick(lines.lanchat_name(nick), reason, ref))
+
+    def _help(self, params: List[str]) -> None:
+        nick = self.state.nick
+        subject = params[0] if params else "*"
+        known = " ".join(sorted({*_ALWAYS, *_AFTER}))
+        self._reply(numeric("704", nick, subject, "lanchat over IRC knows these commands:"))
+        self._reply(numeric("705", nick, subject, known))
+        self._reply(numeric("706", nick, subject, "End of /HELP"))
+
     def _motd(self, params: List[str]) -> None:
         self._reply(self.codec.motd())
 
@@ -413,6 +428,8 @@ _AFTER = {
     "AWAY": _Handler(IrcDecoder._away),
     "WHOIS": _Handler(IrcDecoder._whois, 1),
     "MODE": _Handler(IrcDecoder._mode, 1),
+    "KICK": _Handler(IrcDecoder._kick, 2),
+    "HELP": _Handler(IrcDecoder._help),
     "MOTD": _Handler(IrcDecoder._motd),
     "LUSERS": _Handler(IrcDecoder._lusers),
 }
@@ -700,7 +717,7 @@ class IrcLinkCodec:
             code, text = "404", "Cannot send to channel"
         if code in ("432", "433"):
             target = asked.target if asked is not None else self._nick
-            return numeric(code, self._nick, target, text)
+            return numeric(code, self._nick if self.state.logged_in else "*", target, text)
         if code in ("412", "451", "464"):
             return numeric(code, self._nick, text)
         target = asked.target if asked is not None else ""
