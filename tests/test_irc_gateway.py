@@ -358,7 +358,8 @@ def test_a_flood_is_cut_off(chat) -> None:  # type: ignore[no-untyped-def]
     except OSError:
         pass  # the server may hang up while we still write
     got = irc.expect_closed(timeout=10)
-    assert any(m.command == "ERROR" for m in got)
+    assert got[-1].command == "ERROR"
+    assert any(m.command == "NOTICE" and "Far too many" in m.params[-1] for m in got)
 
 
 def test_list_notice_and_a_nick_change(chat) -> None:  # type: ignore[no-untyped-def]
@@ -450,3 +451,14 @@ def test_a_registered_name_is_433_from_irc(chat) -> None:  # type: ignore[no-unt
     assert irc.expect("433").params[:2] == ["*", "Bob"]
     irc.send("NICK notbob")
     assert irc.expect("001").params[0] == "notbob"
+
+
+def test_a_ping_flood_is_cut_off_like_any_flood(chat) -> None:  # type: ignore[no-untyped-def]
+    irc = chat.irc("pinger")
+    try:
+        irc.send_raw(b"PING :x\r\n" * 3000)
+    except OSError:
+        pass  # the server may hang up while we still write
+    got = irc.expect_closed(timeout=10)
+    assert got[-1].command == "ERROR"
+    assert any(m.command == "NOTICE" and "Far too many" in m.params[-1] for m in got)

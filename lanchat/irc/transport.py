@@ -25,6 +25,7 @@ from lanchat.protocol import Frame, ProtocolError
 
 IRC_PORT = 6667  # the first port --irc tries (then the next PORT_SPAN)
 CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-prefix")
+MAX_ASKED = 256  # commands remembered until answered, per connection
 _connections = itertools.count(1)
 
 # lanchat error codes as IRC numerics (the target, when the command had one, goes first)
@@ -68,13 +69,15 @@ class IrcState:
         self.motd = ""
         self.online = 0
         self.asked: Dict[str, Asked] = {}
-        self.lists: Deque[Asked] = collections.deque()  # WHO/NAMES asked, answered in order
+        self.lists: Deque[Asked] = collections.deque(maxlen=MAX_ASKED)  # WHO/NAMES, in order
         self._refs = itertools.count(1)
 
     def ref(self, command: str, target: str = "") -> str:
         """A fresh ref for a frame, remembering what it asked."""
         token = f"irc{next(self._refs)}"
         self.asked[token] = Asked(command, target)
+        if len(self.asked) > MAX_ASKED:  # answers that never came: forget the oldest
+            del self.asked[next(iter(self.asked))]
         return token
 
     def answered(self, ref: Optional[Any]) -> Optional[Asked]:
@@ -179,17 +182,11 @@ class IrcDecoder:
         if parsed is None:
             return
         command, params = parsed
-        handler = _ALWAYS.get(command)
+        handler = _ALWAYS.get(command) or (_AFTER.get(command) if self.state.logged_in else None)
         if handler is None:
-            handler = _AFTER.get(command) if self.state.logged_in else _BEFORE.get(command)
-        if handler is None:
-            if self.state.logged_in or command in _AFTER:
-                known = command in _AFTER
-                code, text = (
-                    ("451", "You have not registered") if known else ("421", "Unknown command")
-                )
-                self._reply(numeric(code, self.state.nick, *(() if known else (command,)), text))
-            else:
+            if self.state.logged_in:
+                self._reply(numeric("421", self.state.nick, command, "Unknown command"))
+            else:  # before registration every other command is 451 (RFC 2812 5.2)
                 self._reply(numeric("451", self.state.nick, "You have not registered"))
             return
         if len(params) < handler.needs:
@@ -267,7 +264,11 @@ class IrcDecoder:
         return protocol.login(name, auth=auth, rooms=[])
 
     def _ping(self, params: List[str]) -> None:
-        self._reply(line(SERVER, "PONG", SERVER, params[0]))
+        """PING: the session's ping once it runs (so it counts against the rate limit)."""
+        if self.opened:
+            self._frames.append(protocol.ping(params[0]))
+        else:
+            self._reply(line(SERVER, "PONG", SERVER, params[0]))
 
     def _pong(self, params: List[str]) -> None:
         if self.opened:
@@ -415,7 +416,6 @@ _ALWAYS = {
     "PASS": _Handler(IrcDecoder._pass, 1),
     "USER": _Handler(IrcDecoder._user, 4),
 }
-_BEFORE: Dict[str, _Handler] = {}
 _AFTER = {
     "JOIN": _Handler(IrcDecoder._join, 1),
     "PART": _Handler(IrcDecoder._part, 1),
@@ -453,10 +453,10 @@ class IrcLinkCodec:
             events.Message: self._message,
             events.Online: self._online,
             events.RoomJoined: self._room_joined,
-            events.RoomParted: lambda e: line(prefix(self._name), "PART", e.room),
+            events.RoomParted: self._parted,
             events.Topic: self._topic,
             events.RoomList: self._room_list,
-            events.Notice: lambda e: self._server_notice(e.text, e.room),
+            events.Notice: self._notice,
             events.Renamed: self._renamed,
             events.Away: self._away,
             events.Whois: self._whois,
@@ -464,7 +464,7 @@ class IrcLinkCodec:
             events.Unregistered: lambda e: self._server_notice(f"{e.name} is not registered now."),
             events.BanList: lambda e: self._server_notice(f"{len(e.bans)} bans."),
             events.Ping: lambda e: line(None, "PING", str(e.token or SERVER)),
-            events.Pong: lambda e: b"",
+            events.Pong: lambda e: line(SERVER, "PONG", SERVER, str(e.token or SERVER)),
             events.Error: self._error,
             events.Shutdown: lambda e: self._server_notice(e.message),
         }
@@ -492,6 +492,10 @@ class IrcLinkCodec:
     @property
     def _name(self) -> str:
         return lines.lanchat_name(self.state.nick)
+
+    def _notice(self, event: events.Notice) -> bytes:
+        self.state.answered(event.ref)
+        return self._server_notice(event.text, event.room)
 
     def _server_notice(self, text: str, room: Optional[str] = None) -> bytes:
         return b"".join(
@@ -604,6 +608,10 @@ class IrcLinkCodec:
         out = [numeric("321", self._nick, "Channel", "Users  Name")]
         out += [numeric("322", self._nick, r, str(n), t or " ") for r, n, t in event.rooms]
         return b"".join(out) + numeric("323", self._nick, "End of /LIST")
+
+    def _parted(self, event: events.RoomParted) -> bytes:
+        self.state.answered(event.ref)
+        return line(prefix(self._name), "PART", event.room)
 
     def _topic(self, event: events.Topic) -> bytes:
         asked = self.state.answered(event.ref)
