@@ -462,3 +462,13 @@ def test_a_ping_flood_is_cut_off_like_any_flood(chat) -> None:  # type: ignore[n
     got = irc.expect_closed(timeout=10)
     assert got[-1].command == "ERROR"
     assert any(m.command == "NOTICE" and "Far too many" in m.params[-1] for m in got)
+
+
+def test_tagmsg_is_quiet(chat) -> None:  # type: ignore[no-untyped-def]
+    lan = lanchat_member(chat.lanchat, "lena", ["#ml"])
+    irc = chat.irc("ivan", caps="message-tags")
+    join(irc, "#ml")
+    irc.send("@+typing=active TAGMSG #ml")
+    lan.send({"type": "say", "text": "after", "room": "#ml"})
+    assert irc.expect("PRIVMSG").params == ["#ml", "after"]
+    assert "421" not in commands(irc.seen)

@@ -15,6 +15,7 @@ from typing import List, NamedTuple, Optional
 
 SERVER = "lanchat"  # the server's name in prefixes (lanchat server names may hold spaces)
 MAX_LINE = 512  # bytes of a line without tags, "\r\n" included (RFC 2812)
+_LINE_ENDS = {ord("\r"): " ", ord("\n"): " ", 0: " "}
 MAX_TAGS = 8191  # bytes of a client's tags, "@" and the space included (IRCv3 message-tags)
 
 
@@ -62,7 +63,8 @@ def prefix(name: str) -> str:
 
 def line(source: Optional[str], command: str, *params: str, tags: str = "") -> bytes:
     """One line; the last parameter is trailing (after ':') when it must be."""
-    parts = [command, *params]
+    # (lanchat text holds no line ends; this keeps it so, whatever comes, as one line)
+    parts = [command, *(p.translate(_LINE_ENDS) for p in params)]
     last = parts[-1]
     if len(parts) > 1 and (not last or " " in last or last.startswith(":")):
         parts[-1] = ":" + last
@@ -86,19 +88,16 @@ def time_tag(ts: float) -> str:
 
 
 def split_text(text: str, room: int) -> List[str]:
-    """The text as pieces of at most `room` bytes each in UTF-8, one per line of it, cut
-    between characters (an IRC line holds no newline and 512 bytes at most)."""
+    """The text as pieces of at most `room` bytes each in UTF-8, cut between characters
+    (an IRC line holds 512 bytes at most)."""
     pieces: List[str] = []
-    for paragraph in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        piece = ""
-        size = 0
-        for char in paragraph:
-            width = len(char.encode("utf-8"))
-            if size + width > room:
-                pieces.append(piece)
-                piece, size = "", 0
-            piece += char
-            size += width
-        if piece:
+    piece = ""
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > room:
             pieces.append(piece)
-    return pieces or [" "]
+            piece, size = "", 0
+        piece += char
+        size += width
+    return [*pieces, piece] if piece or not pieces else pieces

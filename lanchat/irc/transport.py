@@ -430,6 +430,7 @@ _AFTER = {
     "MODE": _Handler(IrcDecoder._mode, 1),
     "KICK": _Handler(IrcDecoder._kick, 2),
     "HELP": _Handler(IrcDecoder._help),
+    "TAGMSG": _Handler(lambda decoder, params: None),  # typing notices ...: nothing to carry
     "MOTD": _Handler(IrcDecoder._motd),
     "LUSERS": _Handler(IrcDecoder._lusers),
 }
