@@ -472,3 +472,18 @@ def test_tagmsg_is_quiet(chat) -> None:  # type: ignore[no-untyped-def]
     lan.send({"type": "say", "text": "after", "room": "#ml"})
     assert irc.expect("PRIVMSG").params == ["#ml", "after"]
     assert "421" not in commands(irc.seen)
+
+
+def test_who_of_a_nick_and_of_everybody(chat) -> None:  # type: ignore[no-untyped-def]
+    lan = lanchat_member(chat.lanchat, "lena", ["#w"])
+    lan.send({"type": "away", "text": "out"})
+    irc = chat.irc("ivan")
+    irc.send("WHO lena")
+    row = irc.expect("352")
+    assert row.params[1:3] == ["*", "lena"] and row.params[6] == "G"
+    assert irc.expect("315").params[1] == "lena"
+    irc.send("WHO nobody")
+    assert irc.expect("315").params[1] == "nobody"
+    irc.send("WHO *")
+    rows = irc.until("315")
+    assert {m.params[5] for m in rows if m.command == "352"} == {"lena", "ivan"}

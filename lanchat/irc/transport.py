@@ -330,17 +330,22 @@ class IrcDecoder:
             self._frames.append(protocol.set_topic(room, None, self.state.ref("TOPIC?", room)))
 
     def _names(self, params: List[str], command: str = "NAMES") -> None:
-        room = params[0] if params else ""
+        """NAMES or WHO of a channel, or of everybody online."""
+        room = params[0] if params and params[0] != "*" else ""
         if room and not room.startswith("#"):
-            self._reply(
-                numeric("315" if command == "WHO" else "366", self.state.nick, room, "End of list")
-            )
+            self._reply(numeric("366", self.state.nick, room, "End of /NAMES list"))
             return
         self.state.lists.append(Asked(command, room or "*"))
         self._frames.append(protocol.who(room or None))
 
     def _who(self, params: List[str]) -> None:
-        self._names(params, "WHO")
+        """WHO of a channel or everybody (`who`), or of one nick (`whois`)."""
+        target = params[0] if params else "*"
+        if target.startswith("#") or target == "*":
+            self._names(params, "WHO")
+        else:
+            ref = self.state.ref("WHO", target)
+            self._frames.append(protocol.whois(lines.lanchat_name(target), ref=ref))
 
     def _list(self, params: List[str]) -> None:
         self._frames.append(protocol.list_rooms())
@@ -589,21 +594,14 @@ class IrcLinkCodec:
         room = event.room or "*"
         if asked.command == "NAMES":
             return self._names(room, event.names)
-        who = [
-            numeric(
-                "352",
-                self._nick,
-                room,
-                lines.irc_nick(n),
-                SERVER,
-                SERVER,
-                lines.irc_nick(n),
-                "H",
-                "0 " + n,
-            )
-            for n in event.names
-        ]
+        who = [self._who_row(room, n, away=False) for n in event.names]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
+
+    def _who_row(self, room: str, name: str, away: bool) -> bytes:
+        """352: one member, H(ere) or G(one), with its lanchat name as the real name."""
+        nick = lines.irc_nick(name)
+        here = "G" if away else "H"
+        return numeric("352", self._nick, room, nick, SERVER, SERVER, nick, here, "0 " + name)
 
     def _room_list(self, event: events.RoomList) -> bytes:
         out = [numeric("321", self._nick, "Channel", "Users  Name")]
@@ -681,9 +679,12 @@ class IrcLinkCodec:
         return line(prefix(event.name), "AWAY")
 
     def _whois(self, event: events.Whois) -> bytes:
-        self.state.answered(event.ref)
+        asked = self.state.answered(event.ref)
         nick = lines.irc_nick(event.name)
         me = self._nick
+        if asked is not None and asked.command == "WHO":
+            row = self._who_row("*", event.name, away=event.away is not None)
+            return row + numeric("315", me, asked.target, "End of /WHO list")
         out = [numeric("311", me, nick, nick, SERVER, "*", event.name)]
         if event.rooms:
             out.append(numeric("319", me, nick, " ".join(event.rooms)))
@@ -718,6 +719,8 @@ class IrcLinkCodec:
             return numeric(end, self._nick, asked.target, "End of list")
         if asked is not None and asked.command == "NOTICE":
             return b""  # NOTICE is never answered (RFC 2812 3.3.2)
+        if asked is not None and asked.command == "WHO":
+            return numeric("315", self._nick, asked.target, "End of /WHO list")
         mapped = ERROR_NUMERICS.get(event.code)
         if mapped is None:
             return self._server_notice(event.message)
