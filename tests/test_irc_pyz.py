@@ -1,5 +1,6 @@
 """The IRC gateway on the built pyz: its options, its start-up line, and a real irssi in
-tmux beside a lanchat client (skipped where irssi or tmux is not installed)."""
+tmux chatting with the curses client in a pty and a raw lanchat client (skipped where
+irssi or tmux is not installed: `apt-get install irssi tmux`)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
+import drivers
 import pytest
 from conftest import free_port, pyz_command
 from ircclient import IrcClient
 from wire import RawClient
+
+clients = drivers.clients  # the curses client in a pty (a fixture)
 
 
 @pytest.fixture
@@ -91,8 +95,12 @@ def tmux(*args: str) -> str:
 
 
 @pytest.mark.skipif(not (shutil.which("irssi") and shutil.which("tmux")), reason="no irssi/tmux")
-def test_irssi_chats_with_a_lanchat_client(pyz: Path, servers, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_irssi_chats_with_a_curses_client_and_a_raw_client(  # type: ignore[no-untyped-def]
+    pyz: Path, servers, clients, tmp_path: Path
+) -> None:
     port, irc_port = start_irc_server(servers)
+    carol = clients(("127.0.0.1", port), "carol")
+    carol.wait_for("you are carol on")
     lan = RawClient(("127.0.0.1", port))
     lan.expect("hello")
     lan.send({"type": "login", "name": "lena", "version": "4.3.0", "rooms": ["#general", "#e2e"]})
@@ -120,6 +128,11 @@ def test_irssi_chats_with_a_lanchat_client(pyz: Path, servers, tmp_path: Path) -
                     return frame
 
         heard("join", name="irssiuser", room="#general")  # irssi is in: registered
+        tmux("send-keys", "-t", session, "/msg #general hello carol", "Enter")
+        carol.wait_for("irssiuser: hello carol")
+        carol.line("hello irssi")
+        tmux("send-keys", "-t", session, "/window goto #general", "Enter")
+        wait_screen("hello irssi")
         tmux("send-keys", "-t", session, "/join #e2e", "Enter")
         heard("join", name="irssiuser", room="#e2e")
         tmux("send-keys", "-t", session, "hello from irssi", "Enter")
