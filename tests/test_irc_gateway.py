@@ -487,3 +487,13 @@ def test_who_of_a_nick_and_of_everybody(chat) -> None:  # type: ignore[no-untype
     irc.send("WHO *")
     rows = irc.until("315")
     assert {m.params[5] for m in rows if m.command == "352"} == {"lena", "ivan"}
+
+
+def test_commands_sent_before_001_are_carried_out_after_it(chat) -> None:  # type: ignore[no-untyped-def]
+    lan = lanchat_member(chat.lanchat, "lena", ["#bot"])
+    bot = chat.irc()
+    bot.send_raw(b"NICK bot\r\nUSER bot 0 * :bot\r\nJOIN #bot\r\nPRIVMSG #bot :beep\r\n")
+    bot.expect("001")
+    bot.expect("366", "bot", "#bot")
+    assert heard(lan, "message", room="#bot")["text"] == "beep"
+    assert "451" not in commands(bot.seen)

@@ -126,6 +126,7 @@ class IrcDecoder:
         self._negotiating = False  # CAP LS came and CAP END has not
         self._frames: Deque[Frame] = collections.deque()
         self._login_due = False
+        self._held: List[lines.Line] = []  # commands sent before the login was through
         self._replies: List[bytes] = []
 
     # -- the Decoder protocol ------------------------------------------------------------
@@ -157,6 +158,10 @@ class IrcDecoder:
         if self._login_due:
             self._login_due = False
             return self._login()
+        if not self._frames and self._held and self.state.logged_in:
+            held, self._held = self._held, []
+            for command, params in held:
+                self._run(command, params)
         return self._frames.popleft() if self._frames else None
 
     def take_reply(self) -> bytes:
@@ -167,8 +172,8 @@ class IrcDecoder:
 
     def farewell(self, reason: str) -> bytes:
         """ERROR before the server closes the link."""
-        if self.ending and self.ending != reason:
-            return b""
+        if self.ending:
+            return b""  # it said goodbye already (a QUIT before the session)
         self.ending = reason
         return line(None, "ERROR", f"Closing link: {reason}")
 
@@ -182,6 +187,13 @@ class IrcDecoder:
         if parsed is None:
             return
         command, params = parsed
+        if self.opened and not self.state.logged_in and command in _AFTER:
+            if len(self._held) < MAX_ASKED:  # a client that did not wait for 001
+                self._held.append(parsed)
+            return
+        self._run(command, params)
+
+    def _run(self, command: str, params: List[str]) -> None:
         handler = _ALWAYS.get(command) or (_AFTER.get(command) if self.state.logged_in else None)
         if handler is None:
             if self.state.logged_in:
