@@ -249,8 +249,12 @@ def test_a_lanchat_member_joining_and_leaving_is_join_and_part(chat) -> None:  #
     assert irc.expect("PART").params[0] == "#j"
     lan.send({"type": "join", "room": "#j"})
     assert irc.expect("JOIN").source.startswith("lena!")
-    lan.send({"type": "quit"})
+    lan.send({"type": "join", "room": "#general"})
+    assert irc.expect("JOIN", "#general").source.startswith("lena!")
+    lan.send({"type": "quit"})  # from the two rooms they share: one QUIT
     assert irc.expect("QUIT").source.startswith("lena!")
+    irc.send("PING :after")
+    assert "QUIT" not in commands(irc.until("PONG"))
 
 
 def test_topic_set_and_asked(chat) -> None:  # type: ignore[no-untyped-def]

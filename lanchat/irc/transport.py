@@ -462,6 +462,7 @@ class IrcLinkCodec:
     def __init__(self, state: IrcState) -> None:
         self.state = state
         self.name = f"irc#{next(_connections)}"  # encoded for this connection only
+        self._last_quit: Tuple[str, float] = ("", 0.0)  # who left the server last, when
         self._lines: Dict[Type[Any], Callable[[Any], bytes]] = {
             events.Hello: self._hello,
             events.Welcome: self._welcome,
@@ -646,6 +647,9 @@ class IrcLinkCodec:
             return line(prefix(event.name), "PART", event.room, tags=tags)
         if event.reason == "kicked":
             return line(SERVER, "KICK", event.room, lines.irc_nick(event.name), "kicked", tags=tags)
+        if self._last_quit == (event.name, event.ts):
+            return b""  # lanchat says it once per room; IRC says QUIT once
+        self._last_quit = (event.name, event.ts)
         return line(prefix(event.name), "QUIT", event.reason.capitalize(), tags=tags)
 
     # -- messages and people -------------------------------------------------------------
