@@ -501,3 +501,11 @@ def test_commands_sent_before_001_are_carried_out_after_it(chat) -> None:  # typ
     bot.expect("366", "bot", "#bot")
     assert heard(lan, "message", room="#bot")["text"] == "beep"
     assert "451" not in commands(bot.seen)
+
+
+def test_a_server_shutting_down_says_so_and_closes(chat) -> None:  # type: ignore[no-untyped-def]
+    irc = chat.irc("ivan")
+    chat.server.shutdown("back soon")
+    got = irc.expect_closed()
+    assert any(m.command == "NOTICE" and m.params[-1] == "back soon" for m in got)
+    assert got[-1].command == "ERROR"
