@@ -1,0 +1,337 @@
+"""Lanchat events as the IRC lines one connection's client reads.
+
+An IRC line depends on the connection (its nick is in every numeric; server-time and
+echo-message are per client), so each connection has an encoder of its own, sharing the
+connection's `IrcState` with its decoder.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
+
+from lanchat import protocol
+from lanchat.core import events
+from lanchat.core.transport import Decoder
+from lanchat.irc import lines
+from lanchat.irc.lines import SERVER, line, numeric, prefix
+from lanchat.irc.state import Asked, IrcState
+
+_connections = itertools.count(1)
+
+# lanchat error codes as IRC numerics (the target, when the command had one, goes first)
+ERROR_NUMERICS = {
+    "no_such_user": ("401", "No such nick"),
+    "no_such_room": ("403", "No such channel"),
+    "invalid_room": ("403", "Bad channel name"),
+    "not_in_room": ("442", "You're not on that channel"),
+    "muted": ("404", "Cannot send to channel (you are muted)"),
+    "too_many_joined": ("405", "You have joined too many channels"),
+    "bad_text": ("412", "No text to send"),
+    "invalid_name": ("432", "Erroneous nickname"),
+    "name_taken": ("433", "Nickname is already in use"),
+    "name_registered": ("433", "Nickname is registered to somebody else's key"),
+    "name_reclaimed": ("433", "Nickname was taken back by its owner"),
+    "not_logged_in": ("451", "You have not registered"),
+    "auth_failed": ("464", "Password incorrect"),
+    "not_operator": ("482", "You're not channel operator"),
+}
+
+
+class IrcLinkCodec:
+    """One IRC connection's encoder: lanchat events as the IRC lines its client reads."""
+
+    rooms = True
+    minor = protocol.MINOR
+
+    def __init__(self, state: IrcState) -> None:
+        self.state = state
+        self.name = f"irc#{next(_connections)}"  # encoded for this connection only
+        self._last_quit: Tuple[str, float] = ("", 0.0)  # who left the server last, when
+        self._lines: Dict[Type[Any], Callable[[Any], bytes]] = {
+            events.Hello: self._hello,
+            events.Welcome: self._welcome,
+            events.Joined: self._presence_change,
+            events.Left: self._presence_change,
+            events.Presence: lambda e: b"".join(self._presence_change(c) for c in e.changes),
+            events.Message: self._message,
+            events.Online: self._online,
+            events.RoomJoined: self._room_joined,
+            events.RoomParted: self._parted,
+            events.Topic: self._topic,
+            events.RoomList: self._room_list,
+            events.Notice: self._notice,
+            events.Renamed: self._renamed,
+            events.Away: self._away,
+            events.Whois: self._whois,
+            events.Registered: lambda e: self._server_notice(f"{e.name} is registered now."),
+            events.Unregistered: lambda e: self._server_notice(f"{e.name} is not registered now."),
+            events.BanList: lambda e: self._server_notice(f"{len(e.bans)} bans."),
+            events.Ping: lambda e: line(None, "PING", str(e.token or SERVER)),
+            events.Pong: lambda e: line(SERVER, "PONG", SERVER, str(e.token or SERVER)),
+            events.Error: self._error,
+            events.Shutdown: lambda e: self._server_notice(e.message),
+        }
+
+    def for_login(self, speaks_rooms: bool, version: str) -> IrcLinkCodec:
+        """Itself: IRC speaks rooms and this version."""
+        return self
+
+    def decoder(self) -> Decoder:
+        """Not used: the listener's IrcCodec makes decoders."""
+        raise NotImplementedError
+
+    def encode(self, event: events.Event) -> bytes:
+        """The event as IRC lines for this connection."""
+        return self._lines[type(event)](event)
+
+    def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
+        """ERROR with the reason."""
+        return line(None, "ERROR", error.message)
+
+    @property
+    def _nick(self) -> str:
+        return self.state.nick or "*"
+
+    @property
+    def _name(self) -> str:
+        return lines.lanchat_name(self.state.nick)
+
+    def _notice(self, event: events.Notice) -> bytes:
+        self.state.answered(event.ref)
+        return self._server_notice(event.text, event.room)
+
+    def _server_notice(self, text: str, room: Optional[str] = None) -> bytes:
+        return b"".join(
+            line(SERVER, "NOTICE", room or self._nick, t) for t in lines.split_text(text, 400)
+        )
+
+    # -- registration --------------------------------------------------------------------
+
+    def _hello(self, event: events.Hello) -> bytes:
+        """Nothing on IRC: the nonce says whether the login needs the PASS."""
+        self.state.nonce = event.nonce
+        self.state.max_joined = event.max_joined or 0
+        return b""
+
+    def _welcome(self, event: events.Welcome) -> bytes:
+        self.state.logged_in = True
+        self.state.nick = lines.irc_nick(event.name)
+        self.state.motd = event.motd
+        self.state.online = len(event.online)
+        nick = self._nick
+        version = f"lanchat-{protocol.VERSION}"
+        isupport = [
+            "CHANTYPES=#",
+            "CASEMAPPING=rfc8265",
+            f"NICKLEN={protocol.MAX_NAME}",
+            f"CHANNELLEN={protocol.MAX_ROOM + 1}",
+            f"TOPICLEN={protocol.MAX_TOPIC}",
+            "UTF8ONLY",
+            "NETWORK=lanchat",
+            "PREFIX=(o)@",
+            "CHANMODES=b,,,",
+        ]
+        if self.state.max_joined:
+            isupport.append(f"CHANLIMIT=#:{self.state.max_joined}")
+        return b"".join(
+            [
+                numeric("001", nick, f"Welcome to lanchat, {nick}"),
+                numeric("002", nick, f"Your host is {SERVER}, running {version}"),
+                numeric("003", nick, "This server speaks lanchat rooms over IRC"),
+                numeric("004", nick, SERVER, version, "o", "b"),
+                numeric("005", nick, *isupport, "are supported by this server"),
+                self.lusers(),
+                self.motd(),
+            ]
+        )
+
+    def lusers(self) -> bytes:
+        """251: how many are online (as of the welcome)."""
+        users = f"There are {self.state.online} users on 1 server"
+        return numeric("251", self._nick, users)
+
+    def motd(self) -> bytes:
+        """The message of the day (375/372/376), or 422 when there is none."""
+        if not self.state.motd:
+            return numeric("422", self._nick, "MOTD File is missing")
+        body = [
+            numeric("372", self._nick, "- " + t) for t in lines.split_text(self.state.motd, 400)
+        ]
+        start = numeric("375", self._nick, f"- {SERVER} Message of the day -")
+        return start + b"".join(body) + numeric("376", self._nick, "End of /MOTD command")
+
+    # -- rooms ---------------------------------------------------------------------------
+
+    def _room_joined(self, event: events.RoomJoined) -> bytes:
+        self.state.answered(event.ref)
+        out = [line(prefix(self._name), "JOIN", event.room)]
+        if event.topic:
+            out.append(numeric("332", self._nick, event.room, event.topic))
+        out.append(self._names(event.room, event.members))
+        out.extend(self._message(m) for m in event.history)
+        return b"".join(out)
+
+    def _names(self, room: str, members: Tuple[str, ...]) -> bytes:
+        """353 (as many as it takes) and 366."""
+        out: List[bytes] = []
+        nicks = [lines.irc_nick(m) for m in members]
+        while nicks:
+            chunk, size = [], 0
+            while nicks and size + len(nicks[0].encode()) + 1 < 400:
+                size += len(nicks[0].encode()) + 1
+                chunk.append(nicks.pop(0))
+            out.append(numeric("353", self._nick, "=", room, " ".join(chunk)))
+        out.append(numeric("366", self._nick, room, "End of /NAMES list"))
+        return b"".join(out)
+
+    def _online(self, event: events.Online) -> bytes:
+        asked = (
+            self.state.lists.popleft() if self.state.lists else Asked("NAMES", event.room or "*")
+        )
+        room = event.room or "*"
+        if asked.command == "NAMES":
+            return self._names(room, event.names)
+        who = [self._who_row(room, n, away=False) for n in event.names]
+        return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
+
+    def _who_row(self, room: str, name: str, away: bool) -> bytes:
+        """352: one member, H(ere) or G(one), with its lanchat name as the real name."""
+        nick = lines.irc_nick(name)
+        here = "G" if away else "H"
+        return numeric("352", self._nick, room, nick, SERVER, SERVER, nick, here, "0 " + name)
+
+    def _room_list(self, event: events.RoomList) -> bytes:
+        out = [numeric("321", self._nick, "Channel", "Users  Name")]
+        out += [numeric("322", self._nick, r, str(n), t or " ") for r, n, t in event.rooms]
+        return b"".join(out) + numeric("323", self._nick, "End of /LIST")
+
+    def _parted(self, event: events.RoomParted) -> bytes:
+        self.state.answered(event.ref)
+        return line(prefix(self._name), "PART", event.room)
+
+    def _topic(self, event: events.Topic) -> bytes:
+        asked = self.state.answered(event.ref)
+        if asked is not None and asked.command == "TOPIC?":
+            if not event.text:
+                return numeric("331", self._nick, event.room, "No topic is set")
+            out = numeric("332", self._nick, event.room, event.text)
+            if event.by and event.ts:
+                out += numeric(
+                    "333", self._nick, event.room, lines.irc_nick(event.by), str(int(event.ts))
+                )
+            return out
+        source = prefix(event.by) if event.by else SERVER
+        return line(source, "TOPIC", event.room, event.text, tags=self.state.tags(event.ts))
+
+    def _presence_change(self, event: events.PresenceChange) -> bytes:
+        tags = self.state.tags(event.ts)
+        if isinstance(event, events.Joined):
+            return line(prefix(event.name), "JOIN", event.room, tags=tags)
+        if event.reason == "part":
+            return line(prefix(event.name), "PART", event.room, tags=tags)
+        if event.reason == "kicked":
+            return line(SERVER, "KICK", event.room, lines.irc_nick(event.name), "kicked", tags=tags)
+        if self._last_quit == (event.name, event.ts):
+            return b""  # lanchat says it once per room; IRC says QUIT once
+        self._last_quit = (event.name, event.ts)
+        return line(prefix(event.name), "QUIT", event.reason.capitalize(), tags=tags)
+
+    # -- messages and people -------------------------------------------------------------
+
+    def _message(self, event: events.Message) -> bytes:
+        asked = self.state.answered(event.ref)
+        mine = event.sender == self._name
+        if mine and "echo-message" not in self.state.caps and event.ref is not None:
+            return b""
+        command = asked.command if asked is not None and asked.command == "NOTICE" else "PRIVMSG"
+        target = event.room or lines.irc_nick(event.to if mine and event.to else self._name)
+        source = prefix(event.sender)
+        text = event.text
+        action = text.startswith("/me ")
+        if action:
+            text = text[4:]
+        head = len(f":{source} {command} {target} :".encode()) + 2 + (9 if action else 0)
+        tags = self.state.tags(event.ts)
+        out = []
+        for piece in lines.split_text(text, lines.MAX_LINE - head):
+            body = f"\x01ACTION {piece}\x01" if action else piece
+            out.append(line(source, command, target, body, tags=tags))
+        return b"".join(out)
+
+    def _renamed(self, event: events.Renamed) -> bytes:
+        self.state.answered(event.ref)
+        if event.old == self._name:
+            self.state.nick = lines.irc_nick(event.new)
+        return line(prefix(event.old), "NICK", lines.irc_nick(event.new))
+
+    def _away(self, event: events.Away) -> bytes:
+        asked = self.state.answered(event.ref)
+        if asked is not None and asked.command == "AWAY":
+            if event.text:
+                return numeric("306", self._nick, "You have been marked as being away")
+            return numeric("305", self._nick, "You are no longer marked as being away")
+        if event.reply:
+            return numeric("301", self._nick, lines.irc_nick(event.name), event.text or "away")
+        if "away-notify" not in self.state.caps:
+            return b""
+        if event.text:
+            return line(prefix(event.name), "AWAY", event.text)
+        return line(prefix(event.name), "AWAY")
+
+    def _whois(self, event: events.Whois) -> bytes:
+        asked = self.state.answered(event.ref)
+        nick = lines.irc_nick(event.name)
+        me = self._nick
+        if asked is not None and asked.command == "WHO":
+            row = self._who_row("*", event.name, away=event.away is not None)
+            return row + numeric("315", me, asked.target, "End of /WHO list")
+        out = [numeric("311", me, nick, nick, SERVER, "*", event.name)]
+        if event.rooms:
+            out.append(numeric("319", me, nick, " ".join(event.rooms)))
+        out.append(numeric("312", me, nick, SERVER, "lanchat"))
+        if event.away:
+            out.append(numeric("301", me, nick, event.away))
+        if event.operator:
+            out.append(numeric("313", me, nick, "is an operator"))
+        if event.registered:
+            out.append(numeric("330", me, nick, nick, "has a registered name"))
+        out.append(
+            numeric(
+                "317",
+                me,
+                nick,
+                str(int(event.idle)),
+                str(int(event.since)),
+                "seconds idle, signon time",
+            )
+        )
+        return b"".join(out) + numeric("318", me, nick, "End of /WHOIS list")
+
+    def _error(self, event: events.Error) -> bytes:
+        asked = self.state.answered(event.ref)
+        if (
+            asked is None
+            and event.code in ("no_such_room", "invalid_room", "not_in_room")
+            and self.state.lists
+        ):
+            asked = self.state.lists.popleft()  # a WHO or NAMES of a room that is not there
+            end = "315" if asked.command == "WHO" else "366"
+            return numeric(end, self._nick, asked.target, "End of list")
+        if asked is not None and asked.command == "NOTICE":
+            return b""  # NOTICE is never answered (RFC 2812 3.3.2)
+        if asked is not None and asked.command == "WHO":
+            return numeric("315", self._nick, asked.target, "End of /WHO list")
+        mapped = ERROR_NUMERICS.get(event.code)
+        if mapped is None:
+            return self._server_notice(event.message)
+        code, text = mapped
+        if code == "442" and asked is not None and asked.command == "PRIVMSG":
+            code, text = "404", "Cannot send to channel"
+        if code in ("432", "433"):
+            target = asked.target if asked is not None else self._nick
+            return numeric(code, self._nick if self.state.logged_in else "*", target, text)
+        if code in ("412", "451", "464"):
+            return numeric(code, self._nick, text)
+        target = asked.target if asked is not None else ""
+        return numeric(code, self._nick, *((target,) if target else ()), text)
