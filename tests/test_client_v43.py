@@ -17,12 +17,12 @@ from test_client_rooms import ADDRESS, HELLO, JOINED_DEV, JOINED_GENERAL, NOW, W
 
 from lanchat.chat import settings as settings_file
 from lanchat.chat.actions import Action, Bell, Exit, GiveUp
-from lanchat.chat.commands import parse_duration
 from lanchat.chat.connection import Connected, Disconnected, Received
 from lanchat.chat.model import LOGGED_IN, NAMING, OFFLINE, STOPPED, ClientModel
 from lanchat.chat.plain import format_entry
 from lanchat.chat.settings import Settings
 from lanchat.chat.view import render, sidebar_rows, status_text
+from lanchat.durations import parse_duration
 from lanchat.protocol import Frame
 
 BOB_KEY = "3f9a 0c12 77be 41d0"
@@ -98,10 +98,17 @@ def test_each_command_sends_its_frame_with_a_ref(line: str, expected: Frame) -> 
 @pytest.mark.parametrize(
     "text, seconds",
     [("90s", 90), ("30m", 1800), ("2h", 7200), ("7d", 604800), ("45", 45), ("1.5h", 5400),
-     ("2H", 7200), ("0", None), ("soon", None), ("-5m", None), ("5w", None)],
+     ("2H", 7200), ("soon", None), ("-5m", None), ("5w", None), ("٣m", None)],
 )  # fmt: skip
 def test_durations(text: str, seconds: Optional[float]) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("line", ["/ban bob 0 spam", "/mute bob 0s"])
+def test_a_zero_duration_is_refused_not_taken_for_good(line: str) -> None:
+    model = online()
+    assert type_line(model, line) == []
+    assert model.entries[-1].text.startswith("a duration is more than zero, not '0")
 
 
 @pytest.mark.parametrize(

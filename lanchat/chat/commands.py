@@ -5,13 +5,13 @@ the rest of the line and `now`, and acts through the model's public doors (`say`
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from lanchat import protocol
 from lanchat.chat.actions import Action
 from lanchat.chat.people import MOTD_CLEAR
 from lanchat.chat.termtext import safe_text
+from lanchat.durations import ZeroDuration, parse_duration
 
 if TYPE_CHECKING:
     from lanchat.chat.model import ClientModel
@@ -99,19 +99,6 @@ def _topic(model: ClientModel, rest: str, now: float) -> List[Action]:
     return model.set_topic(rest, now)
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> Optional[float]:
-    """Seconds from `90s`, `30m`, `2h`, `7d` or a bare number (seconds); None if it is
-    not a duration."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip().lower())
-    if match is None:
-        return None
-    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    return seconds if seconds > 0 else None
-
-
 def _one_name(model: ClientModel, rest: str, usage: str, now: float) -> str:
     """The NAME of a command that takes one; "" (after its usage line) if missing."""
     name = rest.split(" ", 1)[0]
@@ -175,7 +162,11 @@ def _target_duration_reason(rest: str) -> Tuple[str, Optional[float], Optional[s
 
 
 def _ban(model: ClientModel, rest: str, now: float) -> List[Action]:
-    target, duration, reason = _target_duration_reason(rest)
+    try:
+        target, duration, reason = _target_duration_reason(rest)
+    except ZeroDuration as exc:
+        model.note("info", str(exc), now)
+        return []
     if not target:
         model.note("info", "usage: /ban NAME|ADDRESS [duration: 90s, 30m, 2h, 7d] [reason]", now)
         return []
@@ -192,7 +183,11 @@ def _bans(model: ClientModel, rest: str, now: float) -> List[Action]:
 
 
 def _mute(model: ClientModel, rest: str, now: float) -> List[Action]:
-    name, duration, extra = _target_duration_reason(rest)
+    try:
+        name, duration, extra = _target_duration_reason(rest)
+    except ZeroDuration as exc:
+        model.note("info", str(exc), now)
+        return []
     if not name or extra is not None:
         model.note("info", "usage: /mute NAME [duration: 90s, 30m, 2h, 7d]", now)
         return []

@@ -9,11 +9,10 @@ Nothing here knows the server or the terminal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
-from lanchat import protocol
+from lanchat import durations, protocol
 from lanchat.protocol import Frame
 
 MOTD_CLEAR = "clear"  # `/motd clear` clears the message of the day, as in the chat client
@@ -58,20 +57,13 @@ class CommandError(Exception):
 
 # -- durations: 90s, 30m, 2h, 7d; a bare number is seconds ----------------------------
 
-UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd]?)")
-
 
 def parse_duration(word: str) -> Optional[float]:
-    """The seconds a word such as `90s`, `30m`, `2h`, `7d` or `15` says; None for a word
-    that is no duration. A duration of zero raises CommandError."""
-    match = _DURATION.fullmatch(word.lower())
-    if match is None:
-        return None
-    seconds = float(match.group(1)) * UNITS[match.group(2)]
-    if seconds <= 0:
-        raise CommandError(f"a duration is more than zero, not {word!r}")
-    return int(seconds) if seconds.is_integer() else seconds
+    """`durations.parse_duration`, a zero duration being a CommandError."""
+    try:
+        return durations.parse_duration(word)
+    except durations.ZeroDuration as exc:
+        raise CommandError(str(exc)) from None
 
 
 # -- the commands -------------------------------------------------------------------------
