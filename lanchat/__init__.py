@@ -1,3 +1,3 @@
 """lanchat: a chat for the people on one local network."""
 
-__version__ = "4.3.0"
+__version__ = "4.4.0"

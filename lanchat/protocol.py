@@ -84,6 +84,13 @@ ERROR_CODES: Dict[str, Tuple[str, bool]] = {
     "kicked": ("An operator closed your connection.", True),
     "banned": ("You are banned from this server.", True),
     "muted": ("You may not speak now.", False),
+    # 4.4: name passwords, TLS
+    "invalid_password": ("A name password has 8 to 128 characters.", False),
+    "not_registered": ("Your name is not registered.", False),
+    "tls_required": (
+        "This server speaks TLS only: use lanchat 4.4 or later, or a TLS client.",
+        True,
+    ),
 }
 
 # part: 4.2; kicked: 4.3 (older clients see "error")
@@ -313,6 +320,8 @@ CLIENT_FRAMES: Schema = {
         "rooms": ("names", False),
         # 4.3: {"key": public key hex, "proof": signature hex}
         "identity": ("object", False),
+        # 4.4: the registered name's password, instead of `identity`
+        "name_password": ("str", False),
     },
     "say": {
         "text": ("str", True),
@@ -344,6 +353,8 @@ CLIENT_FRAMES: Schema = {
     "mute": {"name": ("str", True), "duration": ("number", False), "ref": ("token", False)},
     "unmute": {"name": ("str", True), "ref": ("token", False)},
     "motd": {"text": ("str", True), "ref": ("token", False)},
+    # 4.4: set (or clear) the password of your registered name
+    "name_password": {"password": ("str", False), "ref": ("token", False)},
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
@@ -446,6 +457,7 @@ SERVER_FRAMES: Schema = {
         "ref": ("token", False),
     },
     "ban_list": {"bans": ("frames", True), "ref": ("token", False)},
+    "name_password": {"set": ("bool", True), "ref": ("token", False)},  # 4.4
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "error": {"code": ("str", True), "message": ("str", True), "ref": ("token", False)},
@@ -462,6 +474,9 @@ DISCOVERY_FRAMES: Schema = {
         "users": ("int", False),
         "max_users": ("int", False),
         "web_port": ("int", False),  # 4.3: the web client's HTTP port, when served
+        "irc_port": ("int", False),  # 4.4: the IRC gateway's port, when on
+        "tls": ("bool", False),  # 4.4: every port speaks TLS only
+        "fingerprint": ("str", False),  # 4.4: "SHA256:" and the certificate's hash
     },
 }
 
@@ -778,6 +793,16 @@ def unregister(name: Optional[str] = None, ref: Optional[Token] = None) -> Frame
     return _with({"type": "unregister"}, name=name, ref=ref)
 
 
+def name_password(password: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
+    """(4.4) Set the password of your registered name; without one, clear it."""
+    return _with({"type": "name_password"}, password=password, ref=ref)
+
+
+def name_password_set(is_set: bool, ref: Optional[Token] = None) -> Frame:
+    """(4.4) The server's answer: whether the name now has a password."""
+    return _with({"type": "name_password", "set": is_set}, ref=ref)
+
+
 def nick(name: str, ref: Optional[Token] = None) -> Frame:
     """Rename yourself."""
     return _with({"type": "nick", "name": name}, ref=ref)
@@ -943,9 +968,16 @@ def discover() -> Frame:
 
 
 def server_info(
-    name: str, port: int, users: int, max_users: int, web_port: Optional[int] = None
+    name: str,
+    port: int,
+    users: int,
+    max_users: int,
+    web_port: Optional[int] = None,
+    irc_port: Optional[int] = None,
+    fingerprint: Optional[str] = None,
 ) -> Frame:
-    """A server's answer to a discovery probe (`web_port`: where its web client is)."""
+    """A server's answer to a discovery probe (`web_port`: where its web client is;
+    `irc_port`: its IRC gateway; `fingerprint`: its TLS certificate's, when on TLS)."""
     frame = {
         "type": "server",
         "app": APP,
@@ -955,7 +987,8 @@ def server_info(
         "users": users,
         "max_users": max_users,
     }
-    return _with(frame, web_port=web_port)
+    tls = True if fingerprint is not None else None
+    return _with(frame, web_port=web_port, irc_port=irc_port, tls=tls, fingerprint=fingerprint)
 
 
 def password_proof(password: str, nonce: str, name: str) -> str:

@@ -42,7 +42,7 @@ def lanchat(request: pytest.FixtureRequest, tmp_path: Path) -> RunLanchat:
 def test_version(lanchat: RunLanchat) -> None:
     """--version prints the application version on stdout and exits 0."""
     result = lanchat("--version")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "lanchat 4.3.0\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "lanchat 4.4.0\n", "")
 
 
 def test_help_lists_the_commands(lanchat: RunLanchat) -> None:

@@ -141,7 +141,7 @@ def login_of(actions: List[Action]) -> Frame:
 def test_the_login_proves_the_key_when_the_hello_has_a_challenge() -> None:
     model = ClientModel("bob", *ADDRESS, secret=SECRET)
     login = login_of(connect(model, challenge=CHALLENGE))
-    assert login["version"] == protocol.VERSION == "4.3.0"
+    assert login["version"] == protocol.VERSION == "4.4.0"
     proof = login["identity"]
     assert proof["key"] == ed25519.public_key(SECRET).hex()
     assert identity.check(proof, CHALLENGE, "bob") == proof["key"], "the server would take it"

@@ -37,7 +37,7 @@ from lanchat.core import events
 from lanchat.core.safelog import SafeFormatter
 from lanchat.server import ChatServer
 
-TITLE = "lanchat 4.3.0 server 'lab' (no password) listening on 127.0.0.1:42069"
+TITLE = "lanchat 4.4.0 server 'lab' (no password) listening on 127.0.0.1:42069"
 
 
 # --------------------------------------------------------------------------- durations

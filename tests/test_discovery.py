@@ -527,7 +527,7 @@ def test_discover_prints_one_line_per_server(responders, capsys):
     assert finder.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1
-    assert out[0].split() == [name, f"{address}:{port + 1}", "4.3.0", "3/50", "users", "compatible"]
+    assert out[0].split() == [name, f"{address}:{port + 1}", "4.4.0", "3/50", "users", "compatible"]
 
 
 def test_discover_json_prints_one_object_per_line(capsys):

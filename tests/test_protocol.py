@@ -500,6 +500,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "presence": ("str", False),  # 4.1: "batch"
         "rooms": ("names", False),  # 4.2
         "identity": ("object", False),  # 4.3
+        "name_password": ("str", False),  # 4.4
     },
     "say": {
         "text": ("str", True),
@@ -529,6 +530,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
     "mute": {"name": ("str", True), "duration": ("number", False), "ref": ("token", False)},
     "unmute": {"name": ("str", True), "ref": ("token", False)},
     "motd": {"text": ("str", True), "ref": ("token", False)},
+    "name_password": {"password": ("str", False), "ref": ("token", False)},  # 4.4
     "ping": {"token": ("token", False)},
     "pong": {"token": ("token", False)},
     "quit": {},
@@ -830,6 +832,13 @@ def test_discovery_frames() -> None:
     protocol.validate(answer, protocol.DISCOVERY_FRAMES)
 
 
+def test_discovery_answer_of_a_tls_server_with_irc() -> None:
+    """(4.4) The IRC port, and TLS with the certificate's fingerprint, when on."""
+    answer = protocol.server_info("den", 42070, 3, 50, irc_port=6697, fingerprint="SHA256:AB")
+    assert (answer["irc_port"], answer["tls"], answer["fingerprint"]) == (6697, True, "SHA256:AB")
+    protocol.validate(answer, protocol.DISCOVERY_FRAMES)
+
+
 @pytest.mark.parametrize("reason", ["quit", "disconnect", "timeout", "slow", "error"])
 def test_leave_takes_every_contract_reason(reason: str) -> None:
     """Every leave reason of the contract is accepted."""
@@ -879,6 +888,10 @@ CONTRACT_ERRORS = {
     "kicked": True,
     "banned": True,
     "muted": False,
+    # 4.4: name passwords, TLS
+    "invalid_password": False,
+    "not_registered": False,
+    "tls_required": True,
 }
 
 
@@ -912,7 +925,7 @@ def test_error_from_carries_code_message_ref_and_extras() -> None:
 
 def test_contract_constants() -> None:
     """The numbers PROTOCOL.md fixes."""
-    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.3.0", 4)
+    assert (protocol.APP, protocol.VERSION, protocol.MAJOR) == ("lanchat", "4.4.0", 4)
     assert (protocol.DEFAULT_PORT, protocol.PORT_SPAN) == (42069, 30)
     assert protocol.MAX_FRAME == 65536
     assert protocol.MAX_SERVER_FRAME == 4 * 1024 * 1024

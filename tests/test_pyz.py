@@ -102,7 +102,7 @@ def python(request: pytest.FixtureRequest) -> str:
 def test_pyz_runs_version_and_help(python: str, pyz: Path, tmp_path: Path) -> None:
     """`python3.X lanchat.pyz --version` and `--help` work on every CPython 3.8+."""
     version = run([python, str(pyz), "--version"], tmp_path)
-    assert (version.returncode, version.stdout) == (0, "lanchat 4.3.0\n"), version.stderr
+    assert (version.returncode, version.stdout) == (0, "lanchat 4.4.0\n"), version.stderr
     helped = run([python, str(pyz), "--help"], tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "usage: lanchat" in helped.stdout

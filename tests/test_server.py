@@ -32,7 +32,7 @@ def test_hello_announces_the_server_and_its_limits(server: ChatServer) -> None:
     client = RawClient(server.address)
     hello = client.expect("hello")
     assert hello["app"] == "lanchat"
-    assert hello["version"] == "4.3.0"
+    assert hello["version"] == "4.4.0"
     assert hello["server"] == "test"
     assert hello["online"] == []
     assert hello["auth"] == "none"
@@ -96,7 +96,7 @@ def test_incompatible_version_is_refused_and_closed(server: ChatServer) -> None:
     client.send({"type": "login", "name": "old", "version": "3.9.9"})
     frames = client.expect_closed()
     assert frames[0]["code"] == "incompatible_version"
-    assert frames[0]["server_version"] == "4.3.0"
+    assert frames[0]["server_version"] == "4.4.0"
 
 
 def test_before_login_only_login_ping_and_quit(server: ChatServer) -> None:

@@ -15,7 +15,7 @@
 
   var Core = window.LanchatCore;
   var Sha = window.LanchatSha256;
-  var VERSION = "4.3.0";
+  var VERSION = "4.4.0";
   var MAX_LINES = 1000; // messages kept in storage, so a reload shows the conversation
   var MAX_RETRY_AFTER = 60;
   var ALIVE_EVERY = 3000; // ms between a tab's "still here" marks on its storage slot
