@@ -412,6 +412,8 @@ SERVER_FRAMES: Schema = {
         "truncated": ("bool", False),
         "ref": ("token", False),
         "away": ("object", False),  # 4.3
+        "topic_by": ("str", False),  # 4.4: who set the topic ...
+        "topic_ts": ("number", False),  # ... and when
     },
     "parted": {"room": ("str", True), "ref": ("token", False)},
     "topic": {
@@ -448,6 +450,7 @@ SERVER_FRAMES: Schema = {
         "away": ("str", False),
         "fingerprint": ("str", False),
         "address": ("str", False),
+        "client": ("str", False),  # 4.4: "lanchat", "web" or "irc"
         "ref": ("token", False),
     },
     "notice": {
@@ -725,8 +728,11 @@ def joined(
     history: Sequence[Frame],
     truncated: bool = False,
     ref: Optional[Token] = None,
+    topic_by: Optional[str] = None,
+    topic_ts: Optional[float] = None,
 ) -> Frame:
-    """You are in a room now: its topic, members and history (4.2)."""
+    """You are in a room now: its topic (who set it and when, 4.4), members and history
+    (4.2)."""
     frame: Frame = {
         "type": "joined",
         "room": room,
@@ -738,7 +744,7 @@ def joined(
         frame["truncated"] = True
     if ref is not None:
         frame["ref"] = ref
-    return frame
+    return _with(frame, topic_by=topic_by, topic_ts=topic_ts)
 
 
 def parted(room: str, ref: Optional[Token] = None) -> Frame:
@@ -897,8 +903,10 @@ def whois_reply(
     fingerprint: Optional[str] = None,
     address: Optional[str] = None,
     ref: Optional[Token] = None,
+    client: Optional[str] = None,
 ) -> Frame:
-    """What the server can say about somebody online."""
+    """What the server can say about somebody online (`client`, 4.4: which kind of client
+    they use)."""
     frame: Frame = {
         "type": "whois",
         "name": name,
@@ -908,7 +916,7 @@ def whois_reply(
         "registered": registered,
         "operator": operator,
     }
-    return _with(frame, away=away, fingerprint=fingerprint, address=address, ref=ref)
+    return _with(frame, away=away, fingerprint=fingerprint, address=address, client=client, ref=ref)
 
 
 def notice(text: str, ts: float, room: Optional[str] = None, ref: Optional[Token] = None) -> Frame:
