@@ -190,8 +190,9 @@ class ChatServer:
 
     def _describe(self) -> Frame:
         web_port = self.web_address[1] if self.web_address else None
+        irc_port = self.irc_address[1] if self.irc_address else None
         return protocol.server_info(
-            self.name, self.address[1], self.users, self.config.max_clients, web_port
+            self.name, self.address[1], self.users, self.config.max_clients, web_port, irc_port
         )
 
     # -- the I/O thread ------------------------------------------------------------

@@ -41,6 +41,7 @@ class ServerInfo:
     users: Optional[int] = None
     max_users: Optional[int] = None
     web_port: Optional[int] = None  # where its web client is served, if it said so
+    irc_port: Optional[int] = None  # where IRC clients connect, if it said so (4.4)
 
     @property
     def compatible(self) -> bool:
@@ -60,9 +61,17 @@ class ServerInfo:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.web_port}/"
 
+    @property
+    def irc_url(self) -> Optional[str]:
+        """Where IRC clients connect, irc://HOST:PORT, if the server lets them in."""
+        if self.irc_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"irc://{host}:{self.irc_port}"
+
     def to_json(self) -> Dict[str, object]:
-        """The fields `lanchat discover --json` prints, `compatible` included, and `web`
-        (the web client's URL) when the server serves one."""
+        """The fields `lanchat discover --json` prints, `compatible` included, `web` (the
+        web client's URL) when the server serves one, and `irc_port` when it lets IRC in."""
         fields: Dict[str, object] = {
             "name": self.name,
             "host": self.host,
@@ -74,6 +83,8 @@ class ServerInfo:
         }
         if self.web_url:
             fields["web"] = self.web_url
+        if self.irc_port is not None:
+            fields["irc_port"] = self.irc_port
         return fields
 
 
@@ -152,14 +163,15 @@ def _parse_answer(data: bytes, host: str) -> Optional[ServerInfo]:
         version=frame["version"],
         users=frame.get("users"),
         max_users=frame.get("max_users"),
-        web_port=_web_port(frame.get("web_port"), host),
+        web_port=_port(frame.get("web_port"), host, "web"),
+        irc_port=_port(frame.get("irc_port"), host, "IRC"),
     )
 
 
-def _web_port(port: Optional[int], host: str) -> Optional[int]:
-    """An answer's web port, when it is a port."""
+def _port(port: Optional[int], host: str, what: str) -> Optional[int]:
+    """An answer's web or IRC port, when it is a port."""
     if port is not None and not 1 <= port <= 65535:
-        log.debug("discovery: ignored web port %r from %s", port, host)
+        log.debug("discovery: ignored %s port %r from %s", what, port, host)
         return None
     return port
 
@@ -368,7 +380,7 @@ def _count(value: Optional[int]) -> str:
 
 def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
     """One aligned line per server: name, address, version, users/capacity, compatibility,
-    and the web client's URL where it has one."""
+    and the web client's URL and the IRC address where it has them."""
     rows = [
         (
             _safe(server.name),
@@ -377,13 +389,14 @@ def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
             f"{_count(server.users)}/{_count(server.max_users)} users",
             "compatible" if server.compatible else "incompatible",
             server.web_url or "",
+            server.irc_url or "",
         )
         for server in servers
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
     for row in rows:
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
-        yield line + (f"  {row[5]}" if row[5] else "")
+        yield line + "".join(f"  {url}" for url in row[5:] if url)
 
 
 def run(args: argparse.Namespace) -> int:
