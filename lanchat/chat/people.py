@@ -233,7 +233,7 @@ class People:
         return []
 
     def _frame_whois(self, frame: Frame, now: float) -> List[Action]:
-        """/whois answered: when they came, idle time, away, identity, rooms."""
+        """/whois answered: when they came, idle time, away, identity, client, rooms."""
         self._requests.answered("whois", None, frame.get("ref"))
         name = safe_text(frame["name"])
         fingerprint = _str(frame.get("fingerprint"))
@@ -252,6 +252,9 @@ class People:
         key = f", key {fingerprint}" if fingerprint else ""
         operator = ", operator" if frame["operator"] is True else ""
         lines.append(f"  {registered}{key}{operator}")
+        client = _str(frame.get("client"))  # 4.4: lanchat, web or irc
+        if client:
+            lines.append(f"  client: {client}")
         rooms = [safe_text(r) for r in frame["rooms"]]
         if rooms:
             lines.append(f"  rooms: {', '.join(rooms)}")

@@ -496,7 +496,14 @@ class Chat:
         )
         away = _away_of(room.members.values())
         return events.RoomJoined(
-            room.name, room.topic.text, room.member_names, messages, cut, away=away
+            room.name,
+            room.topic.text,
+            room.member_names,
+            messages,
+            cut,
+            away=away,
+            topic_by=room.topic.by,
+            topic_ts=room.topic.ts,
         )
 
     def _save_room(self, room: Room) -> None:
@@ -700,6 +707,7 @@ class Chat:
                 None if found.identity is None else identity.fingerprint(found.identity),
                 found.address if asker.operator else None,
                 ref,
+                found.codec.client,
             )
 
     def register(self, member: Member, ref: Optional[Token] = None) -> events.Registered:

@@ -111,6 +111,8 @@ class RoomJoined:
     truncated: bool = False
     ref: Optional[Token] = None
     away: Tuple[Tuple[str, str], ...] = ()  # 4.3: who of `members` is away, with the text
+    topic_by: Optional[str] = None  # 4.4: who set the topic ...
+    topic_ts: Optional[float] = None  # ... and when
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class Whois:
     fingerprint: Optional[str] = None
     address: Optional[str] = None  # for operators only
     ref: Optional[Token] = None
+    client: Optional[str] = None  # 4.4: "lanchat", "web" or "irc"
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ class Codec(Protocol):
     name: str
     rooms: bool  # its clients see rooms; False: the default room only, without room fields
     minor: int  # the minor version of the protocol its clients speak (4.3: nick, notice ...)
+    client: str  # the kind of client it serves, as whois says (4.4): lanchat, web or irc
 
     def for_login(self, speaks_rooms: bool, version: str) -> Codec:
         """The codec for a client whose login did or did not ask for rooms, and said this
@@ -88,6 +89,8 @@ class LanchatCodec:
     `lanchat_codec` hands out one instance per flavour, so each is encoded once per event.
     """
 
+    client = "lanchat"
+
     def __init__(self, rooms: bool, minor: int) -> None:
         self.rooms = rooms
         self.minor = minor
@@ -120,6 +123,7 @@ class LanchatCodec:
                 e.fingerprint,
                 e.address,
                 e.ref,
+                e.client if self.minor >= 4 else None,
             ),
             events.Registered: lambda e: protocol.registered(e.name, e.fingerprint, e.ref),
             events.Unregistered: lambda e: protocol.unregistered(e.name, e.ref),
@@ -204,9 +208,18 @@ class LanchatCodec:
         return self._fitted(frame, event.history, event.truncated)
 
     def _room_joined(self, event: events.RoomJoined) -> Frame:
+        since_4_4 = self.minor >= 4  # who set the topic, and when
+
         def frame(history: List[Frame], truncated: bool) -> Frame:
             joined = protocol.joined(
-                event.room, event.topic, event.members, history, truncated, event.ref
+                event.room,
+                event.topic,
+                event.members,
+                history,
+                truncated,
+                event.ref,
+                event.topic_by if since_4_4 else None,
+                event.topic_ts if since_4_4 else None,
             )
             joined.update(self._since_4_3(away=event.away))
             return joined

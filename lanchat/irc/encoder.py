@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
-from lanchat import protocol
+from lanchat import names, protocol
 from lanchat.core import events
 from lanchat.core.transport import Decoder
-from lanchat.irc import lines
+from lanchat.irc import lines, masks
 from lanchat.irc.lines import SERVER, line, numeric, prefix
 from lanchat.irc.state import Asked, IrcState
 
@@ -36,11 +36,21 @@ ERROR_NUMERICS = {
     "auth_failed": ("464", "Password incorrect"),
     "not_operator": ("482", "You're not channel operator"),
 }
+CLIENTS = {"lanchat": "the lanchat client", "web": "the web client", "irc": "an IRC client"}
+# errors that mean there is nothing to answer with: said by an empty answer alone
+NOTHING_THERE = ("no_such_room", "invalid_room", "not_in_room", "no_such_user")
+# what ends the answer of a list, when there is nothing (more) to list
+LIST_ENDS = {
+    "WHO": ("315", "End of /WHO list"),
+    "NAMES": ("366", "End of /NAMES list"),
+    "LIST": ("323", "End of /LIST"),
+}
 
 
 class IrcLinkCodec:
     """One IRC connection's encoder: lanchat events as the IRC lines its client reads."""
 
+    client = "irc"
     rooms = True
     minor = protocol.MINOR
 
@@ -68,7 +78,7 @@ class IrcLinkCodec:
             events.Unregistered: lambda e: self._server_notice(f"{e.name} is not registered now."),
             events.BanList: lambda e: self._server_notice(f"{len(e.bans)} bans."),
             events.Ping: lambda e: line(None, "PING", str(e.token or SERVER)),
-            events.Pong: lambda e: line(SERVER, "PONG", SERVER, str(e.token or SERVER)),
+            events.Pong: self._pong,
             events.Error: self._error,
             events.Shutdown: lambda e: self._server_notice(e.message),
         }
@@ -118,7 +128,6 @@ class IrcLinkCodec:
         self.state.logged_in = True
         self.state.nick = lines.irc_nick(event.name)
         self.state.motd = event.motd
-        self.state.online = len(event.online)
         nick = self._nick
         version = f"lanchat-{protocol.VERSION}"
         isupport = [
@@ -131,6 +140,7 @@ class IrcLinkCodec:
             "NETWORK=lanchat",
             "PREFIX=(o)@",
             "CHANMODES=b,,,",
+            f"ELIST={masks.ELIST}",
         ]
         if self.state.max_joined:
             isupport.append(f"CHANLIMIT=#:{self.state.max_joined}")
@@ -141,15 +151,14 @@ class IrcLinkCodec:
                 numeric("003", nick, "This server speaks lanchat rooms over IRC"),
                 numeric("004", nick, SERVER, version, "o", "b"),
                 numeric("005", nick, *isupport, "are supported by this server"),
-                self.lusers(),
+                self.lusers(len(event.online)),
                 self.motd(),
             ]
         )
 
-    def lusers(self) -> bytes:
-        """251: how many are online (as of the welcome)."""
-        users = f"There are {self.state.online} users on 1 server"
-        return numeric("251", self._nick, users)
+    def lusers(self, online: int) -> bytes:
+        """251: how many are online."""
+        return numeric("251", self._nick, f"There are {online} users on 1 server")
 
     def motd(self) -> bytes:
         """The message of the day (375/372/376), or 422 when there is none."""
@@ -168,6 +177,8 @@ class IrcLinkCodec:
         out = [line(prefix(self._name), "JOIN", event.room)]
         if event.topic:
             out.append(numeric("332", self._nick, event.room, event.topic))
+            if event.topic_by and event.topic_ts:
+                out.append(self._topic_by(event.room, event.topic_by, event.topic_ts))
         out.append(self._names(event.room, event.members))
         out.extend(self._message(m) for m in event.history)
         return b"".join(out)
@@ -186,14 +197,31 @@ class IrcLinkCodec:
         return b"".join(out)
 
     def _online(self, event: events.Online) -> bytes:
-        asked = (
-            self.state.lists.popleft() if self.state.lists else Asked("NAMES", event.room or "*")
-        )
+        """The answer to a `who`: what the command that asked it wants of it."""
         room = event.room or "*"
+        asked = self.state.next_in(self.state.lists) or Asked("NAMES", room)
         if asked.command == "NAMES":
             return self._names(room, event.names)
-        who = [self._who_row(room, n, away=False) for n in event.names]
+        if asked.command == "ISON":
+            return self._ison(asked.target.split(), event.names)
+        if asked.command == "LUSERS":
+            return self.lusers(len(event.names))
+        shown = event.names
+        if masks.has_wildcards(asked.target) and not asked.target.startswith("#"):
+            shown = tuple(n for n in shown if self._matches(asked.target, n))
+        who = [self._who_row(room, n, away=False) for n in shown]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
+
+    @staticmethod
+    def _matches(mask: str, name: str) -> bool:
+        """Whether a WHO mask matches somebody, by nick or by lanchat name."""
+        return masks.matches(mask, lines.irc_nick(name)) or masks.matches(mask, name)
+
+    def _ison(self, nicks: List[str], online: Tuple[str, ...]) -> bytes:
+        """303: those of the nicks asked about who are online, as they are spelt."""
+        keys = {names.name_key(n): n for n in online}
+        found = [keys.get(names.name_key(lines.lanchat_name(n))) for n in nicks]
+        return numeric("303", self._nick, " ".join(lines.irc_nick(n) for n in found if n))
 
     def _who_row(self, room: str, name: str, away: bool) -> bytes:
         """352: one member, H(ere) or G(one), with its lanchat name as the real name."""
@@ -202,8 +230,12 @@ class IrcLinkCodec:
         return numeric("352", self._nick, room, nick, SERVER, SERVER, nick, here, "0 " + name)
 
     def _room_list(self, event: events.RoomList) -> bytes:
+        asked = self.state.next_in(self.state.room_lists)
+        wanted = masks.RoomFilter(asked.target if asked is not None else "")
         out = [numeric("321", self._nick, "Channel", "Users  Name")]
-        out += [numeric("322", self._nick, r, str(n), t or " ") for r, n, t in event.rooms]
+        for room, users, topic in event.rooms:
+            if wanted.passes(room, users):
+                out.append(numeric("322", self._nick, room, str(users), topic or " "))
         return b"".join(out) + numeric("323", self._nick, "End of /LIST")
 
     def _parted(self, event: events.RoomParted) -> bytes:
@@ -217,12 +249,14 @@ class IrcLinkCodec:
                 return numeric("331", self._nick, event.room, "No topic is set")
             out = numeric("332", self._nick, event.room, event.text)
             if event.by and event.ts:
-                out += numeric(
-                    "333", self._nick, event.room, lines.irc_nick(event.by), str(int(event.ts))
-                )
+                out += self._topic_by(event.room, event.by, event.ts)
             return out
         source = prefix(event.by) if event.by else SERVER
         return line(source, "TOPIC", event.room, event.text, tags=self.state.tags(event.ts))
+
+    def _topic_by(self, room: str, by: str, ts: float) -> bytes:
+        """333: who set a room's topic, and when."""
+        return numeric("333", self._nick, room, lines.irc_nick(by), str(int(ts)))
 
     def _presence_change(self, event: events.PresenceChange) -> bytes:
         tags = self.state.tags(event.ts)
@@ -286,6 +320,10 @@ class IrcLinkCodec:
         if asked is not None and asked.command == "WHO":
             row = self._who_row("*", event.name, away=event.away is not None)
             return row + numeric("315", me, asked.target, "End of /WHO list")
+        if asked is not None and asked.gathered is not None:
+            here = "-" if event.away else "+"
+            operator = "*" if event.operator else ""
+            return self._userhost(asked, f"{nick}{operator}={here}{nick}@{SERVER}")
         out = [numeric("311", me, nick, nick, SERVER, "*", event.name)]
         if event.rooms:
             out.append(numeric("319", me, nick, " ".join(event.rooms)))
@@ -296,6 +334,10 @@ class IrcLinkCodec:
             out.append(numeric("313", me, nick, "is an operator"))
         if event.registered:
             out.append(numeric("330", me, nick, nick, "has a registered name"))
+        if event.client:
+            out.append(
+                numeric("320", me, nick, f"is using {CLIENTS.get(event.client, 'a client')}")
+            )
         out.append(
             numeric(
                 "317",
@@ -308,23 +350,42 @@ class IrcLinkCodec:
         )
         return b"".join(out) + numeric("318", me, nick, "End of /WHOIS list")
 
+    def _pong(self, event: events.Pong) -> bytes:
+        """PONG, or the gateway's own reply a ping of its own carried through the session."""
+        reply = self.state.reply_of(event.token)
+        if reply is not None:
+            return reply
+        return line(SERVER, "PONG", SERVER, str(event.token or SERVER))
+
+    def _userhost(self, asked: Asked, entry: str) -> bytes:
+        """302 once every nick of a USERHOST is answered ("" for one not online)."""
+        assert asked.gathered is not None
+        if not asked.gathered.add(asked.index, entry):
+            return b""
+        return numeric("302", self._nick, " ".join(e for e in asked.gathered.entries if e))
+
+    def _said(self, event: events.Error) -> bytes:
+        """An error IRC has no numeric for, as a NOTICE from the server."""
+        return self._server_notice(event.message)
+
     def _error(self, event: events.Error) -> bytes:
         asked = self.state.answered(event.ref)
-        if (
-            asked is None
-            and event.code in ("no_such_room", "invalid_room", "not_in_room")
-            and self.state.lists
-        ):
-            asked = self.state.lists.popleft()  # a WHO or NAMES of a room that is not there
-            end = "315" if asked.command == "WHO" else "366"
-            return numeric(end, self._nick, asked.target, "End of list")
+        if asked is not None and asked.command in LIST_ENDS:
+            # a list asked of a room that is not there ends empty; any other refusal
+            # (rate limited ...) is said, and ends it too, so the client waits no more
+            code, text = LIST_ENDS[asked.command]
+            about = () if asked.command == "LIST" else (asked.target,)  # 323 names none
+            end = numeric(code, self._nick, *about, text)
+            said = b"" if event.code in NOTHING_THERE else self._said(event)
+            return said + end
+        if asked is not None and asked.gathered is not None:
+            said = b"" if event.code in NOTHING_THERE else self._said(event)
+            return said + self._userhost(asked, "")
         if asked is not None and asked.command == "NOTICE":
             return b""  # NOTICE is never answered (RFC 2812 3.3.2)
-        if asked is not None and asked.command == "WHO":
-            return numeric("315", self._nick, asked.target, "End of /WHO list")
         mapped = ERROR_NUMERICS.get(event.code)
         if mapped is None:
-            return self._server_notice(event.message)
+            return self._said(event)
         code, text = mapped
         if code == "442" and asked is not None and asked.command == "PRIVMSG":
             code, text = "404", "Cannot send to channel"

@@ -18,13 +18,14 @@ from typing import Callable, Deque, List, Optional
 
 from lanchat import names, protocol
 from lanchat.core import events
-from lanchat.irc import lines
+from lanchat.irc import lines, masks
 from lanchat.irc.encoder import IrcLinkCodec
 from lanchat.irc.lines import SERVER, line, numeric
-from lanchat.irc.state import MAX_ASKED, Asked, IrcState
+from lanchat.irc.state import MAX_ASKED, Gathered, IrcState
 from lanchat.protocol import Frame, ProtocolError
 
 IRC_PORT = 6667  # the first port --irc tries (then the next PORT_SPAN)
+MAX_USERHOST = 5  # nicks one USERHOST asks about (RFC 2812 4.8)
 CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-prefix")
 
 
@@ -32,6 +33,7 @@ class IrcCodec:
     """The listener's codec: it makes each connection a decoder with a codec of its own."""
 
     name = "irc"
+    client = "irc"
     rooms = True
     minor = protocol.MINOR
 
@@ -119,7 +121,14 @@ class IrcDecoder:
     # -- commands ------------------------------------------------------------------------
 
     def _reply(self, data: bytes) -> None:
-        self._replies.append(data)
+        """Answer the client; once logged in, through the session as a ping it answers, so
+        what the gateway answers itself costs like any frame (the rate limit, `flooding`)."""
+        if not self.state.logged_in:
+            self._replies.append(data)
+            return
+        asked = self.state.ask("REPLY")
+        asked.reply = data
+        self._frames.append(_with_ref(protocol.ping(asked.ref), asked.ref))
 
     def _command(self, raw: bytes) -> None:
         parsed = lines.parse(raw)
@@ -286,20 +295,45 @@ class IrcDecoder:
         if room and not room.startswith("#"):
             self._reply(numeric("366", self.state.nick, room, "End of /NAMES list"))
             return
-        self.state.lists.append(Asked(command, room or "*"))
-        self._frames.append(protocol.who(room or None))
+        self._who_frame(room or None, command, room or "*")
+
+    def _who_frame(self, room: Optional[str], command: str, target: str = "") -> None:
+        """A `who` (of a room, or of everybody) whose `online` answer the command reads."""
+        ref = self.state.ask_in_order(self.state.lists, command, target)
+        self._frames.append(_with_ref(protocol.who(room), ref))
 
     def _who(self, params: List[str]) -> None:
-        """WHO of a channel or everybody (`who`), or of one nick (`whois`)."""
+        """WHO of a channel or everybody (`who`), of a mask (everybody, matched), or of
+        one nick (`whois`)."""
         target = params[0] if params else "*"
         if target.startswith("#") or target == "*":
             self._names(params, "WHO")
+        elif masks.has_wildcards(target):
+            self._who_frame(None, "WHO", target)
         else:
             ref = self.state.ref("WHO", target)
             self._frames.append(protocol.whois(lines.lanchat_name(target), ref=ref))
 
     def _list(self, params: List[str]) -> None:
-        self._frames.append(protocol.list_rooms())
+        """LIST, with the filters of ELIST (`>n`, `<n`, masks, `!mask`) when given."""
+        ref = self.state.ask_in_order(self.state.room_lists, "LIST", params[0] if params else "")
+        self._frames.append(_with_ref(protocol.list_rooms(), ref))
+
+    def _ison(self, params: List[str]) -> None:
+        """ISON: which of these nicks are online, from who is online now."""
+        self._who_frame(None, "ISON", " ".join(params))
+
+    def _userhost(self, params: List[str]) -> None:
+        """USERHOST: one 302 for up to five nicks, from a whois of each."""
+        nicks = " ".join(params).split()[:MAX_USERHOST]
+        if not nicks:
+            self._reply(numeric("461", self.state.nick, "USERHOST", "Not enough parameters"))
+            return
+        gathered = Gathered(len(nicks))
+        for index, nick in enumerate(nicks):
+            asked = self.state.ask("USERHOST", nick)
+            asked.gathered, asked.index = gathered, index
+            self._frames.append(protocol.whois(lines.lanchat_name(nick), ref=asked.ref))
 
     def _away(self, params: List[str]) -> None:
         text = params[0] if params and params[0] else None
@@ -346,7 +380,15 @@ class IrcDecoder:
         self._reply(self.codec.motd())
 
     def _lusers(self, params: List[str]) -> None:
-        self._reply(self.codec.lusers())
+        """LUSERS: counted now, from who is online."""
+        self._who_frame(None, "LUSERS")
+
+
+def _with_ref(frame: Frame, ref: str) -> Frame:
+    """A frame (`who`, `rooms`, `ping`) with a ref only an error answers with: a refusal
+    (rate limited ...) so says which command it refuses."""
+    frame["ref"] = ref
+    return frame
 
 
 def _tags_length(raw: bytes) -> int:
@@ -389,4 +431,6 @@ _AFTER = {
     "TAGMSG": _Handler(lambda decoder, params: None),  # typing notices ...: nothing to carry
     "MOTD": _Handler(IrcDecoder._motd),
     "LUSERS": _Handler(IrcDecoder._lusers),
+    "ISON": _Handler(IrcDecoder._ison, 1),
+    "USERHOST": _Handler(IrcDecoder._userhost, 1),
 }

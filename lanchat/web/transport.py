@@ -30,6 +30,8 @@ CLOSE_CODES = {"quit": websocket.NORMAL, "timeout": websocket.NORMAL, "shutdown"
 class WebCodec:
     """The lanchat frames of one flavour (`LanchatCodec`), one per WebSocket text frame."""
 
+    client = "web"
+
     def __init__(self, site: Site, flavour: LanchatCodec = LANCHAT) -> None:
         self.site = site
         self.flavour = flavour
