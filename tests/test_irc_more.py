@@ -20,6 +20,7 @@ from typing import List, Tuple
 import pytest
 import wsclient
 from conftest import MakeServer, free_port, pyz_command
+from drivers import WAIT, client_argv
 from ircclient import IrcClient, Msg
 from test_client_v43 import command, lines, online, receive
 from test_irc_gateway import chat, heard, join, lanchat_member
@@ -336,3 +337,20 @@ def test_pyz_discover_shows_the_irc_port(pyz: Path, servers) -> None:  # type: i
         timeout=60,
     )
     assert listed.stdout.split()[-1] == f"irc://127.0.0.1:{irc_port}"
+
+
+def test_the_plain_clients_whois_of_an_irc_user_says_irc(pyz: Path, servers) -> None:  # type: ignore[no-untyped-def]
+    port, irc_port = start_discoverable(servers)
+    irc = IrcClient(("127.0.0.1", irc_port))
+    try:
+        irc.register("ivan")
+        proc = subprocess.run(
+            client_argv(pyz, ("127.0.0.1", port), "lena", "--plain"),
+            input=b"/whois ivan\n",
+            capture_output=True,
+            timeout=WAIT,
+        )
+    finally:
+        irc.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "  client: irc" in proc.stdout.decode().splitlines()
