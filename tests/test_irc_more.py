@@ -32,6 +32,7 @@ from wsclient import WebSocketClient
 from lanchat import protocol
 from lanchat.chat import finder
 from lanchat.chat.finder import ServerInfo
+from lanchat.irc import masks
 
 __all__ = ["chat", "servers"]  # fixtures, shared with the gateway's other tests
 
@@ -200,6 +201,25 @@ def test_who_mask_lists_the_nicks_it_matches(chat) -> None:  # type: ignore[no-u
     assert got[-1].params[1] == "l*"
     irc.send("WHO iv?")
     assert [m.params[5] for m in numerics(irc.until("315"), "352")] == ["ivy"]
+
+
+@pytest.mark.parametrize(
+    "mask, text, matched",
+    [
+        ("l*", "Lena", True),
+        ("l?u", "LOU", True),
+        ("l?u", "lu", False),
+        ("*", "", True),
+        ("", "x", False),
+        ("a*b*c", "aXbYc", True),
+        ("a*b*c", "aXbYd", False),
+        ("[x]", "[X]", True),  # brackets are letters in IRC masks, not classes
+        ("[x]", "x", False),
+        ("*a" * 200 + "b", "a" * 24, False),  # many stars: still a quick no
+    ],
+)
+def test_masks_match_without_case(mask: str, text: str, matched: bool) -> None:
+    assert masks.matches(mask, text) is matched
 
 
 def test_lusers_counts_who_is_online_when_asked(chat) -> None:  # type: ignore[no-untyped-def]

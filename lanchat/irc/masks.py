@@ -5,16 +5,33 @@ Both compare without case, the way lanchat's names and rooms compare (casefold).
 
 from __future__ import annotations
 
-import fnmatch
 from typing import List, Optional
 
 ELIST = "MNU"  # what LIST takes (ISUPPORT): masks, negative masks, user counts
 
 
 def matches(mask: str, text: str) -> bool:
-    """Whether `text` matches an IRC mask, without case."""
-    pattern = mask.casefold().replace("[", "[[]")  # fnmatch's classes are not IRC's
-    return fnmatch.fnmatchcase(text.casefold(), pattern)
+    """Whether `text` matches an IRC mask, without case.
+
+    The usual walk that goes back to the last `*` on a mismatch: at most len(mask) x
+    len(text) steps, where a regular expression of many `*` may take exponential time
+    (fnmatch before Python 3.9)."""
+    mask, text = mask.casefold(), text.casefold()
+    m = t = 0
+    star, star_t = -1, 0  # the last `*` passed in mask, and where text stood then
+    while t < len(text):
+        if m < len(mask) and mask[m] == "*":
+            star, star_t = m, t
+            m += 1
+        elif m < len(mask) and mask[m] in ("?", text[t]):
+            m += 1
+            t += 1
+        elif star >= 0:  # let the last `*` take one more character
+            star_t += 1
+            m, t = star + 1, star_t
+        else:
+            return False
+    return all(c == "*" for c in mask[m:])
 
 
 def has_wildcards(mask: str) -> bool:
