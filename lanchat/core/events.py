@@ -206,6 +206,14 @@ class Unregistered:
 
 
 @dataclass(frozen=True)
+class NamePasswordSet:
+    """Whether the member's registered name has a password now (4.4)."""
+
+    is_set: bool
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
 class BanList:
     """The bans, as ban_list entries (4.3)."""
 
@@ -267,6 +275,7 @@ Event = Union[
     Whois,
     Registered,
     Unregistered,
+    NamePasswordSet,
     BanList,
     Ping,
     Pong,
