@@ -30,7 +30,7 @@ ERROR_NUMERICS = {
     "bad_text": ("412", "No text to send"),
     "invalid_name": ("432", "Erroneous nickname"),
     "name_taken": ("433", "Nickname is already in use"),
-    "name_registered": ("433", "Nickname is registered to somebody else's key"),
+    "name_registered": ("433", "Nickname is registered: its owner logs in with SASL PLAIN"),
     "name_reclaimed": ("433", "Nickname was taken back by its owner"),
     "not_logged_in": ("451", "You have not registered"),
     "auth_failed": ("464", "Password incorrect"),
