@@ -129,10 +129,13 @@ class Chat:
             if room is not None:
                 with _room_errors(room, None):
                     found = self._existing_room(room)
-                return events.Online(found.member_names, found.name)
+                operators = _operators_of(found.members.values())
+                return events.Online(found.member_names, found.name, operators)
             if not member.codec.rooms:
-                return events.Online(self.default.member_names)
-        return events.Online(tuple(self.names))
+                operators = _operators_of(self.default.members.values())
+                return events.Online(self.default.member_names, operators=operators)
+            operators = _operators_of(self._members.values())
+        return events.Online(tuple(self.names), operators=operators)
 
     def room_list(self) -> events.RoomList:
         """Every room, by name, with its member count and topic."""
@@ -495,8 +498,15 @@ class Chat:
             dataclasses.replace(message_event(frame), room=room.name) for frame in history
         )
         away = _away_of(room.members.values())
+        operators = _operators_of(room.members.values())
         return events.RoomJoined(
-            room.name, room.topic.text, room.member_names, messages, cut, away=away
+            room.name,
+            room.topic.text,
+            room.member_names,
+            messages,
+            cut,
+            away=away,
+            operators=operators,
         )
 
     def _save_room(self, room: Room) -> None:
@@ -967,6 +977,11 @@ def _fingerprint(member: Member) -> Optional[str]:
 def _away_of(members: Iterable[Member]) -> Tuple[Tuple[str, str], ...]:
     """(name, away text) of those of the members who are away."""
     return tuple((m.name, m.away) for m in members if m.away is not None)
+
+
+def _operators_of(members: Iterable[Member]) -> Tuple[str, ...]:
+    """The names of those of the members who are operators."""
+    return tuple(m.name for m in members if m.operator)
 
 
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:

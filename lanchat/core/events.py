@@ -98,6 +98,7 @@ class Online:
 
     names: Tuple[str, ...]
     room: Optional[str] = None
+    operators: Tuple[str, ...] = ()  # those of `names` who are operators (IRC shows `@`)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class RoomJoined:
     truncated: bool = False
     ref: Optional[Token] = None
     away: Tuple[Tuple[str, str], ...] = ()  # 4.3: who of `members` is away, with the text
+    operators: Tuple[str, ...] = ()  # those of `members` who are operators (IRC shows `@`)
 
 
 @dataclass(frozen=True)

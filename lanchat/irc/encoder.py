@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 from lanchat import protocol
 from lanchat.core import events
 from lanchat.core.transport import Decoder
-from lanchat.irc import lines
+from lanchat.irc import lines, modes
 from lanchat.irc.lines import SERVER, line, numeric, prefix
 from lanchat.irc.state import Asked, IrcState
 
@@ -66,7 +66,7 @@ class IrcLinkCodec:
             events.Whois: self._whois,
             events.Registered: lambda e: self._server_notice(f"{e.name} is registered now."),
             events.Unregistered: lambda e: self._server_notice(f"{e.name} is not registered now."),
-            events.BanList: lambda e: self._server_notice(f"{len(e.bans)} bans."),
+            events.BanList: self._ban_list,
             events.Ping: lambda e: line(None, "PING", str(e.token or SERVER)),
             events.Pong: lambda e: line(SERVER, "PONG", SERVER, str(e.token or SERVER)),
             events.Error: self._error,
@@ -98,8 +98,13 @@ class IrcLinkCodec:
         return lines.lanchat_name(self.state.nick)
 
     def _notice(self, event: events.Notice) -> bytes:
-        self.state.answered(event.ref)
-        return self._server_notice(event.text, event.room)
+        asked = self.state.answered(event.ref)
+        notice = self._server_notice(event.text, event.room)
+        if asked is not None and asked.command in (modes.BAN, modes.UNBAN):
+            room, mask = asked.target.split(" ", 1)
+            sign = "+b" if asked.command == modes.BAN else "-b"
+            return line(prefix(self._name), "MODE", room, sign, mask) + notice
+        return notice
 
     def _server_notice(self, text: str, room: Optional[str] = None) -> bytes:
         return b"".join(
@@ -168,14 +173,14 @@ class IrcLinkCodec:
         out = [line(prefix(self._name), "JOIN", event.room)]
         if event.topic:
             out.append(numeric("332", self._nick, event.room, event.topic))
-        out.append(self._names(event.room, event.members))
+        out.append(self._names(event.room, event.members, event.operators))
         out.extend(self._message(m) for m in event.history)
         return b"".join(out)
 
-    def _names(self, room: str, members: Tuple[str, ...]) -> bytes:
-        """353 (as many as it takes) and 366."""
+    def _names(self, room: str, members: Tuple[str, ...], operators: Tuple[str, ...]) -> bytes:
+        """353 (as many as it takes; operators with `@`) and 366."""
         out: List[bytes] = []
-        nicks = [lines.irc_nick(m) for m in members]
+        nicks = [("@" if m in operators else "") + lines.irc_nick(m) for m in members]
         while nicks:
             chunk, size = [], 0
             while nicks and size + len(nicks[0].encode()) + 1 < 400:
@@ -191,14 +196,15 @@ class IrcLinkCodec:
         )
         room = event.room or "*"
         if asked.command == "NAMES":
-            return self._names(room, event.names)
-        who = [self._who_row(room, n, away=False) for n in event.names]
+            return self._names(room, event.names, event.operators)
+        who = [self._who_row(room, n, False, n in event.operators) for n in event.names]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
 
-    def _who_row(self, room: str, name: str, away: bool) -> bytes:
-        """352: one member, H(ere) or G(one), with its lanchat name as the real name."""
+    def _who_row(self, room: str, name: str, away: bool, operator: bool) -> bytes:
+        """352: one member, H(ere) or G(one) (and `@` for an operator), with its lanchat name
+        as the real name."""
         nick = lines.irc_nick(name)
-        here = "G" if away else "H"
+        here = ("G" if away else "H") + ("@" if operator else "")
         return numeric("352", self._nick, room, nick, SERVER, SERVER, nick, here, "0 " + name)
 
     def _room_list(self, event: events.RoomList) -> bytes:
@@ -284,7 +290,7 @@ class IrcLinkCodec:
         nick = lines.irc_nick(event.name)
         me = self._nick
         if asked is not None and asked.command == "WHO":
-            row = self._who_row("*", event.name, away=event.away is not None)
+            row = self._who_row("*", event.name, event.away is not None, event.operator)
             return row + numeric("315", me, asked.target, "End of /WHO list")
         out = [numeric("311", me, nick, nick, SERVER, "*", event.name)]
         if event.rooms:
@@ -308,6 +314,20 @@ class IrcLinkCodec:
         )
         return b"".join(out) + numeric("318", me, nick, "End of /WHOIS list")
 
+    def _ban_list(self, event: events.BanList) -> bytes:
+        """367 per ban (its mask, who set it), then 368; to the channel MODE asked about."""
+        asked = self.state.answered(event.ref)
+        room = asked.target if asked is not None else "*"
+        out = []
+        for fields in event.bans:
+            ban = dict(fields)
+            mask = modes.ban_mask(str(ban["kind"]), str(ban["target"]))
+            out.append(numeric("367", self._nick, room, mask, lines.irc_nick(str(ban["by"]))))
+        return b"".join(out) + self._end_of_bans(room)
+
+    def _end_of_bans(self, room: str) -> bytes:
+        return numeric("368", self._nick, room, "End of channel ban list")
+
     def _error(self, event: events.Error) -> bytes:
         asked = self.state.answered(event.ref)
         if (
@@ -322,6 +342,8 @@ class IrcLinkCodec:
             return b""  # NOTICE is never answered (RFC 2812 3.3.2)
         if asked is not None and asked.command == "WHO":
             return numeric("315", self._nick, asked.target, "End of /WHO list")
+        if asked is not None and asked.command == modes.BAN_LIST and event.code == "not_operator":
+            return self._end_of_bans(asked.target)  # lanchat shows its bans to operators only
         mapped = ERROR_NUMERICS.get(event.code)
         if mapped is None:
             return self._server_notice(event.message)

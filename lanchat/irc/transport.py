@@ -18,7 +18,7 @@ from typing import Callable, Deque, List, Optional
 
 from lanchat import names, protocol
 from lanchat.core import events
-from lanchat.irc import lines, sasl
+from lanchat.irc import lines, modes, sasl
 from lanchat.irc.encoder import IrcLinkCodec
 from lanchat.irc.lines import SERVER, line, numeric
 from lanchat.irc.state import MAX_ASKED, Asked, IrcState
@@ -327,7 +327,7 @@ class IrcDecoder:
         )
 
     def _mode(self, params: List[str]) -> None:
-        """MODE queries: no user modes, no channel modes, no ban list over IRC yet."""
+        """MODE: no user modes; a channel's modes are its bans (`lanchat.irc.modes`)."""
         target = params[0]
         nick = self.state.nick
         if not target.startswith("#"):
@@ -337,10 +337,10 @@ class IrcDecoder:
                 self._reply(numeric("221", nick, "+"))
         elif len(params) == 1:
             self._reply(numeric("324", nick, target, "+"))
-        elif params[1] in ("b", "+b") and len(params) == 2:
-            self._reply(numeric("368", nick, target, "End of channel ban list"))
-        else:
-            self._reply(numeric("482", nick, target, "Channel modes are not settable over IRC yet"))
+        elif self._room_ok(target):
+            frames, replies = modes.channel_mode(self.state, target, params[1:])
+            self._frames.extend(frames)
+            self._reply(replies)
 
     def _kick(self, params: List[str]) -> None:
         """KICK is lanchat's kick (it closes the connection; operators only)."""
