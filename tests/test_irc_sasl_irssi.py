@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_irc_pyz import servers, start_irc_server, tmux  # noqa: F401 (fixture)
 from wire import RawClient
-from wire43 import register, welcome_43
+from wire43 import next_of, register, welcome_43
 
 SECRET = "correct horse battery"
 
@@ -28,6 +28,14 @@ chatnets = {
 };
 settings = { core = { nick = "alice"; real_name = "Alice"; user_name = "alice"; }; };
 """
+
+
+def wait_screen(session: str, text: str) -> None:
+    """Wait until the tmux pane shows the text (20 s at the most)."""
+    deadline = time.monotonic() + 20
+    while text not in tmux("capture-pane", "-p", "-t", session):
+        assert time.monotonic() < deadline, f"{text!r} not on screen"
+        time.sleep(0.1)
 
 
 @pytest.mark.skipif(not (shutil.which("irssi") and shutil.which("tmux")), reason="no irssi/tmux")
@@ -55,33 +63,19 @@ def test_irssi_logs_in_by_sasl_as_an_operator_and_bans(
     session = f"irc-sasl-{os.getpid()}-{irc_port}"
     tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", f"irssi --home={home}")
     try:
-
-        def screen() -> str:
-            return tmux("capture-pane", "-p", "-t", session)
-
-        def wait_screen(text: str) -> None:
-            deadline = time.monotonic() + 20
-            while text not in screen():
-                assert time.monotonic() < deadline, f"{text!r} not on screen:\n{screen()}"
-                time.sleep(0.1)
-
-        def heard(kind: str, **fields: object) -> dict:
-            while True:
-                frame = lena.recv()
-                if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
-                    return frame
-
-        heard("join", name="alice", room="#general")  # irssi is in, under the registered name
+        next_of(
+            lena, "join", name="alice", room="#general"
+        )  # irssi is in, under the registered name
         lena.send({"type": "whois", "name": "alice", "ref": "w"})
-        whois = heard("whois", ref="w")
+        whois = next_of(lena, "whois", ref="w")
         assert whois["registered"] is True and whois["operator"] is True
         tmux("send-keys", "-t", session, "/window goto #general", "Enter")
         tmux("send-keys", "-t", session, "/names", "Enter")
-        wait_screen("@alice")
+        wait_screen(session, "@alice")
         tmux("send-keys", "-t", session, "/ban lena", "Enter")
         closing = lena.expect_closed()
         assert closing[0]["code"] == "banned" and closing[0]["by"] == "alice"
-        wait_screen("+b lena!*@*")  # irssi's /ban of a nick it knows no host of
+        wait_screen(session, "+b lena!*@*")  # irssi's /ban of a nick it knows no host of
         tmux("send-keys", "-t", session, "/quit", "Enter")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=10)

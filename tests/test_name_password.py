@@ -216,20 +216,11 @@ def test_a_schema_4_file_is_migrated_and_keeps_its_registrations(tmp_path: Path)
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
 
 
-def test_registering_again_with_the_same_key_keeps_the_password() -> None:
-    for kept in (history.MemoryHistory(),):
-        kept.register("bob", "bob", key_of("bob"), 1.0)
-        kept.set_password_hash("bob", "h")
-        kept.register("bob", "bob", key_of("bob"), 2.0)
-        assert kept.password_hash("bob") == "h"
-        kept.register("bob", "bob", key_of("carol"), 3.0)
-        assert kept.password_hash("bob") is None
-
-
-def test_registering_again_in_the_file_keeps_the_password_with_the_same_key(
-    tmp_path: Path,
+@pytest.mark.parametrize("kind", ["memory", "file"])
+def test_registering_again_keeps_the_password_with_the_same_key_only(
+    tmp_path: Path, kind: str
 ) -> None:
-    kept = history.SqliteHistory(tmp_path / "h.sqlite3")
+    kept = history.MemoryHistory() if kind == "memory" else history.SqliteHistory(tmp_path / "h")
     try:
         kept.register("bob", "bob", key_of("bob"), 1.0)
         kept.set_password_hash("bob", "h")
