@@ -123,7 +123,9 @@ def test_a_non_operator_gets_482_and_an_empty_ban_list(chat: SimpleNamespace) ->
     alice.send("MODE #general +b mallory!*@*")
     alice.expect("MODE")
     ivan.send("MODE #general +b alice!*@*")
-    assert ivan.expect("482").params[1] == "#general"
+    assert ivan.expect("482").params[1:] == ["#general", "You're not channel operator"]
+    ivan.send("MODE #general -b mallory!*@*")
+    assert ivan.expect("482").params[1:] == ["#general", "You're not channel operator"]
     ivan.send("MODE #general b")
     got = ivan.until("368")
     assert "367" not in commands(got)

@@ -101,9 +101,8 @@ class IrcLinkCodec:
         asked = self.state.answered(event.ref)
         notice = self._server_notice(event.text, event.room)
         if asked is not None and asked.command in (modes.BAN, modes.UNBAN):
-            room, mask = asked.target.split(" ", 1)
             sign = "+b" if asked.command == modes.BAN else "-b"
-            return line(prefix(self._name), "MODE", room, sign, mask) + notice
+            return line(prefix(self._name), "MODE", asked.target, sign, asked.detail) + notice
         return notice
 
     def _server_notice(self, text: str, room: Optional[str] = None) -> bytes:

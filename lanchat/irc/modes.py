@@ -63,7 +63,7 @@ def _ban(
         text = "Only nick!*@* and *!*@address masks: lanchat bans a name or an address"
         replies.append(numeric("696", state.nick, room, "b", mask, text))
         return
-    ref = state.ref(BAN if adding else UNBAN, f"{room} {mask}")
+    ref = state.ref(BAN if adding else UNBAN, room, mask)
     frames.append(protocol.ban(target, ref=ref) if adding else protocol.unban(target, ref))
 
 

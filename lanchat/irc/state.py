@@ -14,9 +14,10 @@ MAX_ASKED = 256  # commands remembered until answered, per connection
 class Asked:
     """What a command asked, kept under its ref until the answer comes."""
 
-    def __init__(self, command: str, target: str = "") -> None:
+    def __init__(self, command: str, target: str = "", detail: str = "") -> None:
         self.command = command
         self.target = target
+        self.detail = detail  # more of what it asked (the mask of a ban)
 
 
 class IrcState:
@@ -36,10 +37,10 @@ class IrcState:
         self.lists: Deque[Asked] = collections.deque(maxlen=MAX_ASKED)  # WHO/NAMES, in order
         self._refs = itertools.count(1)
 
-    def ref(self, command: str, target: str = "") -> str:
+    def ref(self, command: str, target: str = "", detail: str = "") -> str:
         """A fresh ref for a frame, remembering what it asked."""
         token = f"irc{next(self._refs)}"
-        self.asked[token] = Asked(command, target)
+        self.asked[token] = Asked(command, target, detail)
         if len(self.asked) > MAX_ASKED:  # answers that never came: forget the oldest
             del self.asked[next(iter(self.asked))]
         return token
