@@ -595,10 +595,11 @@ def login(
     resume: Optional[str] = None,
     rooms: Optional[Sequence[str]] = None,
     identity: Optional[Frame] = None,
+    name_password: Optional[str] = None,
 ) -> Frame:
     """A client's login; the optional fields are the resume extension, a password proof,
-    (4.2) the rooms to be in, which says the client speaks rooms, and (4.3) the proof of
-    its identity key: {"key": hex, "proof": hex}."""
+    (4.2) the rooms to be in, which says the client speaks rooms, (4.3) the proof of
+    its identity key: {"key": hex, "proof": hex}, and (4.4) the name's password."""
     frame: Frame = {"type": "login", "name": name, "version": VERSION}
     for field, value in (
         ("auth", auth),
@@ -607,6 +608,7 @@ def login(
         ("resume", resume),
         ("rooms", None if rooms is None else list(rooms)),
         ("identity", identity),
+        ("name_password", name_password),
     ):
         if value is not None:
             frame[field] = value

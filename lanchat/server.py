@@ -109,7 +109,10 @@ class ChatServer:
             self.listen(web, WebCodec(Site()))
             self.web_address = web.getsockname()[:2]
         if irc is not None:
-            self.listen(irc, IrcCodec())
+            # (the chat is made below; SASL asks it only once connections come)
+            self.listen(
+                irc, IrcCodec(lambda *login: self.chat.name_password_owner(*login) is not None)
+            )
             self.irc_address = irc.getsockname()[:2]
         self._stop = threading.Event()
         self._stopped = threading.Event()

@@ -235,7 +235,7 @@ def test_a_schema_3_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> N
     finally:
         reopened.close()
     with sqlite3.connect(str(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
 
 
 def test_the_owner_may_rename_to_its_registered_name(make_server: MakeServer) -> None:

@@ -11,7 +11,7 @@ import pytest
 from test_rooms import old_login, rooms_login
 from wire import PyzServer, RawClient, login_frame
 
-from lanchat.core.history import MIGRATIONS
+from lanchat.core.history import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_a_4_0_history_file_is_migrated_into_the_default_room(pyz: Path, tmp_pat
     finally:
         server.kill()
     with sqlite3.connect(str(db)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         rooms = conn.execute("SELECT DISTINCT room_key, room FROM messages").fetchall()
         assert rooms == [("#lobby", "#lobby")]
 

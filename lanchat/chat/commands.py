@@ -16,13 +16,16 @@ from lanchat.durations import ZeroDuration, parse_duration
 if TYPE_CHECKING:
     from lanchat.chat.model import ClientModel
 
+NAME_PASSWORD = "/namepassword"  # its line holds a secret: not kept for Up/Down
+CLEAR = f"{NAME_PASSWORD} clear"
 ME_PREFIX = "/me "  # how /me travels: as text, so every client can read it
 
 HELP = (
     "Commands: /msg NAME text (private), /me action, /who [#room], /clear, /help, /quit",
     "Rooms: /join #room (and show it), /part [#room], /rooms (all of them), /topic [#room] [text]",
     "People: /nick NAME, /away [text], /back, /whois NAME, /register (your name to your key),",
-    "  /unregister, /ignore [NAME] (alone: the list), /unignore NAME, /bell off|mentions|all",
+    "  /unregister, /ignore [NAME] (alone: the list), /unignore NAME, /bell off|mentions|all,",
+    "  /namepassword PASSWORD|clear (for IRC clients and bots under your registered name)",
     "Operators: /kick NAME [reason], /ban NAME|ADDRESS [30s|10m|2h|7d] [reason], /unban TARGET,",
     "  /bans, /mute NAME [duration], /unmute NAME, /motd [text|clear], /unregister NAME",
     "// at the start sends a line that begins with /",
@@ -133,6 +136,15 @@ def _unregister(model: ClientModel, rest: str, now: float) -> List[Action]:
     return model.ask_server(protocol.unregister(rest or None), "unregistered", now)
 
 
+def _namepassword(model: ClientModel, rest: str, now: float) -> List[Action]:
+    """Set (or `clear`: "clear" is too short to be one) the registered name's password."""
+    if not rest:
+        model.note("info", f"usage: /namepassword PASSWORD (8 to 128 characters) or {CLEAR}", now)
+        return []
+    password = None if rest.lower() == "clear" else rest
+    return model.ask_server(protocol.name_password(password), "name_password", now)
+
+
 def _ignore(model: ClientModel, rest: str, now: float) -> List[Action]:
     return model.ignore(rest.split(" ", 1)[0], now) if rest else model.list_ignored(now)
 
@@ -238,6 +250,7 @@ COMMANDS: Dict[str, Command] = {
     "/whois": _whois,
     "/register": _register,
     "/unregister": _unregister,
+    "/namepassword": _namepassword,
     "/ignore": _ignore,
     "/unignore": _unignore,
     "/bell": _bell,

@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence, Tuple
 
 COMMANDS = (  # what Tab completes (not /whois: /wh completes to /who, as it always did)
     "/away", "/back", "/bell", "/clear", "/help", "/ignore", "/join", "/me", "/msg",
-    "/nick", "/part", "/quit", "/register", "/rooms", "/topic", "/unignore", "/who",
+    "/namepassword", "/nick", "/part", "/quit", "/register", "/rooms", "/topic", "/unignore",
+    "/who",
 )  # fmt: skip
 OPERATOR_COMMANDS = (  # completed for operators only
     "/ban", "/bans", "/kick", "/motd", "/mute", "/unban", "/unmute", "/unregister",

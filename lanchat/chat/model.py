@@ -840,7 +840,8 @@ class ClientModel(RoomEvents, People):
             return self._submit_password(line, now)
         if not line.strip() or self.leaving:  # nothing new goes out once leaving
             return []
-        if not self.history or self.history[-1] != line:
+        secret = line.split(" ", 1)[0].lower() == commands.NAME_PASSWORD
+        if not secret and (not self.history or self.history[-1] != line):
             self.history.append(line)
             del self.history[:-MAX_HISTORY]
         self._history_pos = len(self.history)

@@ -278,6 +278,17 @@ class People:
         self._add("system", f"{safe_text(frame['name'])} is no longer registered", ts=now)
         return []
 
+    def _frame_name_password(self, frame: Frame, now: float) -> List[Action]:
+        """/namepassword answered (4.4): whether our registered name has a password now."""
+        self._requests.answered("name_password", None, frame.get("ref"))
+        if frame["set"] is True:
+            name = safe_text(self.name)
+            text = f"your name password is set: IRC clients and bots may log in as {name} with it"
+        else:
+            text = "your name password is cleared: only your key logs in under your name"
+        self._add("system", text, ts=now)
+        return []
+
     def _frame_notice(self, frame: Frame, now: float) -> List[Action]:
         """What the server says (4.3): in its room if we are in it, else the current one."""
         ref = frame.get("ref")

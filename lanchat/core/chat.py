@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from lanchat import identity, names, protocol
-from lanchat.core import events
+from lanchat.core import events, namepassword
 from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.core.moderation import Ban, Moderation
 from lanchat.core.rooms import Member, Room, RoomRules
@@ -129,10 +129,13 @@ class Chat:
             if room is not None:
                 with _room_errors(room, None):
                     found = self._existing_room(room)
-                return events.Online(found.member_names, found.name)
+                operators = _operators_of(found.members.values())
+                return events.Online(found.member_names, found.name, operators)
             if not member.codec.rooms:
-                return events.Online(self.default.member_names)
-        return events.Online(tuple(self.names))
+                operators = _operators_of(self.default.members.values())
+                return events.Online(self.default.member_names, operators=operators)
+            operators = _operators_of(self._members.values())
+        return events.Online(tuple(self.names), operators=operators)
 
     def room_list(self) -> events.RoomList:
         """Every room, by name, with its member count and topic."""
@@ -495,6 +498,7 @@ class Chat:
             dataclasses.replace(message_event(frame), room=room.name) for frame in history
         )
         away = _away_of(room.members.values())
+        operators = _operators_of(room.members.values())
         return events.RoomJoined(
             room.name,
             room.topic.text,
@@ -504,6 +508,7 @@ class Chat:
             away=away,
             topic_by=room.topic.by,
             topic_ts=room.topic.ts,
+            operators=operators,
         )
 
     def _save_room(self, room: Room) -> None:
@@ -714,14 +719,56 @@ class Chat:
         """Bind the member's name to its identity key, in the history."""
         with self._lock:
             self._check_logged_in(member, ref)
-            if member.identity is None:
+            if not member.proved_key:
                 raise ProtocolError("no_identity", "Log in with an identity key to register.", ref)
+            assert member.identity is not None
             with _not_stored_on_failure(ref):
                 self._history.register(member.key, member.name, member.identity, self._now())
             member.registered = True
             member.operator = self.moderation.is_operator(member.key)
         log.info("registered %s (%s)", member.name, identity.fingerprint(member.identity))
         return events.Registered(member.name, identity.fingerprint(member.identity), ref)
+
+    def set_name_password(
+        self, member: Member, password: Optional[str], ref: Optional[Token] = None
+    ) -> events.NamePasswordSet:
+        """Set (or with None clear) the password of the member's registered name (4.4).
+
+        The hash is made outside the lock (it is slow on purpose), so the name is checked
+        again before it is kept: a name released meanwhile keeps no password."""
+        with self._lock:
+            self._check_may_set_password(member, ref)
+        if password is not None:
+            namepassword.check_length(password, ref)
+        kept = None if password is None else namepassword.hash_password(password)
+        with self._lock:
+            self._check_may_set_password(member, ref)
+            with _not_stored_on_failure(ref):
+                self._history.set_password_hash(member.key, kept)
+        log.info("name password of %s %s", member.name, "cleared" if kept is None else "set")
+        return events.NamePasswordSet(kept is not None, ref)
+
+    def _check_may_set_password(self, member: Member, ref: Optional[Token]) -> None:
+        """Only the key's owner, logged in with its proof, sets its name's password."""
+        self._check_logged_in(member, ref)
+        if not member.proved_key:
+            raise ProtocolError("no_identity", "Log in with your identity key to do that.", ref)
+        if self._registration(member.key) != member.identity:
+            raise ProtocolError("not_registered", f"{member.name!r} is not registered.", ref)
+
+    def name_password_owner(self, name: str, password: str) -> Optional[str]:
+        """The identity key the name is registered to, if `password` is its name password;
+        None otherwise (verified outside the lock: it is slow on purpose)."""
+        key = names.name_key(name)
+        with self._lock:
+            registered = self._registration(key)
+            try:
+                kept = self._history.password_hash(key)
+            except StorageError:
+                raise ProtocolError("server_error", "The server cannot check names now.") from None
+        if registered is None or kept is None or not namepassword.verify(password, kept):
+            return None
+        return registered
 
     def release(self, name: str, ref: Optional[Token] = None) -> events.Unregistered:
         """Let a registered name go (its holder, if online, keeps the name, unregistered)."""
@@ -933,6 +980,11 @@ def _fingerprint(member: Member) -> Optional[str]:
 def _away_of(members: Iterable[Member]) -> Tuple[Tuple[str, str], ...]:
     """(name, away text) of those of the members who are away."""
     return tuple((m.name, m.away) for m in members if m.away is not None)
+
+
+def _operators_of(members: Iterable[Member]) -> Tuple[str, ...]:
+    """The names of those of the members who are operators."""
+    return tuple(m.name for m in members if m.operator)
 
 
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:

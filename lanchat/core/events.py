@@ -98,6 +98,7 @@ class Online:
 
     names: Tuple[str, ...]
     room: Optional[str] = None
+    operators: Tuple[str, ...] = ()  # those of `names` who are operators (IRC shows `@`)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class RoomJoined:
     away: Tuple[Tuple[str, str], ...] = ()  # 4.3: who of `members` is away, with the text
     topic_by: Optional[str] = None  # 4.4: who set the topic ...
     topic_ts: Optional[float] = None  # ... and when
+    operators: Tuple[str, ...] = ()  # those of `members` who are operators (IRC shows `@`)
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,14 @@ class Unregistered:
 
 
 @dataclass(frozen=True)
+class NamePasswordSet:
+    """Whether the member's registered name has a password now (4.4)."""
+
+    is_set: bool
+    ref: Optional[Token] = None
+
+
+@dataclass(frozen=True)
 class BanList:
     """The bans, as ban_list entries (4.3)."""
 
@@ -270,6 +280,7 @@ Event = Union[
     Whois,
     Registered,
     Unregistered,
+    NamePasswordSet,
     BanList,
     Ping,
     Pong,

@@ -10,7 +10,7 @@ Both also keep each name's resume token (hashed, for `TOKEN_LIFETIME` after its 
 so that the person who had a name gets it back after a drop, even across a restart, and
 the rooms that token's session was in. Since 4.3 they keep the registered names (a name
 key and its identity key), the bans (`BanRow`s, for `lanchat.core.moderation`) and the
-message of the day.
+message of the day; since 4.4 a registered name's password hash beside its registration.
 
 `SqliteHistory` commits every message before returning (WAL, synchronous=NORMAL: a
 message survives a crash of the server process; a power cut may lose the last ones). It
@@ -42,7 +42,7 @@ from lanchat.protocol import Frame, Token
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
 TOKEN_LIFETIME = 7 * 24 * 3600.0  # seconds a resume token lasts after its last use
@@ -107,6 +107,10 @@ MIGRATIONS: Tuple[str, ...] = (
     );
     INSERT OR IGNORE INTO meta (key, value) VALUES ('motd', '');
     ALTER TABLE messages ADD COLUMN fingerprint TEXT;
+    """,
+    # 4.4: a registered name's password (its salted hash; NULL: none)
+    """
+    ALTER TABLE registrations ADD COLUMN password_hash TEXT;
     """,
 )
 DEFAULT_ROOM = "#general"
@@ -222,6 +226,7 @@ class MemoryHistory:
             str, Tuple[str, float, List[str]]
         ] = {}  # name key -> (hash, used, rooms)
         self._registrations: Dict[str, str] = {}  # name key -> identity key (hex)
+        self._password_hashes: Dict[str, str] = {}  # name key -> its name password's hash
         self._bans: Dict[Tuple[str, str], BanRow] = {}  # by (kind, match)
         self._motd = ""
 
@@ -300,12 +305,26 @@ class MemoryHistory:
         return self._registrations.get(name_key)
 
     def register(self, name_key: str, name: str, identity: str, now: float) -> None:
-        """Bind the name to the identity key."""
+        """Bind the name to the identity key (a name password stays only with the same key)."""
+        if self._registrations.get(name_key) != identity:
+            self._password_hashes.pop(name_key, None)
         self._registrations[name_key] = identity
 
     def unregister(self, name_key: str) -> None:
-        """Let the name go."""
+        """Let the name go, and its name password."""
         self._registrations.pop(name_key, None)
+        self._password_hashes.pop(name_key, None)
+
+    def password_hash(self, name_key: str) -> Optional[str]:
+        """The hash of the registered name's password, if it has one."""
+        return self._password_hashes.get(name_key)
+
+    def set_password_hash(self, name_key: str, kept: Optional[str]) -> None:
+        """Keep (or with None forget) the registered name's password hash."""
+        if kept is None or name_key not in self._registrations:
+            self._password_hashes.pop(name_key, None)
+        else:
+            self._password_hashes[name_key] = kept
 
     def load_bans(self) -> List[BanRow]:
         """Every ban kept."""
@@ -562,16 +581,28 @@ class SqliteHistory:
         return str(rows[0][0]) if rows else None
 
     def register(self, name_key: str, name: str, identity: str, now: float) -> None:
-        """Bind the name to the identity key."""
+        """Bind the name to the identity key (a name password stays only with the same key)."""
         self._write(
-            "INSERT OR REPLACE INTO registrations (name_key, name, identity, ts)"
-            " VALUES (?, ?, ?, ?)",
-            (name_key, name, identity, now),
+            "INSERT OR REPLACE INTO registrations (name_key, name, identity, ts, password_hash)"
+            " VALUES (?, ?, ?, ?, (SELECT password_hash FROM registrations"
+            " WHERE name_key = ? AND identity = ?))",
+            (name_key, name, identity, now, name_key, identity),
         )
 
     def unregister(self, name_key: str) -> None:
-        """Let the name go."""
+        """Let the name go, and its name password."""
         self._write("DELETE FROM registrations WHERE name_key = ?", (name_key,))
+
+    def password_hash(self, name_key: str) -> Optional[str]:
+        """The hash of the registered name's password, if it has one."""
+        rows = self._read("SELECT password_hash FROM registrations WHERE name_key = ?", (name_key,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def set_password_hash(self, name_key: str, kept: Optional[str]) -> None:
+        """Keep (or with None forget) the registered name's password hash."""
+        self._write(
+            "UPDATE registrations SET password_hash = ? WHERE name_key = ?", (kept, name_key)
+        )
 
     def load_bans(self) -> List[BanRow]:
         """Every ban kept."""

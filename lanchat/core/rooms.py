@@ -28,6 +28,7 @@ class Member:
         self.batch_presence = False
         self.rooms: Dict[str, Room] = {}  # by room key, in the order joined
         self.identity: Optional[str] = None
+        self.by_password = False  # 4.4: its identity comes from the name password, not a proof
         self.registered = False  # its name is registered to its identity
         self.operator = False
         self.away: Optional[str] = None
@@ -40,6 +41,11 @@ class Member:
         """Take a (validated) name; the key is what names collide on."""
         self.name = name
         self.key = names.name_key(name)
+
+    @property
+    def proved_key(self) -> bool:
+        """Whether its login proved the identity key itself (not by a name password)."""
+        return self.identity is not None and not self.by_password
 
     @property
     def room_names(self) -> List[str]:

@@ -257,6 +257,8 @@ class Session:
                 log.warning("wrong identity proof from %s for name %r", self.peer, frame["name"])
                 raise ProtocolError("bad_identity", "That identity proof is wrong.")
             self.member.identity = key
+        elif "name_password" in frame:
+            self._check_name_password(frame["name"], frame["name_password"])
         self.member.address = self.peer.rsplit(":", 1)[0]
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
         rooms = frame.get("rooms")  # present: the client speaks rooms (4.2)
@@ -278,6 +280,16 @@ class Session:
             return Effects()
         log.info("login %s %s takes over from %s", self.member.name, self.peer, stale)
         return Effects(replaced=[stale])
+
+    def _check_name_password(self, name: str, password: str) -> None:
+        """A login by name password (4.4): it counts as the owner's key proof, or is
+        bad_identity. Runs on the pool worker that handles this connection."""
+        key = self.chat.name_password_owner(names.validate_name(name), password)
+        if key is None:
+            log.warning("wrong name password from %s for name %r", self.peer, name)
+            raise ProtocolError("bad_identity", "That name password is wrong.")
+        self.member.identity = key
+        self.member.by_password = True
 
     def _proof_is_right(self, frame: Frame) -> bool:
         assert self.config.password is not None and self.nonce is not None
@@ -348,9 +360,13 @@ class Session:
         name = frame.get("name")
         if name is not None and names.name_key(name) != self.member.key:
             return self._operate(frame)  # another's name: an operator's release
-        if self.member.identity is None:
+        if not self.member.proved_key:
             raise ProtocolError("no_identity", "You logged in without an identity key.")
         return Effects([self.chat.release(self.member.name, frame.get("ref"))])
+
+    def _on_name_password(self, frame: Frame, now: float) -> Effects:
+        password = frame.get("password") or None  # none, or "": clear it
+        return Effects([self.chat.set_name_password(self.member, password, frame.get("ref"))])
 
     def _on_operator_frame(self, frame: Frame, now: float) -> Effects:
         return self._operate(frame)
@@ -418,6 +434,7 @@ _CHAT_PHASE: Dict[str, Handler] = {
     "whois": Session._on_whois,
     "register": Session._on_register,
     "unregister": Session._on_unregister,
+    "name_password": Session._on_name_password,
     **{kind: Session._on_operator_frame for kind in operators.OPERATOR_FRAMES},
     "ping": Session._on_ping,
     "pong": Session._on_pong,

@@ -127,6 +127,7 @@ class LanchatCodec:
             ),
             events.Registered: lambda e: protocol.registered(e.name, e.fingerprint, e.ref),
             events.Unregistered: lambda e: protocol.unregistered(e.name, e.ref),
+            events.NamePasswordSet: lambda e: protocol.name_password_set(e.is_set, e.ref),
             events.BanList: lambda e: protocol.ban_list([dict(b) for b in e.bans], e.ref),
             events.Ping: lambda e: protocol.ping(e.token),
             events.Pong: lambda e: protocol.pong(e.token),

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 from lanchat import names, protocol
 from lanchat.core import events
 from lanchat.core.transport import Decoder
-from lanchat.irc import lines, masks
+from lanchat.irc import lines, masks, modes
 from lanchat.irc.lines import SERVER, line, numeric, prefix
 from lanchat.irc.state import Asked, IrcState
 
@@ -30,7 +30,7 @@ ERROR_NUMERICS = {
     "bad_text": ("412", "No text to send"),
     "invalid_name": ("432", "Erroneous nickname"),
     "name_taken": ("433", "Nickname is already in use"),
-    "name_registered": ("433", "Nickname is registered to somebody else's key"),
+    "name_registered": ("433", "Nickname is registered: its owner logs in with SASL PLAIN"),
     "name_reclaimed": ("433", "Nickname was taken back by its owner"),
     "not_logged_in": ("451", "You have not registered"),
     "auth_failed": ("464", "Password incorrect"),
@@ -76,7 +76,7 @@ class IrcLinkCodec:
             events.Whois: self._whois,
             events.Registered: lambda e: self._server_notice(f"{e.name} is registered now."),
             events.Unregistered: lambda e: self._server_notice(f"{e.name} is not registered now."),
-            events.BanList: lambda e: self._server_notice(f"{len(e.bans)} bans."),
+            events.BanList: self._ban_list,
             events.Ping: lambda e: line(None, "PING", str(e.token or SERVER)),
             events.Pong: self._pong,
             events.Error: self._error,
@@ -108,8 +108,12 @@ class IrcLinkCodec:
         return lines.lanchat_name(self.state.nick)
 
     def _notice(self, event: events.Notice) -> bytes:
-        self.state.answered(event.ref)
-        return self._server_notice(event.text, event.room)
+        asked = self.state.answered(event.ref)
+        notice = self._server_notice(event.text, event.room)
+        if asked is not None and asked.command in (modes.BAN, modes.UNBAN):
+            sign = "+b" if asked.command == modes.BAN else "-b"
+            return line(prefix(self._name), "MODE", asked.target, sign, asked.detail) + notice
+        return notice
 
     def _server_notice(self, text: str, room: Optional[str] = None) -> bytes:
         return b"".join(
@@ -179,14 +183,14 @@ class IrcLinkCodec:
             out.append(numeric("332", self._nick, event.room, event.topic))
             if event.topic_by and event.topic_ts:
                 out.append(self._topic_by(event.room, event.topic_by, event.topic_ts))
-        out.append(self._names(event.room, event.members))
+        out.append(self._names(event.room, event.members, event.operators))
         out.extend(self._message(m) for m in event.history)
         return b"".join(out)
 
-    def _names(self, room: str, members: Tuple[str, ...]) -> bytes:
-        """353 (as many as it takes) and 366."""
+    def _names(self, room: str, members: Tuple[str, ...], operators: Tuple[str, ...]) -> bytes:
+        """353 (as many as it takes; operators with `@`) and 366."""
         out: List[bytes] = []
-        nicks = [lines.irc_nick(m) for m in members]
+        nicks = [("@" if m in operators else "") + lines.irc_nick(m) for m in members]
         while nicks:
             chunk, size = [], 0
             while nicks and size + len(nicks[0].encode()) + 1 < 400:
@@ -201,7 +205,7 @@ class IrcLinkCodec:
         room = event.room or "*"
         asked = self.state.next_in(self.state.lists) or Asked("NAMES", room)
         if asked.command == "NAMES":
-            return self._names(room, event.names)
+            return self._names(room, event.names, event.operators)
         if asked.command == "ISON":
             return self._ison(asked.target.split(), event.names)
         if asked.command == "LUSERS":
@@ -209,7 +213,7 @@ class IrcLinkCodec:
         shown = event.names
         if masks.has_wildcards(asked.target) and not asked.target.startswith("#"):
             shown = tuple(n for n in shown if self._matches(asked.target, n))
-        who = [self._who_row(room, n, away=False) for n in shown]
+        who = [self._who_row(room, n, False, n in event.operators) for n in shown]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
 
     @staticmethod
@@ -223,10 +227,11 @@ class IrcLinkCodec:
         found = [keys.get(names.name_key(lines.lanchat_name(n))) for n in nicks]
         return numeric("303", self._nick, " ".join(lines.irc_nick(n) for n in found if n))
 
-    def _who_row(self, room: str, name: str, away: bool) -> bytes:
-        """352: one member, H(ere) or G(one), with its lanchat name as the real name."""
+    def _who_row(self, room: str, name: str, away: bool, operator: bool) -> bytes:
+        """352: one member, H(ere) or G(one) (and `@` for an operator), with its lanchat name
+        as the real name."""
         nick = lines.irc_nick(name)
-        here = "G" if away else "H"
+        here = ("G" if away else "H") + ("@" if operator else "")
         return numeric("352", self._nick, room, nick, SERVER, SERVER, nick, here, "0 " + name)
 
     def _room_list(self, event: events.RoomList) -> bytes:
@@ -318,7 +323,7 @@ class IrcLinkCodec:
         nick = lines.irc_nick(event.name)
         me = self._nick
         if asked is not None and asked.command == "WHO":
-            row = self._who_row("*", event.name, away=event.away is not None)
+            row = self._who_row("*", event.name, event.away is not None, event.operator)
             return row + numeric("315", me, asked.target, "End of /WHO list")
         if asked is not None and asked.gathered is not None:
             here = "-" if event.away else "+"
@@ -368,6 +373,20 @@ class IrcLinkCodec:
         """An error IRC has no numeric for, as a NOTICE from the server."""
         return self._server_notice(event.message)
 
+    def _ban_list(self, event: events.BanList) -> bytes:
+        """367 per ban (its mask, who set it), then 368; to the channel MODE asked about."""
+        asked = self.state.answered(event.ref)
+        room = asked.target if asked is not None else "*"
+        out = []
+        for fields in event.bans:
+            ban = dict(fields)
+            mask = modes.ban_mask(str(ban["kind"]), str(ban["target"]))
+            out.append(numeric("367", self._nick, room, mask, lines.irc_nick(str(ban["by"]))))
+        return b"".join(out) + self._end_of_bans(room)
+
+    def _end_of_bans(self, room: str) -> bytes:
+        return numeric("368", self._nick, room, "End of channel ban list")
+
     def _error(self, event: events.Error) -> bytes:
         asked = self.state.answered(event.ref)
         if asked is not None and asked.command in LIST_ENDS:
@@ -383,6 +402,8 @@ class IrcLinkCodec:
             return said + self._userhost(asked, "")
         if asked is not None and asked.command == "NOTICE":
             return b""  # NOTICE is never answered (RFC 2812 3.3.2)
+        if asked is not None and asked.command == modes.BAN_LIST and event.code == "not_operator":
+            return self._end_of_bans(asked.target)  # lanchat shows its bans to operators only
         mapped = ERROR_NUMERICS.get(event.code)
         if mapped is None:
             return self._said(event)

@@ -14,10 +14,11 @@ MAX_ASKED = 256  # commands remembered until answered, per connection
 class Asked:
     """What a command asked, kept under its ref until the answer comes."""
 
-    def __init__(self, command: str, target: str = "", ref: str = "") -> None:
+    def __init__(self, command: str, target: str = "", ref: str = "", detail: str = "") -> None:
         self.command = command
         self.target = target
         self.ref = ref
+        self.detail = detail  # more of what it asked (the mask of a ban)
         self.reply = b""  # REPLY: what the gateway answers once the session let it through
         self.gathered: Optional[Gathered] = None  # USERHOST: where this nick's answer goes
         self.index = 0  # ... and in which place
@@ -55,13 +56,13 @@ class IrcState:
         self.room_lists: Deque[Asked] = collections.deque(maxlen=MAX_ASKED)  # rooms: LIST
         self._refs = itertools.count(1)
 
-    def ref(self, command: str, target: str = "") -> str:
+    def ref(self, command: str, target: str = "", detail: str = "") -> str:
         """A fresh ref for a frame, remembering what it asked."""
-        return self.ask(command, target).ref
+        return self.ask(command, target, detail).ref
 
-    def ask(self, command: str, target: str = "") -> Asked:
+    def ask(self, command: str, target: str = "", detail: str = "") -> Asked:
         """What a command asks, under a fresh ref for its frame."""
-        asked = Asked(command, target, f"irc{next(self._refs)}")
+        asked = Asked(command, target, f"irc{next(self._refs)}", detail)
         self.asked[asked.ref] = asked
         if len(self.asked) > MAX_ASKED:  # answers that never came: forget the oldest
             del self.asked[next(iter(self.asked))]

@@ -18,7 +18,7 @@ from typing import Callable, Deque, List, Optional
 
 from lanchat import names, protocol
 from lanchat.core import events
-from lanchat.irc import lines, masks
+from lanchat.irc import lines, masks, modes, sasl
 from lanchat.irc.encoder import IrcLinkCodec
 from lanchat.irc.lines import SERVER, line, numeric
 from lanchat.irc.state import MAX_ASKED, Gathered, IrcState
@@ -26,7 +26,7 @@ from lanchat.protocol import Frame, ProtocolError
 
 IRC_PORT = 6667  # the first port --irc tries (then the next PORT_SPAN)
 MAX_USERHOST = 5  # nicks one USERHOST asks about (RFC 2812 4.8)
-CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-prefix")
+CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-prefix", "sasl")
 
 
 class IrcCodec:
@@ -41,9 +41,12 @@ class IrcCodec:
         """IRC speaks rooms and everything of this version."""
         return self
 
+    def __init__(self, check: Optional[sasl.Check] = None) -> None:
+        self._check = check or (lambda name, password: False)
+
     def decoder(self) -> IrcDecoder:
         """A new connection's decoder; its `codec` is the connection's own."""
-        return IrcDecoder(IrcState())
+        return IrcDecoder(IrcState(), sasl.SaslPlain(self._check))
 
     def encode(self, event: events.Event) -> bytes:
         """Nothing: events go to connections' own codecs only."""
@@ -57,9 +60,10 @@ class IrcCodec:
 class IrcDecoder:
     """One IRC connection's lines: registration, then lanchat frames."""
 
-    def __init__(self, state: IrcState) -> None:
+    def __init__(self, state: IrcState, sasl_plain: sasl.SaslPlain) -> None:
         self.state = state
         self.codec = IrcLinkCodec(state)
+        self.sasl = sasl_plain
         self.opened = False  # NICK and USER are in: the session may start
         self.ending: Optional[str] = None
         self._buffer = bytearray()
@@ -159,7 +163,8 @@ class IrcDecoder:
         nick = self.state.nick or "*"
         if sub == "LS":
             self._negotiating = not self.state.logged_in
-            self._reply(line(SERVER, "CAP", nick, "LS", " ".join(CAPS)))
+            offered = CAPS if params[1:2] != ["302"] else _CAPS_302  # 302 says mechanisms
+            self._reply(line(SERVER, "CAP", nick, "LS", " ".join(offered)))
         elif sub == "LIST":
             self._reply(line(SERVER, "CAP", nick, "LIST", " ".join(sorted(self.state.caps))))
         elif sub == "REQ" and len(params) > 1:
@@ -178,6 +183,13 @@ class IrcDecoder:
             self._register()
         else:
             self._reply(numeric("410", nick, params[0], "Invalid CAP command"))
+
+    def _authenticate(self, params: List[str]) -> None:
+        """SASL PLAIN (lanchat.irc.sasl); too many wrong passwords close the connection."""
+        self._reply(self.sasl.authenticate(self.state.nick, params[0], self.opened))
+        if self.sasl.failures >= sasl.MAX_FAILURES:
+            self.ending = "error"
+            self._reply(line(None, "ERROR", "Closing link: too many failed SASL logins"))
 
     def _pass(self, params: List[str]) -> None:
         if self.opened:
@@ -221,7 +233,10 @@ class IrcDecoder:
         if self.state.nonce is not None:
             proof = protocol.password_proof(self.state.password or "", self.state.nonce, name)
             auth = proof if self.state.password is not None else ""
-        return protocol.login(name, auth=auth, rooms=[])
+        account = self.sasl.account
+        mine = account is not None and names.name_key(account) == names.name_key(name)
+        password = self.sasl.password if mine else None  # SASL is for its own name
+        return protocol.login(name, auth=auth, rooms=[], name_password=password)
 
     def _ping(self, params: List[str]) -> None:
         """PING: the session's ping once it runs (so it counts against the rate limit)."""
@@ -346,7 +361,7 @@ class IrcDecoder:
         )
 
     def _mode(self, params: List[str]) -> None:
-        """MODE queries: no user modes, no channel modes, no ban list over IRC yet."""
+        """MODE: no user modes; a channel's modes are its bans (`lanchat.irc.modes`)."""
         target = params[0]
         nick = self.state.nick
         if not target.startswith("#"):
@@ -356,10 +371,10 @@ class IrcDecoder:
                 self._reply(numeric("221", nick, "+"))
         elif len(params) == 1:
             self._reply(numeric("324", nick, target, "+"))
-        elif params[1] in ("b", "+b") and len(params) == 2:
-            self._reply(numeric("368", nick, target, "End of channel ban list"))
-        else:
-            self._reply(numeric("482", nick, target, "Channel modes are not settable over IRC yet"))
+        elif self._room_ok(target):
+            frames, replies = modes.channel_mode(self.state, target, params[1:])
+            self._frames.extend(frames)
+            self._reply(replies)
 
     def _kick(self, params: List[str]) -> None:
         """KICK is lanchat's kick (it closes the connection; operators only)."""
@@ -405,8 +420,10 @@ class _Handler:
         self.needs = needs
 
 
+_CAPS_302 = tuple(f"sasl={sasl.MECHANISM}" if cap == "sasl" else cap for cap in CAPS)
 _ALWAYS = {
     "CAP": _Handler(IrcDecoder._cap, 1),
+    "AUTHENTICATE": _Handler(IrcDecoder._authenticate, 1),
     "PING": _Handler(IrcDecoder._ping, 1),
     "PONG": _Handler(IrcDecoder._pong, 1),
     "QUIT": _Handler(IrcDecoder._quit),
