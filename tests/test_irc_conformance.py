@@ -13,8 +13,7 @@ from conftest import MakeServer
 from ircclient import IrcClient, Msg
 from test_irc_gateway import chat, commands, heard, join, lanchat_member
 
-from lanchat.irc.state import IrcState
-from lanchat.irc.transport import IrcDecoder
+from lanchat.irc.transport import IrcCodec
 
 __all__ = ["chat"]  # the fixture, shared with test_irc_gateway
 
@@ -316,7 +315,7 @@ def test_invalid_utf8_is_never_relayed_and_the_connection_goes_on(chat) -> None:
 def test_a_character_cut_between_two_reads_is_one_character() -> None:
     """A line is decoded once whole, so a character whose bytes come in two reads arrives
     intact (the decoder fed the two parts of a nick)."""
-    decoder = IrcDecoder(IrcState())
+    decoder = IrcCodec().decoder()
     data = "NICK Жан\r\n".encode()
     cut = data.index("Ж".encode()) + 1  # between the two bytes of Ж
     decoder.feed(data[:cut])
