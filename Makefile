@@ -33,7 +33,7 @@ irctest-suite: $(IRCTEST)/.ready
 
 # Made in a fresh temporary folder and moved into place at once.
 $(IRCTEST)/.ready: $(READY) tests/irctest-requirements.txt
-	@stage=$$(mktemp -d $(VENV)/irctest.XXXXXX) && \
+	@stage=$$(mktemp -d $(VENV)/irctest.XXXXXX) && trap 'rm -rf "$$stage"' EXIT && \
 	  $(BIN)/python -c 'import hashlib, sys, urllib.request; \
 	    data = urllib.request.urlopen(sys.argv[1], timeout=120).read(); \
 	    digest = hashlib.sha256(data).hexdigest(); \
@@ -43,7 +43,7 @@ $(IRCTEST)/.ready: $(READY) tests/irctest-requirements.txt
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check \
 	    --target "$$stage/irctest-0.1.2/deps" -r tests/irctest-requirements.txt && \
 	  touch "$$stage/irctest-0.1.2/.ready" && \
-	  rm -rf $(IRCTEST) && mv "$$stage/irctest-0.1.2" $(IRCTEST) && rm -rf "$$stage"
+	  rm -rf $(IRCTEST) && mv "$$stage/irctest-0.1.2" $(IRCTEST)
 	@echo "irctest 0.1.2 in $(IRCTEST)"
 
 pyz: $(PYZ)
