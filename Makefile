@@ -10,14 +10,41 @@ SOURCES := $(shell find lanchat -name '*.py' -o -path 'lanchat/web/static*')
 # Fixed so that two builds of the same sources give the same bytes.
 SOURCE_DATE_EPOCH := 1764000000
 export SOURCE_DATE_EPOCH
+# irctest, a public IRC server test suite, run against the IRC gateway (docs/irc.md). Its
+# only release on PyPI is 0.1.2, whose sdist does not install (its setup.py reads a file
+# it lacks): the sdist is fetched, checked and unpacked, and its dependencies go beside it.
+IRCTEST := $(VENV)/irctest-0.1.2
+IRCTEST_URL := https://files.pythonhosted.org/packages/9d/83/d42dc6490c06ca31a20b443633e71833bcc86f909999ef1bd213231f21d1/irctest-0.1.2.tar.gz
+IRCTEST_SHA256 := bc37d4e9e0ad926be039431d029e23b1d93813d75df8ed49be144a639c8dfd37
 
-.PHONY: run test pyz lint bench bench-quick clean venv
+.PHONY: run test pyz lint bench bench-quick clean venv irctest irctest-suite
 
 run: $(PYZ)
 	$(PYTHON) $(PYZ) server $(ARGS)
 
-test: $(PYZ)
+test: $(PYZ) $(IRCTEST)/.ready
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The irctest results table (tests/test_irc_irctest.py checks it is the expected one).
+irctest: $(PYZ) $(IRCTEST)/.ready
+	$(BIN)/python tests/irctest_run.py $(IRCTEST) --pyz $(PYZ)
+
+irctest-suite: $(IRCTEST)/.ready
+
+# Made in a fresh temporary folder and moved into place at once.
+$(IRCTEST)/.ready: $(READY) tests/irctest-requirements.txt
+	@stage=$$(mktemp -d $(VENV)/irctest.XXXXXX) && trap 'rm -rf "$$stage"' EXIT && \
+	  $(BIN)/python -c 'import hashlib, sys, urllib.request; \
+	    data = urllib.request.urlopen(sys.argv[1], timeout=120).read(); \
+	    digest = hashlib.sha256(data).hexdigest(); \
+	    digest == sys.argv[2] or sys.exit(f"{sys.argv[1]}: sha256 {digest}, expected {sys.argv[2]}"); \
+	    open(sys.argv[3], "wb").write(data)' $(IRCTEST_URL) $(IRCTEST_SHA256) "$$stage/sdist.tar.gz" && \
+	  tar -xzf "$$stage/sdist.tar.gz" -C "$$stage" && \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	    --target "$$stage/irctest-0.1.2/deps" -r tests/irctest-requirements.txt && \
+	  touch "$$stage/irctest-0.1.2/.ready" && \
+	  rm -rf $(IRCTEST) && mv "$$stage/irctest-0.1.2" $(IRCTEST)
+	@echo "irctest 0.1.2 in $(IRCTEST)"
 
 pyz: $(PYZ)
 

@@ -1,6 +1,7 @@
 """The IRC gateway on the built pyz: its options, its start-up line, and a real irssi in
 tmux chatting with the curses client in a pty and a raw lanchat client (skipped where
-irssi or tmux is not installed: `apt-get install irssi tmux`)."""
+irssi or tmux is not installed: `apt-get install irssi tmux`; failed instead when
+`LANCHAT_REQUIRE_IRSSI=1`, as CI sets it, so CI never skips it)."""
 
 from __future__ import annotations
 
@@ -94,10 +95,21 @@ def tmux(*args: str) -> str:
     ).stdout
 
 
-@pytest.mark.skipif(not (shutil.which("irssi") and shutil.which("tmux")), reason="no irssi/tmux")
+def require_irssi_and_tmux() -> None:
+    """Skip without irssi or tmux; fail instead when LANCHAT_REQUIRE_IRSSI=1 (CI)."""
+    missing = [tool for tool in ("irssi", "tmux") if not shutil.which(tool)]
+    if not missing:
+        return
+    why = f"{' and '.join(missing)} not installed (apt-get install irssi tmux)"
+    if os.environ.get("LANCHAT_REQUIRE_IRSSI") == "1":
+        pytest.fail(f"LANCHAT_REQUIRE_IRSSI=1 but {why}")
+    pytest.skip(why)
+
+
 def test_irssi_chats_with_a_curses_client_and_a_raw_client(  # type: ignore[no-untyped-def]
     pyz: Path, servers, clients, tmp_path: Path
 ) -> None:
+    require_irssi_and_tmux()
     port, irc_port = start_irc_server(servers)
     carol = clients(("127.0.0.1", port), "carol")
     carol.wait_for("you are carol on")

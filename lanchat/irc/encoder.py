@@ -161,8 +161,10 @@ class IrcLinkCodec:
         )
 
     def lusers(self, online: int) -> bytes:
-        """251: how many are online."""
-        return numeric("251", self._nick, f"There are {online} users on 1 server")
+        """251 and 255 (modern IRC's must): how many are online."""
+        users = f"There are {online} users and 0 invisible on 1 servers"
+        me = f"I have {online} clients and 0 servers"
+        return numeric("251", self._nick, users) + numeric("255", self._nick, me)
 
     def motd(self) -> bytes:
         """The message of the day (375/372/376), or 422 when there is none."""
@@ -353,7 +355,7 @@ class IrcLinkCodec:
                 "seconds idle, signon time",
             )
         )
-        return b"".join(out) + numeric("318", me, nick, "End of /WHOIS list")
+        return b"".join(out) + _end_of_whois(me, asked.target if asked is not None else nick)
 
     def _pong(self, event: events.Pong) -> bytes:
         """PONG, or the gateway's own reply a ping of its own carried through the session."""
@@ -416,4 +418,12 @@ class IrcLinkCodec:
         if code in ("412", "451", "464"):
             return numeric(code, self._nick, text)
         target = asked.target if asked is not None else ""
-        return numeric(code, self._nick, *((target,) if target else ()), text)
+        reply = numeric(code, self._nick, *((target,) if target else ()), text)
+        if asked is not None and asked.command == "WHOIS":
+            reply += _end_of_whois(self._nick, target)  # a WHOIS always ends so
+        return reply
+
+
+def _end_of_whois(me: str, asked: str) -> bytes:
+    """318, naming the nick exactly as the WHOIS did (modern IRC)."""
+    return numeric("318", me, asked, "End of /WHOIS list")

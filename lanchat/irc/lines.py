@@ -65,6 +65,7 @@ def line(source: Optional[str], command: str, *params: str, tags: str = "") -> b
     """One line; the last parameter is trailing (after ':') when it must be."""
     # (lanchat text holds no line ends; this keeps it so, whatever comes, as one line)
     parts = [command, *(p.translate(_LINE_ENDS) for p in params)]
+    parts[1:-1] = [_middle(p) for p in parts[1:-1]]
     last = parts[-1]
     if len(parts) > 1 and (not last or " " in last or last.startswith(":")):
         parts[-1] = ":" + last
@@ -74,6 +75,12 @@ def line(source: Optional[str], command: str, *params: str, tags: str = "") -> b
     if tags:
         text = f"@{tags} {text}"
     return text.encode("utf-8", "replace") + b"\r\n"
+
+
+def _middle(param: str) -> str:
+    """A parameter before the last as it can be one: what a client sent that cannot (empty,
+    with a space, or starting with ':') is `*`, as modern IRC says for HELP's subject."""
+    return "*" if not param or " " in param or param.startswith(":") else param
 
 
 def numeric(code: str, nick: str, *params: str) -> bytes:
