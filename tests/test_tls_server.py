@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
+import wsclient
 from conftest import free_port, pyz_command
 from wire import RawClient
 
@@ -363,6 +364,47 @@ def test_the_web_port_serves_https_and_redirects_plain_http_to_it(
     answer = read_until_closed(plain)
     assert answer.startswith(b"HTTP/1.1 301 ")
     assert f"\r\nLocation: https://127.0.0.1:{port}/index.html\r\n".encode() in answer
+
+
+@pytest.fixture
+def wss(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """wsclient's WebSockets go over TLS (trusting any certificate); closed at the end."""
+    plain_connect = wsclient._connect
+
+    def connect(address: Address, timeout: float) -> socket.socket:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        secure = context.wrap_socket(plain_connect(address, timeout))
+        wsclient._open.append(secure)
+        return secure
+
+    monkeypatch.setattr(wsclient, "_connect", connect)
+    yield
+    wsclient.close_all()
+
+
+def test_a_page_served_over_https_chats_over_its_websocket(
+    start_server: StartServer, wss: None
+) -> None:
+    server = start_server("--tls")
+    web = ("127.0.0.1", server.port_of("web client"))
+    page = wsclient.WebSocketClient(web, Origin=f"https://127.0.0.1:{web[1]}")
+    assert page.status == 101
+    page.login("webby")
+    terminal = tls_login(server.address, "termy")
+    page.expect("join", name="termy")
+    terminal.send({"type": "say", "text": "to the browser"})
+    assert page.expect("message", text="to the browser")["from"] == "termy"
+
+
+def test_an_http_origin_is_another_site_for_the_https_websocket(
+    start_server: StartServer, wss: None
+) -> None:
+    server = start_server("--tls")
+    web = ("127.0.0.1", server.port_of("web client"))
+    page = wsclient.WebSocketClient(web, Origin=f"http://127.0.0.1:{web[1]}")
+    assert page.status == 403
 
 
 def test_plain_bytes_that_are_no_http_request_get_400_at_the_web_port(
