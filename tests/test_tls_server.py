@@ -481,33 +481,50 @@ def test_server_help_documents_the_tls_options() -> None:
         assert option in done.stdout, option
 
 
-def test_a_stalled_handshake_does_not_keep_the_io_thread_busy(
-    no_thread_leak: None, tmp_path: Path
-) -> None:
-    """While a handshake waits for the client, the greeting held for it is no reason to
-    watch the socket for room to write: that would wake the loop without end."""
+@pytest.fixture
+def in_process(no_thread_leak: None, tmp_path: Path) -> Iterator[ChatServer]:
+    """A ChatServer in this process with TLS on its ports, serving in a thread."""
     cert, key = make_certificate(tmp_path)
     config = ServerConfig(
-        bind="127.0.0.1", port=0, discovery=False, web=False, login_timeout=30,
+        bind="127.0.0.1", port=0, discovery=False, login_timeout=30,
         tls_cert=str(cert), tls_key=str(key),
     )  # fmt: skip
     server = ChatServer(config)
-    loop = server._loop
-    flushes: List[object] = []
-    flush = loop._flush
-    loop._flush = lambda link, chunks: (flushes.append(link), flush(link, chunks))[1]  # type: ignore[method-assign]
     thread = threading.Thread(target=server.serve_forever, name="test-server")
     thread.start()
     try:
-        stalled = RawClient(server.address).sock
-        stalled.sendall(b"\x16\x03\x01")  # a handshake begun, never finished
-        ready = tls_login(server.address, "ready")  # the loop has seen both by now
-        counted = len(flushes)
-        ready.send({"type": "ping", "token": "t"})
-        ready.expect("pong")
-        time.sleep(0.5)  # time for a spinning loop to show itself
-        assert len(flushes) - counted < 20, f"{len(flushes) - counted} flushes while idle"
+        yield server
     finally:
         assert server.shutdown(timeout=10)
         thread.join(10)
         server.server_close()
+
+
+def test_a_stalled_handshake_does_not_keep_the_io_thread_busy(in_process: ChatServer) -> None:
+    """While a handshake waits for the client, the greeting held for it is no reason to
+    watch the socket for room to write: that would wake the loop without end."""
+    loop = in_process._loop
+    flushes: List[object] = []
+    flush = loop._flush
+    loop._flush = lambda link, chunks: (flushes.append(link), flush(link, chunks))[1]  # type: ignore[method-assign]
+    stalled = RawClient(in_process.address).sock
+    stalled.sendall(b"\x16\x03\x01")  # a handshake begun, never finished
+    ready = tls_login(in_process.address, "ready")  # the loop has seen both by now
+    counted = len(flushes)
+    ready.send({"type": "ping", "token": "t"})
+    ready.expect("pong")
+    time.sleep(0.5)  # time for a spinning loop to show itself
+    assert len(flushes) - counted < 20, f"{len(flushes) - counted} flushes while idle"
+
+
+def test_refused_and_vanished_plain_clients_are_counted_out(in_process: ChatServer) -> None:
+    """At the web port, where a silent client may wait for the login timeout (30 s)."""
+    assert in_process.web_address is not None
+    RawClient(in_process.web_address).close()  # gone before its first byte
+    refused = RawClient(in_process.web_address).sock  # (accepted after it, answered after it)
+    refused.sendall(b"GET / HTTP/1.1\r\nHost: here\r\n\r\n")
+    assert read_until_closed(refused).startswith(b"HTTP/1.1 301 ")
+    deadline = time.monotonic() + 10
+    while in_process.connections:  # (a worker counts each out once it has ended)
+        assert time.monotonic() < deadline, f"{in_process.connections} still counted"
+        time.sleep(0.01)
