@@ -26,6 +26,7 @@ from wire import RawClient
 
 from lanchat import tls
 from lanchat.core.config import ServerConfig
+from lanchat.core.history import host_key
 from lanchat.server import ChatServer
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary")
@@ -155,6 +156,11 @@ def tls_login(address: Address, name: str) -> RawClient:
     return client
 
 
+def tls_host() -> str:
+    """The host name the self-signed certificate's folder is named after."""
+    return host_key()
+
+
 def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
     """All the peer sends until it closes (a reset counts as a close); fails on a hang."""
     sock.settimeout(timeout)
@@ -186,13 +192,6 @@ def test_two_clients_chat_over_tls_with_the_certificate_the_start_up_line_names(
     alice.expect("join", name="bob")
     bob.send({"type": "say", "text": "nobody else can read this"})
     assert alice.expect("message")["text"] == "nobody else can read this"
-
-
-def tls_host() -> str:
-    """The host name the self-signed certificate's folder is named after."""
-    from lanchat.core.history import host_key
-
-    return host_key()
 
 
 def test_the_self_signed_certificate_is_p256_made_once_with_a_private_key(
