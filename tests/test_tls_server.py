@@ -527,3 +527,21 @@ def test_refused_and_vanished_plain_clients_are_counted_out(in_process: ChatServ
     while in_process.connections:  # (a worker counts each out once it has ended)
         assert time.monotonic() < deadline, f"{in_process.connections} still counted"
         time.sleep(0.01)
+
+
+def test_a_certificate_file_without_a_plain_pem_certificate_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    """OpenSSL loads a TRUSTED CERTIFICATE, but its fingerprint would not be the one that
+    clients see: refused in one line rather than a traceback."""
+    cert, key = make_certificate(tmp_path)
+    trusted = tmp_path / "trusted.pem"
+    subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-trustout", "-addtrust", "serverAuth",
+         "-out", str(trusted)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert "BEGIN TRUSTED CERTIFICATE" in trusted.read_text()
+    done = run_server_briefly("--tls-cert", str(trusted), "--tls-key", str(key))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "holds no PEM certificate" in done.stderr
