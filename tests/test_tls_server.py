@@ -383,12 +383,17 @@ def wss(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     wsclient.close_all()
 
 
+def open_websocket(server: Started, scheme: str) -> wsclient.WebSocketClient:
+    """A WebSocket over TLS to the server's web port, from a page of this scheme."""
+    port = server.port_of("web client")
+    return wsclient.WebSocketClient(("127.0.0.1", port), Origin=f"{scheme}://127.0.0.1:{port}")
+
+
 def test_a_page_served_over_https_chats_over_its_websocket(
     start_server: StartServer, wss: None
 ) -> None:
     server = start_server("--tls")
-    web = ("127.0.0.1", server.port_of("web client"))
-    page = wsclient.WebSocketClient(web, Origin=f"https://127.0.0.1:{web[1]}")
+    page = open_websocket(server, "https")
     assert page.status == 101
     page.login("webby")
     terminal = tls_login(server.address, "termy")
@@ -400,10 +405,7 @@ def test_a_page_served_over_https_chats_over_its_websocket(
 def test_an_http_origin_is_another_site_for_the_https_websocket(
     start_server: StartServer, wss: None
 ) -> None:
-    server = start_server("--tls")
-    web = ("127.0.0.1", server.port_of("web client"))
-    page = wsclient.WebSocketClient(web, Origin=f"http://127.0.0.1:{web[1]}")
-    assert page.status == 403
+    assert open_websocket(start_server("--tls"), "http").status == 403
 
 
 def test_plain_bytes_that_are_no_http_request_get_400_at_the_web_port(
