@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import names, protocol
+from lanchat import names, protocol, tls
 from lanchat.lan import MAX_DATAGRAM, broadcast_addresses
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class ServerInfo:
     max_users: Optional[int] = None
     web_port: Optional[int] = None  # where its web client is served, if it said so
     irc_port: Optional[int] = None  # where IRC clients connect, if it said so (4.4)
+    tls: bool = False  # it speaks TLS only (4.4) ...
+    fingerprint: Optional[str] = None  # ... with the certificate of this fingerprint
 
     @property
     def compatible(self) -> bool:
@@ -55,23 +57,25 @@ class ServerInfo:
 
     @property
     def web_url(self) -> Optional[str]:
-        """The web client's address, http://HOST:PORT/, if the server serves one."""
+        """The web client's address, http(s)://HOST:PORT/, if the server serves one."""
         if self.web_port is None:
             return None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.web_port}/"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.web_port}/"
 
     @property
     def irc_url(self) -> Optional[str]:
-        """Where IRC clients connect, irc://HOST:PORT, if the server lets them in."""
+        """Where IRC clients connect, irc://HOST:PORT (ircs:// over TLS), if the server
+        lets them in."""
         if self.irc_port is None:
             return None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"irc://{host}:{self.irc_port}"
+        return f"{'ircs' if self.tls else 'irc'}://{host}:{self.irc_port}"
 
     def to_json(self) -> Dict[str, object]:
         """The fields `lanchat discover --json` prints, `compatible` included, `web` (the
-        web client's URL) when the server serves one, and `irc_port` when it lets IRC in."""
+        web client's URL) when the server serves one, `irc_port` when it lets IRC in, and
+        `tls` and `fingerprint` when it speaks TLS."""
         fields: Dict[str, object] = {
             "name": self.name,
             "host": self.host,
@@ -85,6 +89,10 @@ class ServerInfo:
             fields["web"] = self.web_url
         if self.irc_port is not None:
             fields["irc_port"] = self.irc_port
+        if self.tls:
+            fields["tls"] = True
+        if self.fingerprint:
+            fields["fingerprint"] = self.fingerprint
         return fields
 
 
@@ -165,6 +173,8 @@ def _parse_answer(data: bytes, host: str) -> Optional[ServerInfo]:
         max_users=frame.get("max_users"),
         web_port=_port(frame.get("web_port"), host, "web"),
         irc_port=_port(frame.get("irc_port"), host, "IRC"),
+        tls=frame.get("tls") is True,
+        fingerprint=_fingerprint(frame.get("fingerprint"), host),
     )
 
 
@@ -289,6 +299,14 @@ def _advance(
     return _parse_hello(bytes(probe.buffer[:end]), probe.address, probe.port)
 
 
+def _fingerprint(text: Optional[str], host: str) -> Optional[str]:
+    """An answer's certificate fingerprint, when it is one."""
+    fingerprint = None if text is None else tls.parse_fingerprint(text)
+    if text is not None and fingerprint is None:
+        log.debug("discovery: ignored fingerprint %r from %s", text, host)
+    return fingerprint
+
+
 def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
     """A ServerInfo if this first line is a lanchat hello (of any major version)."""
     try:
@@ -380,7 +398,8 @@ def _count(value: Optional[int]) -> str:
 
 def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
     """One aligned line per server: name, address, version, users/capacity, compatibility,
-    and the web client's URL and the IRC address where it has them."""
+    the web client's URL and the IRC address where it has them, and `TLS` and the
+    fingerprint where it speaks TLS."""
     rows = [
         (
             _safe(server.name),
@@ -390,13 +409,14 @@ def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
             "compatible" if server.compatible else "incompatible",
             server.web_url or "",
             server.irc_url or "",
+            f"TLS {server.fingerprint or ''}".rstrip() if server.tls else "",
         )
         for server in servers
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
     for row in rows:
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
-        yield line + "".join(f"  {url}" for url in row[5:] if url)
+        yield line + "".join(f"  {cell}" for cell in row[5:] if cell)
 
 
 def run(args: argparse.Namespace) -> int:
