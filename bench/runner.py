@@ -26,9 +26,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from bench import ngircd, procstat
 from bench.ircgen import IrcLoadGen
 from bench.loadgen import LoadGen
-from bench.tlsgen import TlsLoadGen, make_certificate
+from bench.tlsgen import TlsLoadGen
 from bench.wsgen import WsLoadGen
-from lanchat.tls import fingerprint_of_pem_file
+from lanchat.tls import CertificateError, fingerprint_of_pem_file, self_signed
 
 HOST = "127.0.0.1"
 SERVER_DEFAULT_RATE = 5.0  # lanchat server defaults, passed explicitly so results say so
@@ -290,11 +290,12 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
 
 
 def _certificate(workdir: Path) -> Tuple[Path, Path]:
-    """A throwaway certificate and key for a TLS scenario's server, in its folder."""
+    """A throwaway certificate and key for a TLS scenario's server, in its folder, made
+    as `lanchat server --tls` makes its own (never the user's own pair)."""
     try:
-        return make_certificate(workdir)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise BenchError(f"cannot make a TLS certificate: {exc}") from None
+        return self_signed(workdir / "tls", HOST)
+    except CertificateError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def _generator(scenario: Scenario, irc: bool, fingerprint: Optional[str]) -> Callable[..., LoadGen]:

@@ -18,11 +18,8 @@ and a connection to any other certificate is dropped (`tls:fingerprint`).
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from bench.loadgen import RECV_SIZE, Conn, LoadGen
 from lanchat.tls import fingerprint_of_der
@@ -42,26 +39,6 @@ def client_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def make_certificate(folder: Path) -> Tuple[Path, Path]:
-    """A throwaway self-signed ECDSA P-256 certificate and key for 127.0.0.1, made by the
-    openssl command in `folder` (as `lanchat server --tls` makes its own); (cert, key).
-
-    Raises FileNotFoundError when there is no openssl command."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        raise FileNotFoundError(
-            "the TLS scenarios need the openssl command (apt-get install openssl)"
-        )
-    cert, key = folder / "tls-cert.pem", folder / "tls-key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
 
 
 class TlsChannel:

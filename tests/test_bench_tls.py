@@ -30,15 +30,6 @@ QUICK_TLS = "quick-c20-r20-tls"
 OTHER = "SHA256:" + ":".join(["AB"] * 32)  # no certificate's fingerprint
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
-    """A throwaway certificate and key, made as the bench makes them."""
-    try:
-        return tlsgen.make_certificate(tmp_path_factory.mktemp("tls"))
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
 def server_end(
     certificate: Tuple[Path, Path],
 ) -> Tuple[ssl.SSLObject, ssl.MemoryBIO, ssl.MemoryBIO]:
@@ -179,7 +170,9 @@ def test_generator_keeps_out_of_a_server_with_another_certificate(
 
 @pytest.mark.pyz
 def test_quick_tls_scenario_against_the_pyz_loses_nothing(pyz: Path, tmp_path: Path) -> None:
-    proc, document = run_bench(tmp_path, "--scenario", QUICK_TLS, "--pyz", str(pyz), "--check")
+    proc, document = run_bench(
+        tmp_path, "--scenario", QUICK_TLS, "--pyz", str(pyz), "--check", "--verify"
+    )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     [row] = scenarios(document)
     assert row["transport"] == "tls"
