@@ -153,8 +153,11 @@ class WebDecoder:
         if not websocket.valid_key(key):
             raise BadRequest(400, "A bad Sec-WebSocket-Key.")
         origin = request.header("origin")
+        host = request.header("host")
         # A browser always sends Origin: a page of another site must not join as its reader.
-        if origin and origin != "http://" + request.header("host"):
+        # Either scheme is this page's own: this port alone serves pages at this host and
+        # port, over http, or over https only with --tls.
+        if origin and origin not in ("http://" + host, "https://" + host):
             raise BadRequest(403, "Cross-origin WebSockets are refused.")
         accept = websocket.accept_key(key)
         upgrade = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
