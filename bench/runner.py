@@ -34,8 +34,10 @@ HOST = "127.0.0.1"
 SERVER_DEFAULT_RATE = 5.0  # lanchat server defaults, passed explicitly so results say so
 SERVER_DEFAULT_BURST = 30
 LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
-# The start-up line of the server's web client (HTTP and WebSocket); group 1 is its port.
-WEB_LISTENING = re.compile(rb"web client: http://[^/\s]+:(\d+)/")
+# The start-up line of the server's web client (HTTP and WebSocket, https with --tls);
+# group 1 is its port.
+WEB_LISTENING = re.compile(rb"web client: https?://[^/\s]+:(\d+)/")
+TLS_LINE = "TLS: SHA256:"  # how the start-up line with the certificate's fingerprint starts
 # lanchat's own port, WebSocket on the web port, or lanchat's own port over TLS.
 TRANSPORTS = ("tcp", "ws", "tls")
 # Figures only a traffic scenario has; an idle row carries them as null.
@@ -497,11 +499,14 @@ def _measure(
         )
     if gen.online < login.logged_in:
         notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
-    # Its start-up lines (where it listens, its web client's address) are no warnings.
+    # Its start-up lines (where it listens, its web client's address, its certificate's
+    # fingerprint) are no warnings.
     tail = [
         line
         for line in server.log_tail().splitlines()
-        if "listening on" not in line and not WEB_LISTENING.search(line.encode())
+        if "listening on" not in line
+        and not WEB_LISTENING.search(line.encode())
+        and not line.startswith(TLS_LINE)
     ]
     if irc:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong

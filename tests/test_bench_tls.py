@@ -180,3 +180,4 @@ def test_quick_tls_scenario_against_the_pyz_loses_nothing(pyz: Path, tmp_path: P
     assert row["logged_in"] == 20
     assert row["received"] == row["expected"] == row["sent"] * 20 > 0
     assert row["lost"] == 0 and row["verify_mismatches"] == 0
+    assert "server_log_tail" not in row, "its start-up lines (https, TLS:) are no warnings"
