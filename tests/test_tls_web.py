@@ -7,13 +7,15 @@ only): `http://127.0.0.1` and `http://localhost` are secure contexts by themselv
 only a name that is not loopback shows what https changes. Over https the page is a
 secure context and offers desktop notifications; the same page over plain http, from the
 same name, is not and does not. Without the certificate accepted the browser refuses the
-page (the warning docs/security.md explains).
+page (the warning docs/security.md explains); a certificate from an organisation's CA,
+given as docs/security.md says (the chain file), verifies from the root alone.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -162,3 +164,59 @@ def test_the_same_page_over_plain_http_is_no_secure_context(
     log_in(page, "carol")  # the page works, over ws://
     assert not secure_context(page)
     assert page.locator("#notify").is_hidden()
+
+
+# What a strict verifier (Python 3.13's default context) wants of a certificate a CA signed.
+KEY_IDS = "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+
+
+def openssl(folder: Path, *args: str) -> None:
+    subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def organisation_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root CA, an intermediate CA it signed, and a server certificate for localhost the
+    intermediate signed (`chat.pem`, its key `chat-key.pem`, `chat-chain.pem` = server
+    then intermediate), as an organisation's own CA hands them out; the folder."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl")
+    folder = tmp_path_factory.mktemp("ca")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    (folder / "ca.ext").write_text(
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n" + KEY_IDS
+    )
+    (folder / "chat.ext").write_text(
+        "subjectAltName=DNS:localhost,DNS:chat.example.lan\nextendedKeyUsage=serverAuth\n" + KEY_IDS
+    )
+    openssl(folder, "req", "-x509", *ec, "-keyout", "root-key.pem", "-out", "root.pem", "-days",
+            "2", "-subj", "/CN=Test Root CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    for name, issuer, subject, ext in (
+        ("mid", "root", "/CN=Test Intermediate CA", "ca.ext"),
+        ("chat", "mid", "/CN=chat.example.lan", "chat.ext"),
+    ):
+        openssl(folder, "req", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr",
+                "-subj", subject)  # fmt: skip
+        openssl(folder, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.pem",
+                "-CAkey", f"{issuer}-key.pem", "-CAcreateserial", "-out", f"{name}.pem",
+                "-days", "2", "-extfile", ext)  # fmt: skip
+    chain = (folder / "chat.pem").read_text() + (folder / "mid.pem").read_text()
+    (folder / "chat-chain.pem").write_text(chain)
+    return folder
+
+
+def test_a_certificate_from_an_organisations_ca_is_served_with_its_chain(
+    web_server: Callable[..., Server], organisation_ca: Path
+) -> None:
+    """What docs/security.md tells an operator to give: the chain file and the key. A
+    client that trusts only the root (as the organisation's machines do) verifies both
+    the page and the lanchat port, host name included: only if the server sends the
+    intermediate certificate along."""
+    chain, key = organisation_ca / "chat-chain.pem", organisation_ca / "chat-key.pem"
+    host, port, web_port = web_server("--tls-cert", str(chain), "--tls-key", str(key))
+    root = ssl.create_default_context(cafile=str(organisation_ca / "root.pem"))
+    with urllib.request.urlopen(f"https://localhost:{web_port}/", timeout=5, context=root) as page:
+        assert page.status == 200
+    lanchat = TlsRawClient((host, port), organisation_ca / "root.pem")
+    assert lanchat.expect("hello")["server"] == "testlab"
