@@ -35,6 +35,8 @@ SWEEP = [
     Scenario("c1000-r100", clients=1000, rate=100, duration=10),
     # The same load over WebSocket to the web port, as a roomful of web pages.
     Scenario("c1000-r100-ws", clients=1000, rate=100, duration=10, transport="ws"),
+    # The same load over TLS (`lanchat server --tls`): what encryption costs.
+    Scenario("c1000-r100-tls", clients=1000, rate=100, duration=10, transport="tls"),
     # The same clients and messages, spread over 20 rooms: 50 members a room.
     Scenario("c1000-r100-rooms20", clients=1000, rate=100, duration=10, rooms=20),
     Scenario("c1000-idle", clients=1000, rate=0, duration=10),
@@ -50,6 +52,7 @@ QUICK = [
     Scenario("quick-c20-idle", clients=20, rate=0, duration=1),
     Scenario("quick-c40-r20-rooms4", clients=40, rate=20, duration=2, rooms=4),
     Scenario("quick-c20-r20-ws", clients=20, rate=20, duration=2, transport="ws"),
+    Scenario("quick-c20-r20-tls", clients=20, rate=20, duration=2, transport="tls"),
 ]
 ALL = {s.name: s for s in SWEEP + STRETCH + QUICK}
 # The scenarios whose rows the targets are read from.
@@ -418,8 +421,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     bad: List[str] = []
     for scenario in chosen:
         for server in servers:  # alternating, so a busy spell on the machine hits both
-            if scenario.websocket and server.pyz is None:
-                continue  # the IRC peer speaks no WebSocket
+            if (scenario.websocket or scenario.tls) and server.pyz is None:
+                continue  # the IRC peer speaks no WebSocket, and is not set up for TLS
             print(f"  {scenario.name} on {server.label}: {scenario.clients} clients, ", end="")
             print(f"{scenario.rate:g} msg/s" if scenario.rate else "idle", flush=True)
             try:

@@ -10,6 +10,7 @@ listens on 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -20,20 +21,25 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bench import ngircd, procstat
 from bench.ircgen import IrcLoadGen
 from bench.loadgen import LoadGen
+from bench.tlsgen import TlsLoadGen
 from bench.wsgen import WsLoadGen
+from lanchat.tls import CertificateError, fingerprint_of_pem_file, self_signed
 
 HOST = "127.0.0.1"
 SERVER_DEFAULT_RATE = 5.0  # lanchat server defaults, passed explicitly so results say so
 SERVER_DEFAULT_BURST = 30
 LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
-# The start-up line of the server's web client (HTTP and WebSocket); group 1 is its port.
-WEB_LISTENING = re.compile(rb"web client: http://[^/\s]+:(\d+)/")
-TRANSPORTS = ("tcp", "ws")  # lanchat's own port, or WebSocket on the web port
+# The start-up line of the server's web client (HTTP and WebSocket, https with --tls);
+# group 1 is its port.
+WEB_LISTENING = re.compile(rb"web client: https?://[^/\s]+:(\d+)/")
+TLS_LINE = "TLS: SHA256:"  # how the start-up line with the certificate's fingerprint starts
+# lanchat's own port, WebSocket on the web port, or lanchat's own port over TLS.
+TRANSPORTS = ("tcp", "ws", "tls")
 # Figures only a traffic scenario has; an idle row carries them as null.
 TRAFFIC_KEYS = (
     "sent",
@@ -64,7 +70,8 @@ class BenchError(RuntimeError):
 class Scenario:
     """What to run: clients, offered room messages per second (0: idle), for how long,
     over how many rooms (0: one room, clients that do not speak rooms), and over which
-    transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page)."""
+    transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page;
+    `tls`: lanchat's port over TLS, the server started with `--tls`)."""
 
     name: str
     clients: int
@@ -81,6 +88,11 @@ class Scenario:
     def websocket(self) -> bool:
         """Whether the clients speak WebSocket to the web port."""
         return self.transport == "ws"
+
+    @property
+    def tls(self) -> bool:
+        """Whether the clients speak TLS to a server started with `--tls`."""
+        return self.transport == "tls"
 
 
 @dataclass(frozen=True)
@@ -193,9 +205,11 @@ def server_argv(
     port: int,
     workdir: Path,
     web_port: Optional[int] = None,
+    tls: Optional[Tuple[Path, Path]] = None,
 ) -> List[str]:
     """The command line that starts the server for a scenario; with `web_port`, its web
-    client there (a TCP scenario leaves the web port to the server, unused)."""
+    client there (a TCP scenario leaves the web port to the server, unused); with `tls`
+    (certificate, key), TLS on every port."""
     # The default durable history, but in the scenario's own temporary folder: never the
     # user's data folder, and every scenario starts with an empty room.
     history = [] if "--no-history" in options.server_args else ["--history-db"]
@@ -222,6 +236,7 @@ def server_argv(
         "--no-discovery",
         *history,
         *(["--web-port", str(web_port)] if web_port is not None else []),
+        *(["--tls", "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []),
         *options.server_args,
     ]
 
@@ -242,9 +257,12 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
             raise BenchError(f"{scenario.name}: the IRC peer has no WebSocket")
         # As the server's default (+100) beside a chosen base port, else one free now.
         web_port = port + 100 if options.base_port else free_port(avoid=port)
+    if scenario.tls and target.pyz is None:
+        raise BenchError(f"{scenario.name}: the IRC peer is not set up for TLS")
     with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as tmp:
         workdir = Path(tmp)
         server_rate: Optional[float] = None
+        tls = _certificate(workdir) if scenario.tls else None
         if target.pyz is None:
             config = ngircd.write_config(workdir, port)
             argv = ngircd.argv(list(target.peer_command), config)
@@ -260,15 +278,37 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
                 port,
                 workdir,
                 web_port,
+                tls,
             )
             server = ServerProcess(argv, workdir)
         try:
             server.start()
             if web_port is not None:
                 server.web_port = server.wait_for(WEB_LISTENING)
-            return _measure(scenario, target, options, duration, server, server_rate)
+            fingerprint = fingerprint_of_pem_file(tls[0]) if tls else None
+            return _measure(scenario, target, options, duration, server, server_rate, fingerprint)
         finally:
             server.stop()
+
+
+def _certificate(workdir: Path) -> Tuple[Path, Path]:
+    """A throwaway certificate and key for a TLS scenario's server, in its folder, made
+    as `lanchat server --tls` makes its own (never the user's own pair)."""
+    try:
+        return self_signed(workdir / "tls", HOST)
+    except CertificateError as exc:
+        raise BenchError(str(exc)) from None
+
+
+def _generator(scenario: Scenario, irc: bool, fingerprint: Optional[str]) -> Callable[..., LoadGen]:
+    """The load generator that speaks the scenario's protocol over its transport."""
+    if irc:
+        return IrcLoadGen
+    if scenario.websocket:
+        return WsLoadGen
+    if scenario.tls:
+        return functools.partial(TlsLoadGen, fingerprint=fingerprint)
+    return LoadGen
 
 
 def _measure(
@@ -278,6 +318,7 @@ def _measure(
     duration: float,
     server: ServerProcess,
     server_rate: Optional[float],
+    fingerprint: Optional[str] = None,
 ) -> Dict[str, Any]:
     pid = server.pid
     watch = procstat.Watch(pid)
@@ -288,7 +329,7 @@ def _measure(
         30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
     )
     irc = target.pyz is None
-    gen = (IrcLoadGen if irc else WsLoadGen if scenario.websocket else LoadGen)(
+    gen = _generator(scenario, irc, fingerprint)(
         HOST,
         server.web_port if scenario.websocket else server.port,
         scenario.clients,
@@ -458,11 +499,14 @@ def _measure(
         )
     if gen.online < login.logged_in:
         notes.append(f"{login.logged_in - gen.online} clients were disconnected during the run")
-    # Its start-up lines (where it listens, its web client's address) are no warnings.
+    # Its start-up lines (where it listens, its web client's address, its certificate's
+    # fingerprint) are no warnings.
     tail = [
         line
         for line in server.log_tail().splitlines()
-        if "listening on" not in line and not WEB_LISTENING.search(line.encode())
+        if "listening on" not in line
+        and not WEB_LISTENING.search(line.encode())
+        and not line.startswith(TLS_LINE)
     ]
     if irc:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong

@@ -29,6 +29,11 @@ def _unavailable(why: str) -> None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Headless chromium for the whole module (root needs --no-sandbox)."""
+    yield from launch_chromium()
+
+
+def launch_chromium(*args: str) -> Iterator[Any]:
+    """Headless chromium with these extra command-line arguments, until the generator ends."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
     try:
@@ -37,7 +42,7 @@ def browser() -> Iterator[Any]:
         _unavailable("playwright is not installed (requirements-dev.txt)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], timeout=WAIT_MS * 2
+            executable_path=str(CHROMIUM), args=["--no-sandbox", *args], timeout=WAIT_MS * 2
         )
         try:
             yield chromium
@@ -55,8 +60,14 @@ def new_page(browser: Any) -> Iterator[NewPage]:
     Each page records its console errors and uncaught exceptions in `page.problems`."""
     contexts: List[Any] = []
 
-    def make(viewport: Any = None, color_scheme: str = "light") -> Any:
-        context = browser.new_context(viewport=viewport or DESKTOP, color_scheme=color_scheme)
+    def make(
+        viewport: Any = None, color_scheme: str = "light", ignore_https_errors: bool = False
+    ) -> Any:
+        context = browser.new_context(
+            viewport=viewport or DESKTOP,
+            color_scheme=color_scheme,
+            ignore_https_errors=ignore_https_errors,
+        )
         context.set_default_timeout(WAIT_MS)
         contexts.append(context)
         page = context.new_page()

@@ -16,6 +16,7 @@ from wire import PyzServer
 from lanchat.core.config import ServerConfig
 from lanchat.core.ioloop import IOLoop
 from lanchat.server import ChatServer
+from lanchat.tls import CertificateError, self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 PYZ = Path(os.environ.get("LANCHAT_PYZ", ROOT / "dist" / "lanchat.pyz"))
@@ -43,6 +44,16 @@ def pyz() -> Path:
     if not PYZ.is_file():
         pytest.fail(f"{PYZ} is missing: run 'make pyz' (make test builds it)")
     return PYZ
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
+    """A self-signed certificate and its key for localhost, made as `lanchat server --tls`
+    makes its own (by openssl; skipped where there is no openssl)."""
+    try:
+        return self_signed(tmp_path_factory.mktemp("tls") / "pair", "localhost")
+    except CertificateError as exc:
+        pytest.skip(str(exc))
 
 
 def pyz_command(*args: str) -> list:
