@@ -19,10 +19,11 @@ import selectors
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from lanchat import names, protocol
+from lanchat import names, protocol, tls
+from lanchat.chat.connection import LinkError, open_link
 from lanchat.lan import MAX_DATAGRAM, broadcast_addresses
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class ServerInfo:
     users: Optional[int] = None
     max_users: Optional[int] = None
     web_port: Optional[int] = None  # where its web client is served, if it said so
+    tls: bool = False  # every port speaks TLS only (4.4)
+    fingerprint: Optional[str] = None  # its TLS certificate's, `SHA256:...`, if it said so
 
     @property
     def compatible(self) -> bool:
@@ -153,6 +156,8 @@ def _parse_answer(data: bytes, host: str) -> Optional[ServerInfo]:
         users=frame.get("users"),
         max_users=frame.get("max_users"),
         web_port=_web_port(frame.get("web_port"), host),
+        tls=bool(frame.get("tls")),
+        fingerprint=tls.parse_fingerprint(frame.get("fingerprint") or ""),
     )
 
 
@@ -198,7 +203,9 @@ def scan_host(
 
     All ports are tried at once; each gets `timeout` seconds to accept and then as long
     again to send its first line. A port whose first bytes are not a lanchat `hello` is
-    dropped as soon as that is clear. Nothing is sent: each connection is just closed.
+    dropped as soon as that is clear. Only a blank line is sent (a lanchat server ignores
+    it), so that a TLS server answers `tls_required` at once; such a server is then asked
+    again through TLS for its hello and certificate.
     Raises OSError (socket.gaierror) when the host name cannot be resolved.
     """
     address = str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
@@ -230,6 +237,8 @@ def scan_host(
         finally:
             for probe in probes:
                 probe.sock.close()
+    # TLS servers said only that: their hellos come through TLS, one after the other.
+    found = [s for s in (_hello_over_tls(address, f.port) if f.tls else f for f in found) if s]
     log.debug("scan of %s ports %d-%d found %d", address, base_port, last_port, len(found))
     return sorted(found, key=lambda server: server.port)
 
@@ -256,6 +265,10 @@ def _advance(
             return None
         probe.connected = True
         probe.deadline = time.monotonic() + timeout  # the read gets its own short timeout
+        try:  # a blank line, which a lanchat server ignores: a TLS one answers tls_required
+            probe.sock.send(b"\n")
+        except OSError:
+            pass
         selector.modify(probe.sock, selectors.EVENT_READ, probe)
         return None
     try:
@@ -278,12 +291,20 @@ def _advance(
 
 
 def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
-    """A ServerInfo if this first line is a lanchat hello (of any major version)."""
+    """A ServerInfo if this first line is a lanchat hello (of any major version); for
+    the error `tls_required` one that says only `tls`, to be asked through TLS."""
     try:
         frame = protocol.decode_line(line.rstrip(b"\r"))
     except protocol.ProtocolError as exc:
         log.debug("scan: %s:%d is not lanchat: %s", host, port, exc)
         return None
+    if frame["type"] == "error" and frame.get("code") == "tls_required":
+        return ServerInfo(name="", host=host, port=port, version="", tls=True)
+    return _from_hello(frame, host, port)
+
+
+def _from_hello(frame: protocol.Frame, host: str, port: int) -> Optional[ServerInfo]:
+    """What a server's hello says of it, or None if it is no lanchat hello."""
     # Only what every major version's hello must hold: another major is still listed.
     if frame["type"] != "hello" or frame.get("app") != protocol.APP:
         log.debug("scan: %s:%d greets with no lanchat hello", host, port)
@@ -304,6 +325,18 @@ def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
         version=version,
         users=users,
     )
+
+
+def _hello_over_tls(host: str, port: int) -> Optional[ServerInfo]:
+    """A TLS server's hello, read through TLS, and its certificate's fingerprint."""
+    try:
+        link = open_link(host, port, tls_first=True)
+    except LinkError as exc:
+        log.debug("scan: %s:%d wants TLS: %s", host, port, exc)
+        return None
+    link.close()
+    server = _from_hello(link.hello, host, port)
+    return server and replace(server, tls=True, fingerprint=link.fingerprint)
 
 
 # ---------------------------------------------------------------------------

@@ -367,6 +367,7 @@ class ClientModel(RoomEvents, People):
             if event.reason != "closed":
                 self.link = STOPPED
                 self.link_note = safe_text(event.reason)
+                self.exit_note = self.link_note  # said again once the window is gone
                 self._add("error", self.link_note, ts=now)
             return []
         return []

@@ -34,6 +34,7 @@ from lanchat.chat.outbox import Outgoing
 from lanchat.chat.picker import ServerPicker
 from lanchat.chat.rooms import room_key
 from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
+from lanchat.chat.trustprompt import TrustPrompt
 
 Segment = Tuple[str, str]
 Row = List[Segment]
@@ -582,4 +583,15 @@ def render_picker(picker: ServerPicker, rows: int, cols: int) -> Screen:
         out.append(_row(mark + safe_text(label), cols, style))
     out += [_row("", cols)] * (rows - 1 - len(out))
     out.append(_row(" Up/Down choose, Enter join, q leave", cols, "info"))
+    return Screen(out, None, 1, 0)
+
+
+def render_trust_prompt(prompt: TrustPrompt, rows: int, cols: int) -> Screen:
+    """The screen that asks whether to trust a server's certificate, met for the first time."""
+    if rows < MIN_ROWS or cols < MIN_COLS:
+        return too_small(max(0, rows), max(0, cols))
+    out = [_row(" lanchat: a new server", cols, "status"), _row("", cols)]
+    out += [_row(" " + safe_text(line), cols) for line in prompt.lines()][: rows - 3]
+    out += [_row("", cols)] * (rows - 1 - len(out))
+    out.append(_row(" y: trust it and connect    n: do not connect", cols, "prompt"))
     return Screen(out, None, 1, 0)
