@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Tuple, Union, cast
 
-from lanchat import console, lan, names, protocol
+from lanchat import console, lan, names, protocol, tls
 from lanchat.console.logbuffer import LogBuffer
 from lanchat.core import events, operators
 from lanchat.core.admission import AddressShares
@@ -40,7 +40,14 @@ from lanchat.core.config import (
     config_from_args,
     read_operators_file,
 )
-from lanchat.core.history import History, HistoryError, MemoryHistory, SqliteHistory
+from lanchat.core.history import (
+    History,
+    HistoryError,
+    MemoryHistory,
+    SqliteHistory,
+    data_dir,
+    host_key,
+)
 from lanchat.core.history import adopt_legacy_file as adopt_legacy_history
 from lanchat.core.history import default_path as history_default_path
 from lanchat.core.ioloop import IOLoop, Item, Link
@@ -50,7 +57,7 @@ from lanchat.core.rooms import Member
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
-from lanchat.irc.transport import IRC_PORT, IrcCodec
+from lanchat.irc.transport import IRC_PORT, IRC_TLS_PORT, IrcCodec
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
@@ -61,6 +68,7 @@ log = logging.getLogger(__name__)
 
 
 CONSOLE = "console"  # the operator name of the server console's actions
+ABRUPT_ENDS = ("disconnect", "slow")  # a link ended so is closed at once, without lingering
 
 
 class NoFreePort(OSError):
@@ -79,6 +87,13 @@ class ChatServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.name = config.name or socket.gethostname()
+        # TLS on every listener (raises tls.CertificateError before any port is taken)
+        self._tls: Optional[ssl.SSLContext] = None
+        self.fingerprint: Optional[str] = None  # the certificate's, when on TLS
+        if config.tls_cert is not None:
+            cert, key = Path(config.tls_cert), Path(config.tls_key or config.tls_cert)
+            self._tls = tls.server_context(cert, key)
+            self.fingerprint = tls.fingerprint_of_pem_file(cert)
         listener = _listen(config.bind, config.port, config.port_span)
         self.address: Tuple[str, int] = listener.getsockname()[:2]
         self._listeners = [listener]
@@ -104,12 +119,12 @@ class ChatServer:
         self._loop = IOLoop(
             self._pool, self._admit, self._handle, config.max_backlog, config.max_rest
         )
-        self._loop.listen(listener, LANCHAT)
+        self._loop.listen(listener, LANCHAT, self._tls)
         if web is not None:
-            self.listen(web, WebCodec(Site()))
+            self.listen(web, WebCodec(Site()), self._tls)
             self.web_address = web.getsockname()[:2]
         if irc is not None:
-            self.listen(irc, IrcCodec())
+            self.listen(irc, IrcCodec(), self._tls)
             self.irc_address = irc.getsockname()[:2]
         self._stop = threading.Event()
         self._stopped = threading.Event()
@@ -161,11 +176,13 @@ class ChatServer:
         return self.config.irc or self.config.irc_port is not None
 
     def _irc_base(self) -> int:
-        """The first IRC port to try: --irc-port, else 6667 (any free port when the lanchat
-        port is 0, as in tests)."""
+        """The first IRC port to try: --irc-port, else 6667 (6697 on TLS; any free port
+        when the lanchat port is 0, as in tests)."""
         if self.config.irc_port is not None:
             return self.config.irc_port
-        return 0 if self.config.port == 0 else IRC_PORT
+        if self.config.port == 0:
+            return 0
+        return IRC_TLS_PORT if self._tls else IRC_PORT
 
     def _open_history(self) -> History:
         if self.config.history_db is None:
@@ -191,7 +208,12 @@ class ChatServer:
     def _describe(self) -> Frame:
         web_port = self.web_address[1] if self.web_address else None
         return protocol.server_info(
-            self.name, self.address[1], self.users, self.config.max_clients, web_port
+            self.name,
+            self.address[1],
+            self.users,
+            self.config.max_clients,
+            web_port,
+            fingerprint=self.fingerprint,
         )
 
     # -- the I/O thread ------------------------------------------------------------
@@ -311,7 +333,7 @@ class ChatServer:
                 return
         elif kind == "tick":
             self._loop.deliver([(link, link.decoder.farewell("timeout"))])
-        self._loop.close_link(link, linger=kind != "end")
+        self._loop.close_link(link, linger=kind != "end" or value not in ABRUPT_ENDS)
         self._count_out(link)
 
     def _send_reply(self, link: Link) -> None:
@@ -338,7 +360,7 @@ class ChatServer:
         farewell = link.decoder.farewell(reason)
         if farewell:
             self._loop.deliver([(link, farewell)])
-        self._loop.close_link(link, linger=reason not in ("disconnect", "slow"))
+        self._loop.close_link(link, linger=reason not in ABRUPT_ENDS)
         self._count_out(link)
 
     def _count_out(self, link: Link) -> None:
@@ -463,9 +485,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 2
     history_db = None if args.no_history else (args.history_db or history_default_path())
-    config = config_from_args(args, history_db=history_db, password=password, operators=operators)
+    try:
+        cert, key = _tls_files(args)
+    except tls.CertificateError as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 2
+    config = config_from_args(
+        args,
+        history_db=history_db,
+        password=password,
+        operators=operators,
+        tls_cert=cert,
+        tls_key=key,
+    )
     try:
         server = ChatServer(config)
+    except tls.CertificateError as exc:
+        print(f"lanchat: {exc}", file=sys.stderr)
+        return 2
     except HistoryError as exc:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 1
@@ -487,6 +524,10 @@ def run(args: argparse.Namespace) -> int:
         irc = f"IRC: {server.irc_address[0]}:{server.irc_address[1]}"
         print(irc, flush=True)
         log.info("%s", irc)
+    if server.fingerprint is not None:
+        said = f"TLS: {server.fingerprint}"
+        print(said, flush=True)
+        log.info("%s", said)
     if console_log is not None:
         from lanchat.console import terminal  # imports curses: only for the console
 
@@ -502,13 +543,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_files(args: argparse.Namespace) -> Tuple[Optional[str], Optional[str]]:
+    """The certificate and key TLS is on with: --tls-cert and --tls-key, or with --tls
+    alone the self-signed pair in the data directory (made the first time); or none."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise tls.CertificateError(
+            "--tls-cert and --tls-key go together: give both, or neither (--tls then makes "
+            "a self-signed certificate)"
+        )
+    if args.tls_cert is not None:
+        return args.tls_cert, args.tls_key
+    if not args.tls:
+        return None, None
+    host = host_key()
+    cert, key = tls.self_signed(tls.default_folder(data_dir(), host), host)
+    return str(cert), str(key)
+
+
 def web_urls(server: ChatServer) -> List[str]:
     """The web client's address on each LAN address (just the bound one, with --bind)."""
     if server.web_address is None:
         return []
     host, port = server.web_address
     hosts = lan.addresses() if host in ("0.0.0.0", "::") else [host]
-    return [f"http://{f'[{h}]' if ':' in h else h}:{port}/" for h in hosts]
+    scheme = "https" if server.fingerprint else "http"
+    return [f"{scheme}://{f'[{h}]' if ':' in h else h}:{port}/" for h in hosts]
 
 
 def _stop_on_signals(server: ChatServer) -> List[str]:

@@ -309,7 +309,7 @@ class ServerConfig:
         Option(
             "--irc",
             "also let IRC clients in (irssi, WeeChat, HexChat, bots): rooms are channels, "
-            "names are nicks; on port 6667, or the next free of the following "
+            "names are nicks; on port 6667 (6697 with --tls), or the next free of the following "
             f"{protocol.PORT_SPAN} (docs/irc.md)",
             False,
             action="store_true",
@@ -398,6 +398,8 @@ class ServerConfig:
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
     password: Optional[str] = None
     operators: Tuple[str, ...] = ()  # --operator and --operators-file, together
+    tls_cert: Optional[str] = None  # TLS on every port with this certificate (PEM) ...
+    tls_key: Optional[str] = None  # ... and this key; None: plain TCP
 
     @property
     def room_rules(self) -> RoomRules:
@@ -453,6 +455,21 @@ RUN_OPTIONS = (
         "read or holds a name that is not allowed stops the server with exit 2",
         metavar="PATH",
     ),
+    Option(
+        "--tls",
+        "speak TLS only, on every port (lanchat, web: https, IRC: 6697); without "
+        "--tls-cert, with a self-signed certificate made once by the openssl command in "
+        "$XDG_DATA_HOME/lanchat/tls-HOST/; its fingerprint is shown at start-up and in "
+        "discovery, for clients to check",
+        False,
+        action="store_true",
+    ),
+    Option(
+        "--tls-cert",
+        "the certificate (PEM, a chain if need be) to use instead (implies --tls; needs --tls-key)",
+        metavar="PATH",
+    ),
+    Option("--tls-key", "its private key (PEM, unencrypted)", metavar="PATH"),
     Option("--log-level", "(default %(default)s)", "info", choices=LOG_LEVELS),
     Option("--log-file", "log here instead of to stderr", metavar="PATH"),
     Option(

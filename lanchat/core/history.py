@@ -124,7 +124,8 @@ class StorageError(Exception):
     """A read or a write of an open history failed; it changed nothing."""
 
 
-def _data_dir() -> str:
+def data_dir() -> str:
+    """The folder where a server keeps its files: $XDG_DATA_HOME/lanchat."""
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
@@ -140,7 +141,7 @@ def host_key(host: Optional[str] = None) -> str:
 def default_path(host: Optional[str] = None) -> str:
     """Where a server keeps its history: one file per host and listening port ({port} is
     filled in), so that machines that share one home directory each keep their own."""
-    return os.path.join(_data_dir(), f"history-{host_key(host)}-{{port}}.sqlite3")
+    return os.path.join(data_dir(), f"history-{host_key(host)}-{{port}}.sqlite3")
 
 
 def adopt_legacy_file(port: int, default_room: str = DEFAULT_ROOM) -> Optional[Path]:
@@ -152,7 +153,7 @@ def adopt_legacy_file(port: int, default_room: str = DEFAULT_ROOM) -> Optional[P
     shared home directory) is left where it is.
     """
     path = Path(default_path().replace("{port}", str(port)))
-    legacy = Path(_data_dir(), f"history-{port}.sqlite3")
+    legacy = Path(data_dir(), f"history-{port}.sqlite3")
     if path.exists() or not legacy.exists():
         return None
     try:

@@ -7,6 +7,11 @@ once, so each connection's input is handled in order. Other threads queue output
 `deliver` (many (link, bytes) pairs in one call, under one lock), end a connection with
 `close_link`, and post items (`post`) or timers (`set_deadline`, `call_later`).
 
+A TLS listener speaks TLS only. Its new connection is peeked at first: a TLS handshake
+record is wrapped in TLS, anything else (or a second of silence, for a codec whose
+clients wait for the server's greeting) is answered with the codec's plain-text refusal
+(`tls_refusal`), then closed. A handshake that never finishes ends with the login time.
+
 The loop never blocks on one socket: what the kernel does not take waits for
 EVENT_WRITE, and a link whose unsent backlog would pass `max_backlog` is ended as "slow".
 All that is queued for one socket goes out in one `send`, and rounds of sends are paced so
@@ -48,6 +53,8 @@ CLOSING_DRAIN_SECONDS = 5.0  # a closing link's last frames may take this long t
 # A closing link's late input is read and dropped until it pauses this long ...
 LINGER_QUIET_SECONDS = 1.0
 LINGER_MAX_SECONDS = 5.0  # ... or for this long at the most
+TLS_HANDSHAKE = b"\x16"  # the first byte of every TLS connection (a handshake record)
+TLS_SILENCE_SECONDS = 1.0  # a plain client silent this long at a TLS port may wait for hello
 
 # What a worker gets from a link's inbox: ("data", bytes), ("tick", None) when its
 # deadline has come, or ("end", reason) once the link is over (end of file, slow ...).
@@ -82,7 +89,9 @@ class Link(Member):
         self.closing: Optional[bool] = None  # set by close_link: linger or not
         self.close_by = 0.0
         self.closed = threading.Event()  # the socket is closed
-        self.handshaking = isinstance(sock, ssl.SSLSocket)
+        self.handshaking = False  # on TLS: output is held until the handshake is done
+        self.awaiting: Optional[_Listener] = None  # its TLS listener, until the first byte
+        self.silent_after = float("inf")  # when its silence is answered (awaiting)
         self.reading = True
         self.lingering = False
         self.linger_quiet_until = 0.0
@@ -202,46 +211,100 @@ class IOLoop:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if listener.tls is not None:
-                sock = listener.tls.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
             admitted = self._admit(sock, address, listener.codec)
             if isinstance(admitted, Link):
                 with self._lock:
                     self._links.add(admitted)
+                    if listener.tls is not None:  # its first byte decides (_first_byte)
+                        admitted.awaiting = listener
+                        admitted.handshaking = True
+                        admitted.silent_after = time.monotonic() + TLS_SILENCE_SECONDS
+                        self._push_timer(admitted.silent_after, admitted)
                 self._set_interest(admitted)
-                if admitted.handshaking:
-                    self._handshake(admitted)
             else:
-                self._refuse(sock, admitted, listener.codec)
+                self._refuse(sock, admitted, listener)
 
-    def _refuse(self, sock: socket.socket, refusal: bytes, codec: Codec) -> None:
+    def _refuse(self, sock: socket.socket, refusal: bytes, listener: _Listener) -> None:
         """Send a refusal and close as a link closes, lingering: half-close, then read and
         drop the peer's input until it closes. Closing with unread input would send a reset,
         which can destroy the refusal before the peer reads it (a browser sends its request
         at once). A TLS peer cannot read it yet, and past MAX_LINGERING_REFUSALS at once (a
         storm of connects) a refused socket is closed at once, so refusals hold few fds."""
+        tls = listener.tls is not None
         with self._lock:
-            linger = not isinstance(sock, ssl.SSLSocket)
-            linger = linger and self._lingering_refusals < MAX_LINGERING_REFUSALS
+            linger = not tls and self._lingering_refusals < MAX_LINGERING_REFUSALS
             if linger:
                 self._lingering_refusals += 1
         if not linger:
             try:
-                if not isinstance(sock, ssl.SSLSocket):
+                if not tls:
                     sock.send(refusal)
             except OSError:
                 pass
             sock.close()
             return
-        link = Link(sock, "refused", codec)
+        link = Link(sock, "refused", listener.codec)
         link.refused = True
         with self._lock:
             self._links.add(link)
             link.outbox.append(refusal)
             link.outbox_bytes = len(refusal)
         self.close_link(link, linger=True)
+
+    def _first_byte(self, link: Link) -> None:
+        """A TLS listener's new link has sent something: a TLS handshake is wrapped in TLS,
+        plain text is refused in plain text."""
+        try:
+            first = link.sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            first = b""
+        if not first:
+            self._end(link, "disconnect")
+            self._set_interest(link)  # (no more reads: it would stay readable)
+        elif first == TLS_HANDSHAKE:
+            self._start_tls(link)
+        else:
+            try:
+                received = link.sock.recv(RECV_SIZE)
+            except OSError:
+                received = first
+            self._refuse_plain(link, received)
+
+    def _start_tls(self, link: Link) -> None:
+        assert link.awaiting is not None and link.awaiting.tls is not None
+        context, link.awaiting = link.awaiting.tls, None
+        self._selector.unregister(link.sock)  # the TLS socket takes over its descriptor
+        link.interest = 0
+        try:
+            link.sock = context.wrap_socket(
+                link.sock, server_side=True, do_handshake_on_connect=False
+            )
+        except (ssl.SSLError, OSError) as exc:
+            log.info("TLS with %s failed: %s", link.peer, exc)
+            self._end(link, "disconnect")
+            return
+        self._set_interest(link)
+        self._handshake(link)
+
+    def _refuse_plain(self, link: Link, received: bytes) -> None:
+        """Plain text (`received`; b"": a silence) at a TLS port: send the codec's refusal
+        in plain text instead of what waits for the handshake; then the link ends. Some
+        codecs let a silent client wait."""
+        assert link.awaiting is not None
+        refusal = link.awaiting.codec.tls_refusal(received)
+        if not refusal:
+            return
+        log.info("refused %s: plain text at a TLS port", link.peer)
+        link.awaiting = None
+        link.handshaking = False
+        link.pending[:] = refusal
+        with self._lock:
+            link.outbox = []  # its greeting, never to be sent in plain text
+            link.outbox_bytes = 0
+            self._end_locked(link, "tls_required")  # and nothing more is queued
+        self._flush(link, [])
 
     def _handshake(self, link: Link) -> None:
         try:
@@ -259,6 +322,9 @@ class IOLoop:
         self._flush(link, [])  # what was queued meanwhile (the greeting)
 
     def _readable(self, link: Link) -> None:
+        if link.awaiting is not None:
+            self._first_byte(link)
+            return
         if link.handshaking:
             self._handshake(link)
             return
@@ -440,6 +506,8 @@ class IOLoop:
     def _timer_for(self, link: Link, now: float) -> None:
         if link.closed.is_set():
             return
+        if link.awaiting is not None and now >= link.silent_after and link.closing is None:
+            self._refuse_plain(link, b"")
         if link.lingering:
             if now >= link.close_by or now >= link.linger_quiet_until:
                 self._close_socket(link)
@@ -626,7 +694,7 @@ class IOLoop:
             left = deadline - time.monotonic()
             with self._lock:
                 remaining = list(self._links)
-            if left <= 0 or not any(link.pending for link in remaining):
+            if left <= 0 or not any(link.pending and not link.handshaking for link in remaining):
                 break
             self._handle_events(min(left, 0.05))
         for link in remaining:

@@ -62,6 +62,11 @@ class Codec(Protocol):
     def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
         """What turns away a new connection over the limits."""
 
+    def tls_refusal(self, received: bytes) -> bytes:
+        """What a TLS-only listener answers, in plain text, a client that spoke plain text
+        (`received`: what it sent first) or, with b"", one silent for a second (b"": wait,
+        its clients speak first)."""
+
 
 class LineDecoder(protocol.FrameDecoder):
     """The lanchat lines: frames flow at once, and the transport has nothing to add."""
@@ -146,6 +151,10 @@ class LanchatCodec:
     def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
         """The greeting and the error."""
         return self.encode(hello) + self.encode(error)
+
+    def tls_refusal(self, received: bytes) -> bytes:
+        """The `tls_required` error, also to a silent client: it waits for our hello."""
+        return protocol.encode(protocol.error("tls_required"))
 
     def _hello(self, event: events.Hello) -> Frame:
         frame = protocol.hello(

@@ -24,7 +24,8 @@ from lanchat.irc.lines import SERVER, line, numeric
 from lanchat.irc.state import MAX_ASKED, Asked, IrcState
 from lanchat.protocol import Frame, ProtocolError
 
-IRC_PORT = 6667  # the first port --irc tries (then the next PORT_SPAN)
+IRC_PORT = 6667  # the first port --irc tries (then the next PORT_SPAN) ...
+IRC_TLS_PORT = 6697  # ... and with --tls
 CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-prefix")
 
 
@@ -50,6 +51,12 @@ class IrcCodec:
     def refusal(self, hello: events.Hello, error: events.Error) -> bytes:
         """A connection over the limits: ERROR with the reason."""
         return line(None, "ERROR", error.message)
+
+    def tls_refusal(self, received: bytes) -> bytes:
+        """ERROR to a client that spoke plain text to the TLS port; a silent one waits."""
+        if not received:
+            return b""
+        return line(None, "ERROR", "This port speaks TLS only: connect with TLS (irssi -tls).")
 
 
 class IrcDecoder:

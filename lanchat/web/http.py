@@ -9,10 +9,12 @@ complete response bytes. Every response carries the security headers (`SECURITY`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 MAX_HEAD = 8192  # bytes of a request line and its headers, the blank line included
 STATIC = Path(__file__).parent / "static"
 
@@ -44,6 +46,7 @@ CONTENT_TYPES = {
 REASONS = {
     101: "Switching Protocols",
     200: "OK",
+    301: "Moved Permanently",
     400: "Bad Request",
     403: "Forbidden",
     404: "Not Found",
@@ -129,6 +132,22 @@ def error(status: int, message: str, head_only: bool = False) -> bytes:
     if status == 405:
         extra += (("Allow", "GET, HEAD"),)
     return response(status, extra, body, head_only)
+
+
+def to_https(received: bytes) -> bytes:
+    """The answer of an https port to a plain http request (its first bytes): 301 to
+    the same host, port and path over https; 400 when the head is not whole or has no
+    plain Host."""
+    head, blank, _ = received.partition(b"\r\n\r\n")
+    try:
+        request = parse_request(head) if blank else None
+    except BadRequest:
+        request = None
+    host = request.headers.get("host", "") if request else ""
+    if request is None or not _HOST.fullmatch(host):
+        return error(400, "This server speaks https only: open https://HOST:PORT/ instead.")
+    location = f"https://{host}{request.path}"
+    return response(301, (("Location", location),), (location + "\n").encode("ascii"))
 
 
 class Site:

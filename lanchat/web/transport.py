@@ -60,6 +60,13 @@ class WebCodec:
         """A connection over the limits, before any request: 503 with the error's text."""
         return http.error(503, error.message)
 
+    def tls_refusal(self, received: bytes) -> bytes:
+        """A plain http request to the https port: a redirect to the same address over
+        https (400 if its head is not whole in the first bytes); a silent one waits."""
+        if not received:
+            return b""
+        return http.to_https(received)
+
 
 class WebDecoder:
     """One web connection's bytes: an HTTP request, then WebSocket frames."""
