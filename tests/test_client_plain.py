@@ -128,18 +128,19 @@ def _fake_server(version: str) -> Tuple[socket.socket, threading.Thread]:
     listener.settimeout(WAIT)
 
     def serve() -> None:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            hello = dict(protocol.hello("future", []), version=version)
-            conn.sendall(protocol.encode(hello))
-            conn.settimeout(WAIT)
+        while True:  # a 4.4 client comes twice: TLS first, then (told in plain text) TCP
             try:
-                conn.recv(100)  # until the client goes
+                conn, _ = listener.accept()
             except OSError:
-                pass
+                return
+            with conn:
+                hello = dict(protocol.hello("future", []), version=version)
+                conn.sendall(protocol.encode(hello))
+                conn.settimeout(WAIT)
+                try:
+                    conn.recv(100)  # until the client goes
+                except OSError:
+                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

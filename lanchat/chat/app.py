@@ -215,9 +215,11 @@ def run(args: argparse.Namespace) -> int:
     user = UserFiles(secret, kept, problem)
     known = KnownServers()
     try:
-        if args.forget_server:
-            _forget(known, args.forget_server)
-        target, servers = _choose(args)
+        forget = getattr(args, "forget_server", None)
+        if forget:
+            _forget(known, forget)
+        address, servers = _choose(args)
+        target = _target(address, servers) if address is not None else None
         if target is None and plain:
             listed = "\n".join("  " + _label(s) for s in servers)
             raise Failure(f"several servers found; pass --server NAME or --host:\n{listed}")
@@ -287,15 +289,21 @@ class UserFiles:
             model.note("error", self.problem, time.time())
 
 
-def _choose(args: argparse.Namespace) -> Tuple[Optional[Target], List[ServerInfo]]:
-    """The server to join, or None and the list to pick from."""
+def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[ServerInfo]]:
+    """(host, port) to join, or None and the list to pick from."""
     if args.host and args.port:
-        return Target(args.host, args.port), []
+        return (args.host, args.port), []
     servers = find_candidates(args)
     joinable = [s for s in servers if s.compatible]
     if len(joinable) == 1:
-        return Target.of(joinable[0]), servers
+        return (joinable[0].host, joinable[0].port), servers
     return None, servers
+
+
+def _target(address: Tuple[str, int], servers: List[ServerInfo]) -> Target:
+    """The target at this address, with what its answer said if it was found."""
+    found = [s for s in servers if (s.host, s.port) == address]
+    return Target.of(found[0]) if found else Target(*address)
 
 
 def _run_plain(
