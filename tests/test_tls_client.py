@@ -1,0 +1,463 @@
+"""The client's TLS and trust on first use, against in-process servers with a TLS
+listener (throwaway certificates made by the openssl binary): links over TLS and the
+fallbacks both ways, the known_servers file, every decision of `chat.trust`, reconnects
+that check the certificate each time, the port scan of TLS servers, the window's question."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import threading
+from pathlib import Path
+from typing import Callable, Iterator, List, Tuple
+
+import pytest
+from wire import login
+
+from lanchat import protocol, tls
+from lanchat.chat import finder
+from lanchat.chat.connection import (
+    Backoff,
+    Connected,
+    Connection,
+    Event,
+    Link,
+    Received,
+    Stopped,
+    Untrusted,
+    open_link,
+)
+from lanchat.chat.known_servers import KnownServers
+from lanchat.chat.trust import Meeting, Trust
+from lanchat.chat.trustprompt import TrustPrompt
+from lanchat.chat.view import render_trust_prompt
+from lanchat.core.config import ServerConfig
+from lanchat.core.transport import LANCHAT
+from lanchat.server import ChatServer
+
+WAIT = 10.0
+Address = Tuple[str, int]
+Certificate = Tuple[Path, Path, str]  # cert, key, fingerprint
+
+
+def make_certificate(folder: Path, label: str) -> Certificate:
+    """A self-signed P-256 certificate and key made by openssl, and its fingerprint."""
+    cert, key = folder / f"{label}-cert.pem", folder / f"{label}-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={label}"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key, tls.fingerprint_of_pem_file(cert)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Certificate, Certificate]:
+    """Two different certificates, A and B."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl binary")
+    folder = tmp_path_factory.mktemp("tls-client")
+    return make_certificate(folder, "a"), make_certificate(folder, "b")
+
+
+StartServer = Callable[[str, Certificate], Tuple[Address, Address]]
+
+
+@pytest.fixture
+def start_server(no_thread_leak: None) -> Iterator[StartServer]:
+    """Start servers of a given name with a plain listener and a TLS listener (the given
+    certificate); both addresses. All are shut down at the end."""
+    running: List[Tuple[ChatServer, threading.Thread]] = []
+
+    def start(name: str, certificate: Certificate) -> Tuple[Address, Address]:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate[0], certificate[1])
+        server = ChatServer(ServerConfig(bind="127.0.0.1", port=0, name=name, discovery=False))
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        server.listen(listener, LANCHAT, context)
+        thread = threading.Thread(target=server.serve_forever, name="test-server")
+        thread.start()
+        running.append((server, thread))
+        return server.address, listener.getsockname()[:2]
+
+    try:
+        yield start
+    finally:
+        for server, thread in running:
+            assert server.shutdown(timeout=10)
+            thread.join(10)
+            server.server_close()
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> KnownServers:
+    return KnownServers(str(tmp_path / "config" / "known_servers"))
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[..., Link]]:
+    """open_link, with every link closed at the end."""
+    made: List[Link] = []
+
+    def open_(address: Address, **options: object) -> Link:
+        made.append(open_link(*address, **options))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield open_
+    for link in made:
+        link.close()
+
+
+# --------------------------------------------------------------------------- links
+
+
+def test_a_link_over_tls_shows_the_certificate_fingerprint(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    opened: Callable[..., Link],
+) -> None:
+    a, _ = certificates
+    _, tls_address = start_server("den", a)
+    link = opened(tls_address)
+    assert link.tls is not None
+    assert link.fingerprint == a[2]
+    assert link.hello["server"] == "den"
+
+
+def test_tls_first_at_a_plain_server_goes_plain_tcp(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    opened: Callable[..., Link],
+) -> None:
+    plain_address, _ = start_server("den", certificates[0])
+    link = opened(plain_address)
+    assert link.tls is None and link.fingerprint is None
+    assert link.hello["type"] == "hello" and link.hello["server"] == "den"
+
+
+def test_plain_first_at_a_tls_server_goes_tls_on_tls_required(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    opened: Callable[..., Link],
+) -> None:
+    a, _ = certificates
+    _, tls_address = start_server("den", a)
+    link = opened(tls_address, tls_first=False)
+    assert link.fingerprint == a[2]
+    assert link.hello["server"] == "den"
+
+
+def test_chat_over_tls_reads_and_writes_from_two_threads(
+    start_server: StartServer, certificates: Tuple[Certificate, Certificate]
+) -> None:
+    """The reader thread sits in recv while this thread sends: TLS through memory
+    buffers keeps both working, and every echo arrives in order."""
+    plain_address, tls_address = start_server("den", certificates[0])
+    watcher, _ = login(plain_address, "watcher")
+    events: queue.Queue[Event] = queue.Queue()
+    connection = Connection(*tls_address, events.put)
+    connection.start()
+    try:
+        assert isinstance(events.get(timeout=WAIT), Connected)
+        connection.send(protocol.login("bob"))
+        texts = [f"line {n}" for n in range(25)]
+        for text in texts:  # within the server's burst
+            assert connection.send(protocol.say(text))
+        echoed: List[str] = []
+        while len(echoed) < len(texts):
+            event = events.get(timeout=WAIT)
+            if isinstance(event, Received) and event.frame["type"] == "message":
+                echoed.append(event.frame["text"])
+        assert echoed == texts
+        watcher.expect("join", name="bob")
+        for text in texts:
+            watcher.expect("message", text=text)
+    finally:
+        connection.close()
+
+
+# --------------------------------------------------------------------------- known_servers
+
+
+def test_known_servers_keeps_names_with_spaces_and_percent_signs(known: KnownServers) -> None:
+    fingerprint = "SHA256:" + ":".join(["AB"] * 32)
+    known.remember("den of 100% café", fingerprint, "10.0.0.5:42070")
+    found = known.find("den of 100% café")
+    assert found is not None and found.fingerprint == fingerprint
+    assert found.address == "10.0.0.5:42070"
+    assert known.find("den") is None
+    line = Path(known.path).read_text(encoding="utf-8").splitlines()[-1]
+    assert line.startswith("den%20of%20100%25%20café SHA256:AB:AB:")
+
+
+def test_known_servers_is_its_owners_only_and_forget_keeps_other_lines(
+    known: KnownServers,
+) -> None:
+    one, two = "SHA256:" + ":".join(["01"] * 32), "SHA256:" + ":".join(["02"] * 32)
+    known.remember("den", one, "10.0.0.5:42070")
+    with open(known.path, "a", encoding="utf-8") as file:
+        file.write("# my own note\nsomething this client cannot read\n")
+    known.remember("lab", two, "10.0.0.6:42069")
+    assert stat.S_IMODE(os.stat(known.path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(known.path)).st_mode) == 0o700
+    forgotten = known.forget("den")
+    assert forgotten is not None and forgotten.fingerprint == one
+    text = Path(known.path).read_text(encoding="utf-8")
+    assert "den " not in text and "lab " in text
+    assert "# my own note\nsomething this client cannot read\n" in text
+    assert stat.S_IMODE(os.stat(known.path).st_mode) == 0o600
+    assert known.forget("den") is None
+
+
+# --------------------------------------------------------------------------- trust
+
+
+def test_a_first_meeting_is_remembered_and_then_trusted(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, _ = certificates
+    _, tls_address = start_server("den", a)
+    notes: List[str] = []
+    trust = Trust(known, say=notes.append)
+    meeting = trust.check(opened(tls_address))
+    assert meeting == Meeting("den", f"127.0.0.1:{tls_address[1]}", a[2])
+    trust.accept(meeting)
+    assert known.find("den") is not None and known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
+    assert notes and a[2] in notes[0] and "now trusted" in notes[0]
+    assert trust.check(opened(tls_address)) is None
+
+
+def test_a_changed_certificate_is_refused_saying_what_changed_and_how_to_accept_it(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, b = certificates
+    known.remember("den", a[2], "10.0.0.5:42070")
+    _, tls_address = start_server("den", b)
+    with pytest.raises(Untrusted) as refused:
+        Trust(known).check(opened(tls_address))
+    warning = str(refused.value)
+    assert "WARNING" in warning and "has changed" in warning
+    assert a[2] in warning and b[2] in warning and "10.0.0.5:42070" in warning
+    assert "lanchat client --forget-server den" in warning
+    assert f"lanchat client --tls-fingerprint {b[2]}" in warning
+
+
+def test_a_server_known_with_tls_that_answers_in_plain_text_is_a_downgrade(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, _ = certificates
+    known.remember("den", a[2], "10.0.0.5:42070")
+    plain_address, _ = start_server("den", a)
+    with pytest.raises(Untrusted) as refused:
+        Trust(known).check(opened(plain_address))
+    assert "answered without TLS" in str(refused.value) and a[2] in str(refused.value)
+    assert "--forget-server den" in str(refused.value)
+
+
+def test_an_unknown_plain_server_needs_no_trust(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    plain_address, _ = start_server("den", certificates[0])
+    assert Trust(known).check(opened(plain_address)) is None
+    assert not os.path.exists(known.path)
+
+
+def test_a_pin_accepts_its_certificate_whatever_is_known_and_refuses_any_other(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, b = certificates
+    known.remember("den", a[2], "10.0.0.5:42070")
+    plain_address, tls_address = start_server("den", b)
+    pinned = Trust(known, pin=b[2], accept_new=False, say=lambda note: None)
+    meeting = pinned.check(opened(tls_address))
+    assert meeting is not None and meeting.pinned
+    pinned.accept(meeting)
+    assert known.find("den").fingerprint == b[2]  # type: ignore[union-attr]
+    with pytest.raises(Untrusted, match="not the pinned one"):
+        Trust(known, pin=a[2]).check(opened(tls_address))
+    with pytest.raises(Untrusted, match="answered without TLS"):
+        Trust(known, pin=b[2]).check(opened(plain_address))
+
+
+def test_the_certificate_must_be_the_one_discovery_announced(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, b = certificates
+    plain_address, tls_address = start_server("den", a)
+    meeting = Trust(known, announced=a[2]).check(opened(tls_address))
+    assert meeting is not None and meeting.announced
+    with pytest.raises(Untrusted, match="discovery answer announced"):
+        Trust(known, announced=b[2]).check(opened(tls_address))
+    with pytest.raises(Untrusted, match="no TLS"):
+        Trust(known, announced=a[2]).check(opened(plain_address))
+
+
+def test_a_first_meeting_on_a_reconnect_is_accepted_only_with_accept_new(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+    opened: Callable[..., Link],
+) -> None:
+    a, _ = certificates
+    _, tls_address = start_server("den", a)
+    with pytest.raises(Untrusted, match="start the client again"):
+        Trust(known, accept_new=False).verify(opened(tls_address))
+    assert known.find("den") is None
+    Trust(known, accept_new=True, say=lambda note: None).verify(opened(tls_address))
+    assert known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- reconnects
+
+
+def _next(events: queue.Queue[Event], kind: type) -> Event:
+    while True:
+        event = events.get(timeout=WAIT)
+        if isinstance(event, kind):
+            return event
+
+
+def test_every_reconnect_goes_tls_again_and_is_checked(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+) -> None:
+    a, _ = certificates
+    _, tls_address = start_server("den", a)
+    known.remember("den", a[2], "10.0.0.5:42070")
+    trust = Trust(known)
+    checked: List[str] = []
+
+    def verify(link: Link) -> None:
+        checked.append(str(link.fingerprint))
+        trust.verify(link)
+
+    events: queue.Queue[Event] = queue.Queue()
+    connection = Connection(*tls_address, events.put, backoff=Backoff(0.01, 0.05), verify=verify)
+    first = open_link(*tls_address)
+    trust.verify(first)
+    connection.start(first)
+    try:
+        _next(events, Connected)
+        connection.drop()
+        _next(events, Connected)
+        assert checked == [a[2]]
+        connection.drop()
+        _next(events, Connected)
+        assert checked == [a[2], a[2]]
+    finally:
+        connection.close()
+
+
+def test_a_reconnect_to_a_changed_certificate_stops_for_good(
+    start_server: StartServer,
+    certificates: Tuple[Certificate, Certificate],
+    known: KnownServers,
+) -> None:
+    a, b = certificates
+    _, tls_address = start_server("den", a)
+    events: queue.Queue[Event] = queue.Queue()
+    first = open_link(*tls_address)
+    known.remember("den", b[2], "10.0.0.5:42070")  # as if the server had changed meanwhile
+    connection = Connection(
+        *tls_address, events.put, backoff=Backoff(0.01, 0.05), verify=Trust(known).verify
+    )
+    connection.start(first)
+    try:
+        _next(events, Connected)
+        connection.drop()
+        stopped = _next(events, Stopped)
+        assert isinstance(stopped, Stopped)
+        assert "has changed" in stopped.reason and a[2] in stopped.reason
+    finally:
+        connection.close()
+
+
+# --------------------------------------------------------------------------- finding servers
+
+
+def test_the_port_scan_finds_a_tls_server_with_its_fingerprint(
+    start_server: StartServer, certificates: Tuple[Certificate, Certificate]
+) -> None:
+    a, _ = certificates
+    plain_address, tls_address = start_server("den", a)
+    [found] = finder.scan_host("127.0.0.1", base_port=tls_address[1], span=0)
+    assert (found.name, found.port, found.tls, found.fingerprint) == (
+        "den",
+        tls_address[1],
+        True,
+        a[2],
+    )
+    assert found.compatible
+    [plain] = finder.scan_host("127.0.0.1", base_port=plain_address[1], span=0)
+    assert (plain.name, plain.tls, plain.fingerprint) == ("den", False, None)
+
+
+def test_a_discovery_answer_brings_tls_and_the_fingerprint() -> None:
+    fingerprint = "SHA256:" + ":".join(["5E"] * 32)
+    answer = protocol.encode(
+        protocol.server_info("den", 42070, 3, 50, fingerprint=fingerprint.lower())
+    )
+    server = finder._parse_answer(answer, "10.0.0.5")
+    assert server is not None
+    assert (server.tls, server.fingerprint) == (True, fingerprint)
+    plain = finder._parse_answer(
+        protocol.encode(protocol.server_info("den", 42070, 3, 50)), "10.0.0.5"
+    )
+    assert plain is not None and (plain.tls, plain.fingerprint) == (False, None)
+
+
+# --------------------------------------------------------------------------- the question
+
+
+def test_the_window_asks_with_the_whole_fingerprint_and_only_y_trusts() -> None:
+    fingerprint = "SHA256:" + ":".join(f"{n:02X}" for n in range(32))
+    prompt = TrustPrompt(Meeting("den", "10.0.0.5:42070", fingerprint))
+    text = "\n".join(
+        "".join(segment for segment, _ in row) for row in render_trust_prompt(prompt, 24, 80).rows
+    )
+    assert "Server 'den' at 10.0.0.5:42070 is new to this client." in text
+    shown = text.split("fingerprint is:", 1)[1]
+    assert ":".join(f"{n:02X}" for n in range(16)) + ":" in shown
+    assert ":".join(f"{n:02X}" for n in range(16, 32)) in shown
+    assert "y: trust it" in text and "n: do not connect" in text
+    for key in ("\n", "\r", "x", "KEY_DOWN"):
+        prompt.handle_key(key)
+        assert prompt.done is None
+    prompt.handle_key("y")
+    assert prompt.done is True
+    refused = TrustPrompt(prompt.meeting)
+    refused.handle_key("n")
+    assert refused.done is False
+
+
+def test_the_question_fits_any_window() -> None:
+    prompt = TrustPrompt(Meeting("den", "10.0.0.5:42070", "SHA256:" + ":".join(["AB"] * 32)))
+    for rows, cols in ((24, 80), (6, 20), (3, 10), (50, 200)):
+        screen = render_trust_prompt(prompt, rows, cols)
+        assert len(screen.rows) == rows
