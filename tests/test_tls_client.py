@@ -11,15 +11,15 @@ import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, List, Tuple
 
 import pytest
+from tlscerts import Certificate, make_certificate
 from wire import login
 
-from lanchat import protocol, tls
+from lanchat import protocol
 from lanchat.chat import finder
 from lanchat.chat.connection import (
     Backoff,
@@ -42,18 +42,6 @@ from lanchat.server import ChatServer
 
 WAIT = 10.0
 Address = Tuple[str, int]
-Certificate = Tuple[Path, Path, str]  # cert, key, fingerprint
-
-
-def make_certificate(folder: Path, label: str) -> Certificate:
-    """A self-signed P-256 certificate and key made by openssl, and its fingerprint."""
-    cert, key = folder / f"{label}-cert.pem", folder / f"{label}-key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={label}"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key, tls.fingerprint_of_pem_file(cert)
 
 
 @pytest.fixture(scope="module")
