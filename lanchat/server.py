@@ -121,7 +121,7 @@ class ChatServer:
         )
         self._loop.listen(listener, LANCHAT, self._tls)
         if web is not None:
-            self.listen(web, WebCodec(Site()), self._tls)
+            self.listen(web, WebCodec(Site(), scheme="https" if self._tls else "http"), self._tls)
             self.web_address = web.getsockname()[:2]
         if irc is not None:
             self.listen(irc, IrcCodec(), self._tls)

@@ -577,12 +577,14 @@ def test_pyz_discover_shows_the_web_url(pyz_servers) -> None:
 
 def test_the_urls_are_one_per_lan_address_or_the_bound_one(monkeypatch) -> None:
     monkeypatch.setattr(lan, "addresses", lambda: ["10.0.0.5", "192.168.1.9"])
-    anywhere = SimpleNamespace(web_address=("0.0.0.0", 42169))
+    anywhere = SimpleNamespace(web_address=("0.0.0.0", 42169), fingerprint=None)
     assert server.web_urls(anywhere) == ["http://10.0.0.5:42169/", "http://192.168.1.9:42169/"]
-    bound = SimpleNamespace(web_address=("10.0.0.5", 42170))
+    bound = SimpleNamespace(web_address=("10.0.0.5", 42170), fingerprint=None)
     assert server.web_urls(bound) == ["http://10.0.0.5:42170/"]
-    assert server.web_urls(SimpleNamespace(web_address=("::1", 8000))) == ["http://[::1]:8000/"]
-    assert server.web_urls(SimpleNamespace(web_address=None)) == []
+    assert server.web_urls(SimpleNamespace(web_address=("::1", 8000), fingerprint=None)) == [
+        "http://[::1]:8000/"
+    ]
+    assert server.web_urls(SimpleNamespace(web_address=None, fingerprint=None)) == []
 
 
 def test_lan_addresses_leave_out_loopback_and_fall_back_to_it(monkeypatch) -> None:

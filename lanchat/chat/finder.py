@@ -42,8 +42,8 @@ class ServerInfo:
     users: Optional[int] = None
     max_users: Optional[int] = None
     web_port: Optional[int] = None  # where its web client is served, if it said so
-    tls: bool = False  # every port speaks TLS only (4.4)
-    fingerprint: Optional[str] = None  # its TLS certificate's, `SHA256:...`, if it said so
+    tls: bool = False  # it speaks TLS only (4.4) ...
+    fingerprint: Optional[str] = None  # ... with the certificate of this fingerprint
 
     @property
     def compatible(self) -> bool:
@@ -57,15 +57,16 @@ class ServerInfo:
 
     @property
     def web_url(self) -> Optional[str]:
-        """The web client's address, http://HOST:PORT/, if the server serves one."""
+        """The web client's address, http(s)://HOST:PORT/, if the server serves one."""
         if self.web_port is None:
             return None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.web_port}/"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.web_port}/"
 
     def to_json(self) -> Dict[str, object]:
-        """The fields `lanchat discover --json` prints, `compatible` included, and `web`
-        (the web client's URL) when the server serves one."""
+        """The fields `lanchat discover --json` prints, `compatible` included, `web`
+        (the web client's URL) when the server serves one, and `tls` and `fingerprint`
+        when it speaks TLS."""
         fields: Dict[str, object] = {
             "name": self.name,
             "host": self.host,
@@ -77,6 +78,10 @@ class ServerInfo:
         }
         if self.web_url:
             fields["web"] = self.web_url
+        if self.tls:
+            fields["tls"] = True
+        if self.fingerprint:
+            fields["fingerprint"] = self.fingerprint
         return fields
 
 
@@ -156,8 +161,8 @@ def _parse_answer(data: bytes, host: str) -> Optional[ServerInfo]:
         users=frame.get("users"),
         max_users=frame.get("max_users"),
         web_port=_web_port(frame.get("web_port"), host),
-        tls=bool(frame.get("tls")),
-        fingerprint=tls.parse_fingerprint(frame.get("fingerprint") or ""),
+        tls=frame.get("tls") is True,
+        fingerprint=_fingerprint(frame.get("fingerprint"), host),
     )
 
 
@@ -290,6 +295,14 @@ def _advance(
     return _parse_hello(bytes(probe.buffer[:end]), probe.address, probe.port)
 
 
+def _fingerprint(text: Optional[str], host: str) -> Optional[str]:
+    """An answer's certificate fingerprint, when it is one."""
+    fingerprint = None if text is None else tls.parse_fingerprint(text)
+    if text is not None and fingerprint is None:
+        log.debug("discovery: ignored fingerprint %r from %s", text, host)
+    return fingerprint
+
+
 def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
     """A ServerInfo if this first line is a lanchat hello (of any major version); for
     the error `tls_required` one that says only `tls`, to be asked through TLS."""
@@ -401,7 +414,8 @@ def _count(value: Optional[int]) -> str:
 
 def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
     """One aligned line per server: name, address, version, users/capacity, compatibility,
-    and the web client's URL where it has one."""
+    the web client's URL where it has one, and `TLS` and the fingerprint where it speaks
+    TLS."""
     rows = [
         (
             _safe(server.name),
@@ -410,13 +424,14 @@ def format_lines(servers: Sequence[ServerInfo]) -> Iterator[str]:
             f"{_count(server.users)}/{_count(server.max_users)} users",
             "compatible" if server.compatible else "incompatible",
             server.web_url or "",
+            f"TLS {server.fingerprint or ''}".rstrip() if server.tls else "",
         )
         for server in servers
     ]
     widths = [max(len(row[column]) for row in rows) for column in range(4)] if rows else []
     for row in rows:
         line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
-        yield line + (f"  {row[5]}" if row[5] else "")
+        yield line + "".join(f"  {cell}" for cell in row[5:] if cell)
 
 
 def run(args: argparse.Namespace) -> int:

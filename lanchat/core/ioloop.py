@@ -468,7 +468,7 @@ class IOLoop:
         if link.closed.is_set():
             return
         mask = selectors.EVENT_READ if link.reading else 0
-        if link.pending or want_write:
+        if (link.pending and not link.handshaking) or want_write:  # (held: no use yet)
             mask |= selectors.EVENT_WRITE
         if mask == link.interest:
             return

@@ -28,11 +28,13 @@ CLOSE_CODES = {"quit": websocket.NORMAL, "timeout": websocket.NORMAL, "shutdown"
 
 
 class WebCodec:
-    """The lanchat frames of one flavour (`LanchatCodec`), one per WebSocket text frame."""
+    """The lanchat frames of one flavour (`LanchatCodec`), one per WebSocket text frame.
+    `scheme` is the page's: "https" where the web port speaks TLS."""
 
-    def __init__(self, site: Site, flavour: LanchatCodec = LANCHAT) -> None:
+    def __init__(self, site: Site, flavour: LanchatCodec = LANCHAT, scheme: str = "http") -> None:
         self.site = site
         self.flavour = flavour
+        self.scheme = scheme
         self.name = "websocket+" + flavour.name
         self.rooms = flavour.rooms
         self.minor = flavour.minor
@@ -43,14 +45,14 @@ class WebCodec:
         flavour = self.flavour.for_login(speaks_rooms, version)
         sibling = self._siblings.get(flavour.name)
         if sibling is None:
-            sibling = WebCodec(self.site, flavour)
+            sibling = WebCodec(self.site, flavour, self.scheme)
             sibling._siblings = self._siblings
             self._siblings[flavour.name] = sibling
         return sibling
 
     def decoder(self) -> WebDecoder:
         """HTTP first, then the WebSocket."""
-        return WebDecoder(self.site)
+        return WebDecoder(self.site, self.scheme)
 
     def encode(self, event: events.Event) -> bytes:
         """One text frame holding the JSON frame (without the newline)."""
@@ -71,8 +73,9 @@ class WebCodec:
 class WebDecoder:
     """One web connection's bytes: an HTTP request, then WebSocket frames."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, scheme: str = "http") -> None:
         self.site = site
+        self.scheme = scheme  # of the page's origin, the only one whose WebSocket is let in
         self.opened = False  # the WebSocket is up: lanchat frames flow
         self.ending: Optional[str] = None  # a leave reason once the transport is done
         self._head = bytearray()
@@ -154,7 +157,7 @@ class WebDecoder:
             raise BadRequest(400, "A bad Sec-WebSocket-Key.")
         origin = request.header("origin")
         # A browser always sends Origin: a page of another site must not join as its reader.
-        if origin and origin != "http://" + request.header("host"):
+        if origin and origin != f"{self.scheme}://" + request.header("host"):
             raise BadRequest(403, "Cross-origin WebSockets are refused.")
         accept = websocket.accept_key(key)
         upgrade = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
