@@ -208,9 +208,9 @@ def scan_host(
 
     All ports are tried at once; each gets `timeout` seconds to accept and then as long
     again to send its first line. A port whose first bytes are not a lanchat `hello` is
-    dropped as soon as that is clear. Only a blank line is sent (a lanchat server ignores
-    it), so that a TLS server answers `tls_required` at once; such a server is then asked
-    again through TLS for its hello and certificate.
+    dropped as soon as that is clear; nothing is sent to it. A port that stays silent (as
+    a TLS server does: it waits for the client's handshake) or answers `tls_required` is
+    then tried through TLS, with the same timeout, for its hello and certificate.
     Raises OSError (socket.gaierror) when the host name cannot be resolved.
     """
     address = str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
@@ -229,9 +229,11 @@ def scan_host(
                 now = time.monotonic()
                 waiting = [key.data for key in selector.get_map().values()]
                 for probe in waiting:
-                    if probe.deadline <= now:  # silent or slow: not a lanchat server
+                    if probe.deadline <= now:  # silent or slow: not a plain lanchat server
                         selector.unregister(probe.sock)
                         log.debug("scan: %s:%d timed out", address, probe.port)
+                        if probe.connected and not probe.buffer:  # a TLS one waits for us
+                            found.append(ServerInfo("", address, probe.port, "", tls=True))
                 if not selector.get_map():
                     break
                 wait = min(key.data.deadline for key in selector.get_map().values()) - now
@@ -242,8 +244,10 @@ def scan_host(
         finally:
             for probe in probes:
                 probe.sock.close()
-    # TLS servers said only that: their hellos come through TLS, one after the other.
-    found = [s for s in (_hello_over_tls(address, f.port) if f.tls else f for f in found) if s]
+    # Silent ports and those that asked for TLS are asked through TLS, one after the other.
+    found = [
+        s for s in (_hello_over_tls(address, f.port, timeout) if f.tls else f for f in found) if s
+    ]
     log.debug("scan of %s ports %d-%d found %d", address, base_port, last_port, len(found))
     return sorted(found, key=lambda server: server.port)
 
@@ -270,10 +274,6 @@ def _advance(
             return None
         probe.connected = True
         probe.deadline = time.monotonic() + timeout  # the read gets its own short timeout
-        try:  # a blank line, which a lanchat server ignores: a TLS one answers tls_required
-            probe.sock.send(b"\n")
-        except OSError:
-            pass
         selector.modify(probe.sock, selectors.EVENT_READ, probe)
         return None
     try:
@@ -340,10 +340,10 @@ def _from_hello(frame: protocol.Frame, host: str, port: int) -> Optional[ServerI
     )
 
 
-def _hello_over_tls(host: str, port: int) -> Optional[ServerInfo]:
+def _hello_over_tls(host: str, port: int, timeout: float) -> Optional[ServerInfo]:
     """A TLS server's hello, read through TLS, and its certificate's fingerprint."""
     try:
-        link = open_link(host, port, tls_first=True)
+        link = open_link(host, port, timeout, tls_first=True)
     except LinkError as exc:
         log.debug("scan: %s:%d wants TLS: %s", host, port, exc)
         return None
