@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import socket
 import ssl
 import stat
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, List, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import pytest
-from tlscerts import Certificate, make_certificate
+import tlscerts
+from tlscerts import Certificate
 from wire import login
 
 from lanchat import protocol
@@ -44,25 +44,21 @@ WAIT = 10.0
 Address = Tuple[str, int]
 
 
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Certificate, Certificate]:
-    """Two different certificates, A and B."""
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl binary")
-    folder = tmp_path_factory.mktemp("tls-client")
-    return make_certificate(folder, "a"), make_certificate(folder, "b")
+certificates = tlscerts.certificates  # the shared fixture, made this module's own
 
 
-StartServer = Callable[[str, Certificate], Tuple[Address, Address]]
+class Lab:
+    """Two certificates (A, B), a known_servers file, in-process servers of a given name
+    with a plain and a TLS listener (`start`), and links to them (`open`)."""
 
+    def __init__(self, certificates: Tuple[Certificate, Certificate], folder: Path) -> None:
+        self.certificates = certificates
+        self.known = KnownServers(str(folder / "config" / "known_servers"))
+        self.servers: List[Tuple[ChatServer, threading.Thread]] = []
+        self.links: List[Link] = []
 
-@pytest.fixture
-def start_server(no_thread_leak: None) -> Iterator[StartServer]:
-    """Start servers of a given name with a plain listener and a TLS listener (the given
-    certificate); both addresses. All are shut down at the end."""
-    running: List[Tuple[ChatServer, threading.Thread]] = []
-
-    def start(name: str, certificate: Certificate) -> Tuple[Address, Address]:
+    def start(self, name: str, certificate: Certificate) -> Tuple[Address, Address]:
+        """A server called `name`: its plain address and its TLS address (`certificate`)."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(certificate[0], certificate[1])
         server = ChatServer(ServerConfig(bind="127.0.0.1", port=0, name=name, discovery=False))
@@ -72,16 +68,32 @@ def start_server(no_thread_leak: None) -> Iterator[StartServer]:
         server.listen(listener, LANCHAT, context)
         thread = threading.Thread(target=server.serve_forever, name="test-server")
         thread.start()
-        running.append((server, thread))
+        self.servers.append((server, thread))
         return server.address, listener.getsockname()[:2]
 
-    try:
-        yield start
-    finally:
-        for server, thread in running:
+    def open(self, address: Address, **options: Any) -> Link:
+        """open_link, closed at the end of the test."""
+        self.links.append(open_link(*address, **options))
+        return self.links[-1]
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close()
+        for server, thread in self.servers:
             assert server.shutdown(timeout=10)
             thread.join(10)
             server.server_close()
+
+
+@pytest.fixture
+def lab(
+    certificates: Tuple[Certificate, Certificate], tmp_path: Path, no_thread_leak: None
+) -> Iterator[Lab]:
+    made = Lab(certificates, tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 @pytest.fixture
@@ -89,65 +101,37 @@ def known(tmp_path: Path) -> KnownServers:
     return KnownServers(str(tmp_path / "config" / "known_servers"))
 
 
-@pytest.fixture
-def opened() -> Iterator[Callable[..., Link]]:
-    """open_link, with every link closed at the end."""
-    made: List[Link] = []
-
-    def open_(address: Address, **options: object) -> Link:
-        made.append(open_link(*address, **options))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield open_
-    for link in made:
-        link.close()
-
-
 # --------------------------------------------------------------------------- links
 
 
-def test_a_link_over_tls_shows_the_certificate_fingerprint(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    opened: Callable[..., Link],
-) -> None:
-    a, _ = certificates
-    _, tls_address = start_server("den", a)
-    link = opened(tls_address)
+def test_a_link_over_tls_shows_the_certificate_fingerprint(lab: Lab) -> None:
+    a, _ = lab.certificates
+    _, tls_address = lab.start("den", a)
+    link = lab.open(tls_address)
     assert link.tls is not None
     assert link.fingerprint == a[2]
     assert link.hello["server"] == "den"
 
 
-def test_tls_first_at_a_plain_server_goes_plain_tcp(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    opened: Callable[..., Link],
-) -> None:
-    plain_address, _ = start_server("den", certificates[0])
-    link = opened(plain_address)
+def test_tls_first_at_a_plain_server_goes_plain_tcp(lab: Lab) -> None:
+    plain_address, _ = lab.start("den", lab.certificates[0])
+    link = lab.open(plain_address)
     assert link.tls is None and link.fingerprint is None
     assert link.hello["type"] == "hello" and link.hello["server"] == "den"
 
 
-def test_plain_first_at_a_tls_server_goes_tls_on_tls_required(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    opened: Callable[..., Link],
-) -> None:
-    a, _ = certificates
-    _, tls_address = start_server("den", a)
-    link = opened(tls_address, tls_first=False)
+def test_plain_first_at_a_tls_server_goes_tls_on_tls_required(lab: Lab) -> None:
+    a, _ = lab.certificates
+    _, tls_address = lab.start("den", a)
+    link = lab.open(tls_address, tls_first=False)
     assert link.fingerprint == a[2]
     assert link.hello["server"] == "den"
 
 
-def test_chat_over_tls_reads_and_writes_from_two_threads(
-    start_server: StartServer, certificates: Tuple[Certificate, Certificate]
-) -> None:
+def test_chat_over_tls_reads_and_writes_from_two_threads(lab: Lab) -> None:
     """The reader thread sits in recv while this thread sends: TLS through memory
     buffers keeps both working, and every echo arrives in order."""
-    plain_address, tls_address = start_server("den", certificates[0])
+    plain_address, tls_address = lab.start("den", lab.certificates[0])
     watcher, _ = login(plain_address, "watcher")
     events: queue.Queue[Event] = queue.Queue()
     connection = Connection(*tls_address, events.put)
@@ -207,35 +191,27 @@ def test_known_servers_is_its_owners_only_and_forget_keeps_other_lines(
 # --------------------------------------------------------------------------- trust
 
 
-def test_a_first_meeting_is_remembered_and_then_trusted(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    a, _ = certificates
-    _, tls_address = start_server("den", a)
+def test_a_first_meeting_is_remembered_and_then_trusted(lab: Lab) -> None:
+    a, _ = lab.certificates
+    _, tls_address = lab.start("den", a)
     notes: List[str] = []
-    trust = Trust(known, say=notes.append)
-    meeting = trust.check(opened(tls_address))
+    trust = Trust(lab.known, say=notes.append)
+    meeting = trust.check(lab.open(tls_address))
     assert meeting == Meeting("den", f"127.0.0.1:{tls_address[1]}", a[2])
     trust.accept(meeting)
-    assert known.find("den") is not None and known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
+    assert lab.known.find("den") is not None and lab.known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
     assert notes and a[2] in notes[0] and "now trusted" in notes[0]
-    assert trust.check(opened(tls_address)) is None
+    assert trust.check(lab.open(tls_address)) is None
 
 
 def test_a_changed_certificate_is_refused_saying_what_changed_and_how_to_accept_it(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
+    lab: Lab,
 ) -> None:
-    a, b = certificates
-    known.remember("den", a[2], "10.0.0.5:42070")
-    _, tls_address = start_server("den", b)
+    a, b = lab.certificates
+    lab.known.remember("den", a[2], "10.0.0.5:42070")
+    _, tls_address = lab.start("den", b)
     with pytest.raises(Untrusted) as refused:
-        Trust(known).check(opened(tls_address))
+        Trust(lab.known).check(lab.open(tls_address))
     warning = str(refused.value)
     assert "WARNING" in warning and "has changed" in warning
     assert a[2] in warning and b[2] in warning and "10.0.0.5:42070" in warning
@@ -243,81 +219,56 @@ def test_a_changed_certificate_is_refused_saying_what_changed_and_how_to_accept_
     assert f"lanchat client --tls-fingerprint {b[2]}" in warning
 
 
-def test_a_server_known_with_tls_that_answers_in_plain_text_is_a_downgrade(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    a, _ = certificates
-    known.remember("den", a[2], "10.0.0.5:42070")
-    plain_address, _ = start_server("den", a)
+def test_a_server_known_with_tls_that_answers_in_plain_text_is_a_downgrade(lab: Lab) -> None:
+    a, _ = lab.certificates
+    lab.known.remember("den", a[2], "10.0.0.5:42070")
+    plain_address, _ = lab.start("den", a)
     with pytest.raises(Untrusted) as refused:
-        Trust(known).check(opened(plain_address))
+        Trust(lab.known).check(lab.open(plain_address))
     assert "answered without TLS" in str(refused.value) and a[2] in str(refused.value)
     assert "--forget-server den" in str(refused.value)
 
 
-def test_an_unknown_plain_server_needs_no_trust(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    plain_address, _ = start_server("den", certificates[0])
-    assert Trust(known).check(opened(plain_address)) is None
-    assert not os.path.exists(known.path)
+def test_an_unknown_plain_server_needs_no_trust(lab: Lab) -> None:
+    plain_address, _ = lab.start("den", lab.certificates[0])
+    assert Trust(lab.known).check(lab.open(plain_address)) is None
+    assert not os.path.exists(lab.known.path)
 
 
-def test_a_pin_accepts_its_certificate_whatever_is_known_and_refuses_any_other(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    a, b = certificates
-    known.remember("den", a[2], "10.0.0.5:42070")
-    plain_address, tls_address = start_server("den", b)
-    pinned = Trust(known, pin=b[2], accept_new=False, say=lambda note: None)
-    meeting = pinned.check(opened(tls_address))
+def test_a_pin_accepts_its_certificate_whatever_is_known_and_refuses_any_other(lab: Lab) -> None:
+    a, b = lab.certificates
+    lab.known.remember("den", a[2], "10.0.0.5:42070")
+    plain_address, tls_address = lab.start("den", b)
+    pinned = Trust(lab.known, pin=b[2], accept_new=False, say=lambda note: None)
+    meeting = pinned.check(lab.open(tls_address))
     assert meeting is not None and meeting.pinned
     pinned.accept(meeting)
-    assert known.find("den").fingerprint == b[2]  # type: ignore[union-attr]
+    assert lab.known.find("den").fingerprint == b[2]  # type: ignore[union-attr]
     with pytest.raises(Untrusted, match="not the pinned one"):
-        Trust(known, pin=a[2]).check(opened(tls_address))
+        Trust(lab.known, pin=a[2]).check(lab.open(tls_address))
     with pytest.raises(Untrusted, match="answered without TLS"):
-        Trust(known, pin=b[2]).check(opened(plain_address))
+        Trust(lab.known, pin=b[2]).check(lab.open(plain_address))
 
 
-def test_the_certificate_must_be_the_one_discovery_announced(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    a, b = certificates
-    plain_address, tls_address = start_server("den", a)
-    meeting = Trust(known, announced=a[2]).check(opened(tls_address))
+def test_the_certificate_must_be_the_one_discovery_announced(lab: Lab) -> None:
+    a, b = lab.certificates
+    plain_address, tls_address = lab.start("den", a)
+    meeting = Trust(lab.known, announced=a[2]).check(lab.open(tls_address))
     assert meeting is not None and meeting.announced
     with pytest.raises(Untrusted, match="discovery answer announced"):
-        Trust(known, announced=b[2]).check(opened(tls_address))
+        Trust(lab.known, announced=b[2]).check(lab.open(tls_address))
     with pytest.raises(Untrusted, match="no TLS"):
-        Trust(known, announced=a[2]).check(opened(plain_address))
+        Trust(lab.known, announced=a[2]).check(lab.open(plain_address))
 
 
-def test_a_first_meeting_on_a_reconnect_is_accepted_only_with_accept_new(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-    opened: Callable[..., Link],
-) -> None:
-    a, _ = certificates
-    _, tls_address = start_server("den", a)
+def test_a_first_meeting_on_a_reconnect_is_accepted_only_with_accept_new(lab: Lab) -> None:
+    a, _ = lab.certificates
+    _, tls_address = lab.start("den", a)
     with pytest.raises(Untrusted, match="start the client again"):
-        Trust(known, accept_new=False).verify(opened(tls_address))
-    assert known.find("den") is None
-    Trust(known, accept_new=True, say=lambda note: None).verify(opened(tls_address))
-    assert known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
+        Trust(lab.known, accept_new=False).verify(lab.open(tls_address))
+    assert lab.known.find("den") is None
+    Trust(lab.known, accept_new=True, say=lambda note: None).verify(lab.open(tls_address))
+    assert lab.known.find("den").fingerprint == a[2]  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- reconnects
@@ -330,15 +281,11 @@ def _next(events: queue.Queue[Event], kind: type) -> Event:
             return event
 
 
-def test_every_reconnect_goes_tls_again_and_is_checked(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-) -> None:
-    a, _ = certificates
-    _, tls_address = start_server("den", a)
-    known.remember("den", a[2], "10.0.0.5:42070")
-    trust = Trust(known)
+def test_every_reconnect_goes_tls_again_and_is_checked(lab: Lab) -> None:
+    a, _ = lab.certificates
+    _, tls_address = lab.start("den", a)
+    lab.known.remember("den", a[2], "10.0.0.5:42070")
+    trust = Trust(lab.known)
     checked: List[str] = []
 
     def verify(link: Link) -> None:
@@ -362,18 +309,14 @@ def test_every_reconnect_goes_tls_again_and_is_checked(
         connection.close()
 
 
-def test_a_reconnect_to_a_changed_certificate_stops_for_good(
-    start_server: StartServer,
-    certificates: Tuple[Certificate, Certificate],
-    known: KnownServers,
-) -> None:
-    a, b = certificates
-    _, tls_address = start_server("den", a)
+def test_a_reconnect_to_a_changed_certificate_stops_for_good(lab: Lab) -> None:
+    a, b = lab.certificates
+    _, tls_address = lab.start("den", a)
     events: queue.Queue[Event] = queue.Queue()
     first = open_link(*tls_address)
-    known.remember("den", b[2], "10.0.0.5:42070")  # as if the server had changed meanwhile
+    lab.known.remember("den", b[2], "10.0.0.5:42070")  # as if the server had changed meanwhile
     connection = Connection(
-        *tls_address, events.put, backoff=Backoff(0.01, 0.05), verify=Trust(known).verify
+        *tls_address, events.put, backoff=Backoff(0.01, 0.05), verify=Trust(lab.known).verify
     )
     connection.start(first)
     try:
@@ -389,11 +332,9 @@ def test_a_reconnect_to_a_changed_certificate_stops_for_good(
 # --------------------------------------------------------------------------- finding servers
 
 
-def test_the_port_scan_finds_a_tls_server_with_its_fingerprint(
-    start_server: StartServer, certificates: Tuple[Certificate, Certificate]
-) -> None:
-    a, _ = certificates
-    plain_address, tls_address = start_server("den", a)
+def test_the_port_scan_finds_a_tls_server_with_its_fingerprint(lab: Lab) -> None:
+    a, _ = lab.certificates
+    plain_address, tls_address = lab.start("den", a)
     [found] = finder.scan_host("127.0.0.1", base_port=tls_address[1], span=0)
     assert (found.name, found.port, found.tls, found.fingerprint) == (
         "den",

@@ -6,12 +6,12 @@ server saying so on stderr and exit 1 on a refused certificate; the window asks.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple
 
 import pytest
+import tlscerts
 from conftest import free_port
 from drivers import (
     WAIT,
@@ -23,7 +23,7 @@ from drivers import (
     stop_server,
     wait_until,
 )
-from tlscerts import Certificate, make_certificate
+from tlscerts import Certificate
 from wire import start_pyz_server
 
 pytestmark = pytest.mark.pyz
@@ -31,13 +31,7 @@ pytestmark = pytest.mark.pyz
 Address = Tuple[str, int]
 
 
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Certificate, Certificate]:
-    """Two different certificates, A and B."""
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl binary")
-    folder = tmp_path_factory.mktemp("tls-e2e")
-    return make_certificate(folder, "a"), make_certificate(folder, "b")
+certificates = tlscerts.certificates  # the shared fixture, made this module's own
 
 
 class Servers:

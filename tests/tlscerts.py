@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Tuple
+
+import pytest
 
 from lanchat import tls
 
@@ -20,3 +23,12 @@ def make_certificate(folder: Path, label: str) -> Certificate:
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     return cert, key, tls.fingerprint_of_pem_file(cert)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Certificate, Certificate]:
+    """Two different certificates, A and B (the test is skipped without openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl binary")
+    folder = tmp_path_factory.mktemp("tls-client")
+    return make_certificate(folder, "a"), make_certificate(folder, "b")
