@@ -40,8 +40,9 @@ def client_context() -> ssl.SSLContext:
 
 
 class TlsStream:
-    """TLS over a connected socket: `handshake()` once, then `recv` and `sendall` from any
-    thread (`recv` from one at a time), `close_notify()` at the end."""
+    """TLS over a connected socket: `handshake()` once (then `fingerprint` is the server
+    certificate's), then `recv` and `sendall` from any thread (`recv` from one at a time),
+    `close_notify()` at the end."""
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
         self.sock = sock
@@ -49,10 +50,12 @@ class TlsStream:
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=False)
         self._lock = threading.Lock()
+        self.fingerprint = ""  # the server certificate's, `SHA256:...`, once shaken hands
 
     def handshake(self) -> None:
-        """Shake hands within the socket's timeout; PlainAnswer if the server speaks no
-        TLS, ssl.SSLError if the handshake fails, OSError (socket.timeout) as recv does."""
+        """Shake hands within the socket's timeout and note the certificate's fingerprint;
+        PlainAnswer if the server speaks no TLS, ssl.SSLError if the handshake fails (or
+        brings no certificate), OSError (socket.timeout) as recv does."""
         first = True
         while True:
             with self._lock:
@@ -63,6 +66,10 @@ class TlsStream:
                     done = False
                 self._flush()
             if done:
+                der = self._tls.getpeercert(binary_form=True)
+                if der is None:  # a TLS server always sends one: without it, nothing to trust
+                    raise ssl.SSLError("the server sent no certificate")
+                self.fingerprint = tls.fingerprint_of_der(der)
                 return
             data = self.sock.recv(RECV_SIZE)
             if first and data and data[0] not in _TLS_RECORD_TYPES:
@@ -71,14 +78,6 @@ class TlsStream:
             if not data:
                 raise ssl.SSLEOFError("the server closed the connection during the handshake")
             self._incoming.write(data)
-
-    @property
-    def fingerprint(self) -> str:
-        """The server certificate's fingerprint, `SHA256:...` (after the handshake)."""
-        der = self._tls.getpeercert(binary_form=True)
-        if der is None:  # a TLS server always sends one; without it there is nothing to trust
-            raise ssl.SSLError("the server sent no certificate")
-        return tls.fingerprint_of_der(der)
 
     def recv(self, size: int = RECV_SIZE) -> bytes:
         """Up to `size` bytes of plain text; b"" at the end. Raises as the socket's recv
