@@ -113,9 +113,36 @@ def test_a_link_over_tls_shows_the_certificate_fingerprint(lab: Lab) -> None:
     assert link.hello["server"] == "den"
 
 
-def test_tls_first_at_a_plain_server_goes_plain_tcp(lab: Lab) -> None:
+def test_a_plain_server_not_known_is_read_in_plain_tcp_with_nothing_sent(lab: Lab) -> None:
+    """A plain server greets at once: the client reads its hello on that connection and
+    never sends it a TLS handshake (4.3 servers, bots and proxies see what they saw)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: List[bytes] = []
+
+    def greet_once() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(protocol.encode(protocol.hello("old", [])))
+            conn.settimeout(WAIT)
+            received.append(conn.recv(65536))  # b"" when the client closes
+
+    thread = threading.Thread(target=greet_once, name="plain-server")
+    thread.start()
+    try:
+        link = open_link(*listener.getsockname()[:2])
+        assert link.tls is None and link.fingerprint is None
+        assert link.hello["server"] == "old"
+        link.close()
+        thread.join(WAIT)
+        assert received == [b""]
+    finally:
+        listener.close()
+        thread.join(WAIT)
+
+
+def test_a_tls_attempt_answered_in_plain_text_is_read_again_in_plain_tcp(lab: Lab) -> None:
     plain_address, _ = lab.start("den", lab.certificates[0])
-    link = lab.open(plain_address)
+    link = lab.open(plain_address, tls=True)
     assert link.tls is None and link.fingerprint is None
     assert link.hello["type"] == "hello" and link.hello["server"] == "den"
 
@@ -123,7 +150,7 @@ def test_tls_first_at_a_plain_server_goes_plain_tcp(lab: Lab) -> None:
 def test_plain_first_at_a_tls_server_goes_tls_on_tls_required(lab: Lab) -> None:
     a, _ = lab.certificates
     _, tls_address = lab.start("den", a)
-    link = lab.open(tls_address, tls_first=False)
+    link = lab.open(tls_address, tls=False)
     assert link.fingerprint == a[2]
     assert link.hello["server"] == "den"
 

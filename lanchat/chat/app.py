@@ -47,7 +47,7 @@ from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, 
 from lanchat.chat.finder import ServerInfo
 from lanchat.chat.keyfile import KeyFileError
 from lanchat.chat.known_servers import KnownServers, KnownServersError
-from lanchat.chat.model import STOPPED, ClientModel
+from lanchat.chat.model import ClientModel
 from lanchat.chat.picker import ServerPicker
 from lanchat.chat.trust import Meeting, Trust
 from lanchat.chat.trustprompt import TrustPrompt
@@ -141,12 +141,12 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
 
 @dataclass(frozen=True)
 class Target:
-    """The server to join: where, whether to try TLS first (unknown: yes), and the
+    """The server to join: where, whether it speaks TLS (None: not known), and the
     certificate its discovery answer announced, if any."""
 
     host: str
     port: int
-    tls_first: bool = True
+    tls: Optional[bool] = None
     announced: Optional[str] = None
 
     @classmethod
@@ -158,7 +158,7 @@ class Target:
 def first_link(target: Target) -> Link:
     """Connect and read the hello; Failure with one line if that is not a chat to join."""
     try:
-        link = open_link(target.host, target.port, tls_first=target.tls_first)
+        link = open_link(target.host, target.port, tls=target.tls)
     except Unreachable as exc:
         raise Failure(
             f"{exc}; start a server with '{_program()} server' or check --host and --port"
@@ -326,7 +326,7 @@ def _run_plain(
         model, target.host, target.port, link, sys.stdin.fileno(), stdout, trust.verify
     )
     # kicked, banned, a certificate refused on a reconnect: on stderr too, for the bot's owner
-    if model.fatal or model.link == STOPPED:
+    if model.fatal:
         _stderr(model.exit_note)
     return code
 

@@ -15,17 +15,20 @@ Errors::
      +-- Refused         the server said no at once (server_full); .code, .message
      +-- Untrusted       its certificate (or the lack of one) is not the one trusted
 
-A link is TLS or plain TCP. `open_link` tries TLS first unless told otherwise, and plain
-TCP when the server answers the handshake in plain text; a plain attempt begins with a
-blank line (which a lanchat server ignores), so that a TLS server answers `tls_required`
-at once, and then goes TLS. Whether a link's certificate is the one to trust is the
-caller's check (`chat.trust`), given to `Connection` as `verify` for its reconnects.
+A link is TLS or plain TCP. Where it is not known which, `open_link` listens a moment:
+a plain lanchat server greets at once and is read as before (nothing is sent to it); a
+silent one is asked in TLS, and judged in plain TCP again if it answers in plain text.
+Told to go plain first, it begins with a blank line (which a lanchat server ignores), so
+that a TLS server answers `tls_required` at once, and then goes TLS. Whether a link's
+certificate is the one to trust is the caller's check (`chat.trust`), given to
+`Connection` as `verify` for its reconnects.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import selectors
 import socket
 import ssl
 import threading
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
 HELLO_TIMEOUT = 1.0  # a lanchat server greets at once: longer silence is something else
 HANDSHAKE_TIMEOUT = 3.0  # a TLS server answers the client's first bytes at once, too
+GREETING_WAIT = 0.25  # a plain server's hello comes within this; a TLS one waits for us
 SOCKET_TIMEOUT = 5.0  # bounds a send to a stuck server; a quiet recv just loops
 RECV_SIZE = 65536
 STABLE_AFTER = 10.0  # a link that lived this long resets the backoff
@@ -208,34 +212,43 @@ def _describe(exc: OSError) -> str:
 
 
 def open_link(
-    host: str, port: int, timeout: float = CONNECT_TIMEOUT, tls_first: bool = True
+    host: str, port: int, timeout: float = CONNECT_TIMEOUT, tls: Optional[bool] = None
 ) -> Link:
     """Connect, read the server's hello and check it; raise a LinkError if that fails.
 
-    TLS first (unless `tls_first` is False), then plain TCP if the server answered the
-    handshake in plain text; plain first, then TLS if the server answered `tls_required`.
+    `tls` None (not known): listen for `GREETING_WAIT` first, since a plain lanchat server
+    greets at once: its hello is read as before; a silent server is asked in TLS. True:
+    TLS at once. A TLS attempt answered in plain text is judged again in plain TCP. False:
+    plain TCP beginning with a blank line, then TLS if the server answers `tls_required`.
     """
     where = f"{host}:{port}"
-    if tls_first:
+    if tls is False:
         try:
-            return _open(host, port, timeout, use_tls=True)
-        except PlainAnswer:
-            log.info("%s answered TLS in plain text: trying plain TCP", where)
-            return _open(host, port, timeout, use_tls=False)
+            return _open(host, port, timeout, PLAIN_FIRST)
+        except Refused as exc:
+            if exc.code != "tls_required":
+                raise
+            log.info("%s wants TLS", where)
+        try:
+            return _open(host, port, timeout, TLS)
+        except PlainAnswer:  # it asked for TLS, then answered TLS in plain text
+            raise NotLanchat(f"{where} asks for TLS but does not speak it") from None
     try:
-        return _open(host, port, timeout, use_tls=False)
-    except Refused as exc:
-        if exc.code != "tls_required":
-            raise
-        log.info("%s wants TLS", where)
-    try:
-        return _open(host, port, timeout, use_tls=True)
-    except PlainAnswer:  # it asked for TLS, then answered TLS in plain text
-        raise NotLanchat(f"{where} asks for TLS but does not speak it") from None
+        return _open(host, port, timeout, TLS if tls else LISTEN_FIRST)
+    except PlainAnswer:  # plain lanchat, or some other service: judged in plain TCP
+        log.info("%s answered TLS in plain text: trying plain TCP", where)
+        return _open(host, port, timeout, PLAIN)
 
 
-def _open(host: str, port: int, timeout: float, use_tls: bool) -> Link:
-    """One attempt: connect, (shake hands,) read and check the hello."""
+# How one attempt begins (`_open`)
+LISTEN_FIRST = "listen first"  # plain if the server speaks within GREETING_WAIT, else TLS
+TLS = "tls"  # a TLS handshake at once
+PLAIN = "plain"  # plain TCP, saying nothing
+PLAIN_FIRST = "plain first"  # plain TCP, beginning with a blank line
+
+
+def _open(host: str, port: int, timeout: float, how: str) -> Link:
+    """One attempt: connect, begin as `how` says, read and check the hello."""
     where = f"{host}:{port}"
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -243,9 +256,11 @@ def _open(host: str, port: int, timeout: float, use_tls: bool) -> Link:
         raise Unreachable(f"cannot connect to {where}: {_describe(exc)}") from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stream = _start_tls(sock, timeout, where) if use_tls else None
-        if stream is None:
-            sock.sendall(b"\n")  # a blank line: a TLS server answers it with tls_required
+        stream = None
+        if how == TLS or (how == LISTEN_FIRST and not _greets(sock)):
+            stream = _start_tls(sock, timeout, where)
+        elif how == PLAIN_FIRST:
+            sock.sendall(b"\n")  # a lanchat server ignores it; a TLS one answers tls_required
         sock.settimeout(min(timeout, HELLO_TIMEOUT))
         decoder = protocol.FrameDecoder(protocol.MAX_SERVER_FRAME)
         recv = stream.recv if stream is not None else sock.recv
@@ -259,17 +274,20 @@ def _open(host: str, port: int, timeout: float, use_tls: bool) -> Link:
     return Link(sock, decoder, hello, (str(address[0]), int(address[1])), stream)
 
 
+def _greets(sock: socket.socket) -> bool:
+    """True if the server speaks (or closes) within GREETING_WAIT, as a plain one does."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(GREETING_WAIT))
+
+
 def _start_tls(sock: socket.socket, timeout: float, where: str) -> TlsStream:
-    """A TLS stream on the socket, its handshake done; PlainAnswer if the server spoke
-    plain lanchat, else a LinkError for a peer that speaks neither."""
+    """A TLS stream on the socket, its handshake done; PlainAnswer if the server answered
+    in plain text, else a LinkError for a peer that does not speak TLS either."""
     sock.settimeout(min(timeout, HANDSHAKE_TIMEOUT))
     stream = TlsStream(sock, client_context())
     try:
         stream.handshake()
-    except PlainAnswer as exc:
-        if protocol.may_start_a_frame(exc.data):
-            raise
-        raise NotLanchat(f"{where} is not a lanchat server") from None
     except socket.timeout:
         raise NotLanchat(
             f"{where} did not answer TLS within {HANDSHAKE_TIMEOUT:g} s: "
@@ -388,7 +406,7 @@ class Connection:
         self._backoff = backoff or Backoff()
         self._connect_timeout = connect_timeout
         self._verify = verify
-        self._tls_first = True
+        self._tls: Optional[bool] = None  # how the last link went; None: not known yet
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._link: Optional[Link] = None
@@ -461,7 +479,7 @@ class Connection:
 
     def _open(self) -> Link:
         """A new link, verified."""
-        link = open_link(self.host, self.port, self._connect_timeout, self._tls_first)
+        link = open_link(self.host, self.port, self._connect_timeout, self._tls)
         try:
             if self._verify is not None:
                 self._verify(link)
@@ -483,7 +501,7 @@ class Connection:
                 link.close()
                 return "closed"
             self._link = link
-        self._tls_first = link.tls is not None
+        self._tls = link.tls is not None
         started = time.monotonic()
         self._post(Connected(link.hello, link.address))
         try:

@@ -343,7 +343,7 @@ def _from_hello(frame: protocol.Frame, host: str, port: int) -> Optional[ServerI
 def _hello_over_tls(host: str, port: int, timeout: float) -> Optional[ServerInfo]:
     """A TLS server's hello, read through TLS, and its certificate's fingerprint."""
     try:
-        link = open_link(host, port, timeout, tls_first=True)
+        link = open_link(host, port, timeout, tls=True)
     except LinkError as exc:
         log.debug("scan: %s:%d wants TLS: %s", host, port, exc)
         return None

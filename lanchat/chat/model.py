@@ -368,6 +368,7 @@ class ClientModel(RoomEvents, People):
                 self.link = STOPPED
                 self.link_note = safe_text(event.reason)
                 self.exit_note = self.link_note  # said again once the window is gone
+                self.fatal = True  # the connection gave up for good (a refused certificate)
                 self._add("error", self.link_note, ts=now)
             return []
         return []
