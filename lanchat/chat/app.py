@@ -224,22 +224,22 @@ def run(args: argparse.Namespace) -> int:
             listed = "\n".join("  " + _label(s) for s in servers)
             raise Failure(f"several servers found; pass --server NAME or --host:\n{listed}")
         link = first_link(target) if target is not None else None
-        trust = Trust(
-            known, args.tls_fingerprint, accept_new=plain, say=_stderr if plain else log.info
-        )
+        pin = getattr(args, "tls_fingerprint", None)
+        trust = Trust(known, pin, accept_new=plain, say=_stderr if plain else log.info)
         if target is not None:
             trust.announced = target.announced
         meeting = check_trust(link, trust) if link is not None else None
         if link is not None and plain and not password and link.hello["auth"] == "password":
             link.close()  # nobody to ask in plain mode
+            host, port = link.address
             raise Failure(
-                f"the server at {link.where} needs a password: "
+                f"the server at {host}:{port} needs a password: "
                 "pass --password-file FILE or set LANCHAT_PASSWORD"
             )
         if plain and meeting is not None:
             _accept(trust, meeting, link)
     except Failure as exc:
-        _stderr(str(exc))
+        print(f"lanchat: {exc}", file=sys.stderr)
         return 1
     if plain:
         assert target is not None
@@ -325,9 +325,8 @@ def _run_plain(
     code = plain.run(
         model, target.host, target.port, link, sys.stdin.fileno(), stdout, trust.verify
     )
-    # kicked, banned, a certificate refused on a reconnect: on stderr too, for the bot's owner
-    if model.fatal:
-        _stderr(model.exit_note)
+    if model.fatal:  # kicked, banned, a certificate refused: on stderr too, for the bot's owner
+        print(f"lanchat: {model.exit_note}", file=sys.stderr)
     return code
 
 
@@ -382,6 +381,6 @@ def _run_curses(
         if link is not None:
             link.close()  # harmless if the connection closed it already
         if model is not None and model.exit_note:  # the window that showed it is gone
-            _stderr(model.exit_note)
+            print(f"lanchat: {model.exit_note}", file=sys.stderr)
         if model is not None and model.outbox:
-            _stderr(f"{len(model.outbox)} message(s) were not sent")
+            print(f"lanchat: {len(model.outbox)} message(s) were not sent", file=sys.stderr)
