@@ -25,6 +25,7 @@ from lanchat.chat.connection import (
     Backoff,
     Connected,
     Connection,
+    Disconnected,
     Event,
     Link,
     Received,
@@ -33,9 +34,10 @@ from lanchat.chat.connection import (
     open_link,
 )
 from lanchat.chat.known_servers import KnownServers
+from lanchat.chat.model import ClientModel
 from lanchat.chat.trust import Meeting, Trust
 from lanchat.chat.trustprompt import TrustPrompt
-from lanchat.chat.view import render_trust_prompt
+from lanchat.chat.view import render_trust_prompt, status_text
 from lanchat.core.config import ServerConfig
 from lanchat.core.transport import LANCHAT
 from lanchat.server import ChatServer
@@ -417,3 +419,15 @@ def test_the_question_fits_any_window() -> None:
     for rows, cols in ((24, 80), (6, 20), (3, 10), (50, 200)):
         screen = render_trust_prompt(prompt, rows, cols)
         assert len(screen.rows) == rows
+
+
+def test_the_status_bar_says_tls_while_connected_over_tls() -> None:
+    address = ("127.0.0.1", 42070)
+    over_tls = ClientModel("bob", *address)
+    over_tls.handle_event(Connected(protocol.hello("den", []), address, tls=True), 1764000000.0)
+    assert status_text(over_tls, 80).endswith("| logging in, TLS")
+    over_tls.handle_event(Disconnected("the server closed the connection", 1.0), 1764000001.0)
+    assert "TLS" not in status_text(over_tls, 80)
+    plain = ClientModel("bob", *address)
+    plain.handle_event(Connected(protocol.hello("den", []), address), 1764000000.0)
+    assert "TLS" not in status_text(plain, 80)

@@ -254,6 +254,7 @@ def test_the_window_asks_on_first_use_and_remembers_a_yes(
         trusting.wait_for("is new to this client")
         trusting.type("y")
         trusting.wait_for("you are bob on den")
+        trusting.wait_for(lambda lines: lines[0].rstrip().endswith("| connected, TLS"))
         assert trusted(env, "den") == a[2]
         trusting.line("/quit")
         assert trusting.wait_exit() == 0

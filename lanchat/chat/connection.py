@@ -97,6 +97,7 @@ class Connected:
 
     hello: Frame
     address: Tuple[str, int]
+    tls: bool = False  # the link is TLS (its certificate checked before this event)
 
 
 @dataclass(frozen=True)
@@ -503,7 +504,7 @@ class Connection:
             self._link = link
         self._tls = link.tls is not None
         started = time.monotonic()
-        self._post(Connected(link.hello, link.address))
+        self._post(Connected(link.hello, link.address, link.tls is not None))
         try:
             return self._read(link)
         finally:

@@ -166,6 +166,7 @@ class ClientModel(RoomEvents, People):
         self.address = (host, port)
         self.server_name = ""
         self.server_version = ""
+        self.tls = False  # the link is TLS, its certificate the trusted one
         self.link = CONNECTING
         self.login = LOGGED_OUT
         self.link_note = ""  # why we are offline or stopped, for the status bar
@@ -378,6 +379,7 @@ class ClientModel(RoomEvents, People):
         self.link = CONNECTED
         self.link_note = ""
         self.address = event.address
+        self.tls = event.tls
         self.server_name = safe_text(hello["server"])
         self.server_version = safe_text(hello["version"])
         limits = hello.get("limits")

@@ -20,6 +20,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from lanchat import names
 from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
 from lanchat.chat.model import (
+    CONNECTED,
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
@@ -485,7 +486,8 @@ def state_text(model: ClientModel) -> str:
 
 
 def status_text(model: ClientModel, cols: int) -> str:
-    """The status bar: server name and address, your name, how many online, the state.
+    """The status bar: server name and address, your name, how many online, the state
+    (with `TLS` while connected over TLS).
 
     Your name is left out while you choose another, the count while it is not the
     server's count now."""
@@ -493,6 +495,8 @@ def status_text(model: ClientModel, cols: int) -> str:
     server = model.server_name or "lanchat"
     address = f"{host}:{port}" if host else ""
     state = state_text(model)
+    if model.tls and model.link == CONNECTED:
+        state += ", TLS"
     if model.outbox:
         state += f", {len(model.outbox)} pending"
     online = [f"{len(model.online)} online"] if model.online_is_live else []
