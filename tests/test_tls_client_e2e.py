@@ -5,6 +5,7 @@ server saying so on stderr and exit 1 on a refused certificate; the window asks.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import pytest
 import tlscerts
-from conftest import free_port
+from conftest import free_port, pyz_command
 from drivers import (
     WAIT,
     PlainClient,
@@ -290,3 +291,22 @@ def test_a_restart_over_tls_resumes_and_a_new_certificate_on_reconnect_is_refuse
         assert not roamer.has_line(lambda line: line.count("back online as roamer") > 1)
     finally:
         roamer.kill()
+
+
+def test_discover_finds_a_tls_server_by_its_port_range_with_its_fingerprint(
+    pyz: Path, servers: Servers, certificates: Tuple[Certificate, Certificate]
+) -> None:
+    """A server run with --no-discovery is found on its host's port range; a TLS one is
+    silent there until the client's handshake, so it is asked through TLS."""
+    a, _ = certificates
+    address = servers.start("den", a)
+    found = subprocess.run(
+        pyz_command("discover", "--host", "127.0.0.1", "--port", str(address[1]), "--json"),
+        capture_output=True,
+        text=True,
+        timeout=WAIT * 2,
+    )
+    assert found.returncode == 0, found.stderr
+    answers = [json.loads(line) for line in found.stdout.splitlines()]
+    [den] = [answer for answer in answers if answer["port"] == address[1]]
+    assert (den["name"], den["tls"], den["fingerprint"]) == ("den", True, a[2])
