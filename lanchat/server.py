@@ -92,8 +92,7 @@ class ChatServer:
         self.fingerprint: Optional[str] = None  # the certificate's, when on TLS
         if config.tls_cert is not None:
             cert, key = Path(config.tls_cert), Path(config.tls_key or config.tls_cert)
-            self._tls = tls.server_context(cert, key)
-            self.fingerprint = tls.fingerprint_of_pem_file(cert)
+            self._tls, self.fingerprint = tls.server_context(cert, key)
         listener = _listen(config.bind, config.port, config.port_span)
         self.address: Tuple[str, int] = listener.getsockname()[:2]
         self._listeners = [listener]

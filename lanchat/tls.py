@@ -111,15 +111,16 @@ def _openssl_req(openssl: str, cert: Path, key: Path, host: str) -> None:
         ) from None
 
 
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A server's TLS context (TLS 1.2 at least) with this certificate and key."""
+def server_context(cert: Path, key: Path) -> Tuple[ssl.SSLContext, str]:
+    """A server's TLS context (TLS 1.2 at least) with this certificate and key, and the
+    certificate's fingerprint."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(str(cert), str(key))
-    except (OSError, ssl.SSLError) as exc:
+        return context, fingerprint_of_pem_file(cert)
+    except (OSError, ssl.SSLError, ValueError) as exc:
         raise CertificateError(
             f"cannot use the certificate {cert} with the key {key}: "
             f"{getattr(exc, 'strerror', None) or exc}"
         ) from None
-    return context

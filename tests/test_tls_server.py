@@ -26,6 +26,7 @@ from wire import RawClient
 
 from lanchat import tls
 from lanchat.core.config import ServerConfig
+from lanchat.core.history import host_key
 from lanchat.server import ChatServer
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl binary")
@@ -155,6 +156,11 @@ def tls_login(address: Address, name: str) -> RawClient:
     return client
 
 
+def tls_host() -> str:
+    """The host name the self-signed certificate's folder is named after."""
+    return host_key()
+
+
 def read_until_closed(sock: socket.socket, timeout: float = 10.0) -> bytes:
     """All the peer sends until it closes (a reset counts as a close); fails on a hang."""
     sock.settimeout(timeout)
@@ -186,13 +192,6 @@ def test_two_clients_chat_over_tls_with_the_certificate_the_start_up_line_names(
     alice.expect("join", name="bob")
     bob.send({"type": "say", "text": "nobody else can read this"})
     assert alice.expect("message")["text"] == "nobody else can read this"
-
-
-def tls_host() -> str:
-    """The host name the self-signed certificate's folder is named after."""
-    from lanchat.core.history import host_key
-
-    return host_key()
 
 
 def test_the_self_signed_certificate_is_p256_made_once_with_a_private_key(
@@ -384,12 +383,17 @@ def wss(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     wsclient.close_all()
 
 
+def open_websocket(server: Started, scheme: str) -> wsclient.WebSocketClient:
+    """A WebSocket over TLS to the server's web port, from a page of this scheme."""
+    port = server.port_of("web client")
+    return wsclient.WebSocketClient(("127.0.0.1", port), Origin=f"{scheme}://127.0.0.1:{port}")
+
+
 def test_a_page_served_over_https_chats_over_its_websocket(
     start_server: StartServer, wss: None
 ) -> None:
     server = start_server("--tls")
-    web = ("127.0.0.1", server.port_of("web client"))
-    page = wsclient.WebSocketClient(web, Origin=f"https://127.0.0.1:{web[1]}")
+    page = open_websocket(server, "https")
     assert page.status == 101
     page.login("webby")
     terminal = tls_login(server.address, "termy")
@@ -401,10 +405,7 @@ def test_a_page_served_over_https_chats_over_its_websocket(
 def test_an_http_origin_is_another_site_for_the_https_websocket(
     start_server: StartServer, wss: None
 ) -> None:
-    server = start_server("--tls")
-    web = ("127.0.0.1", server.port_of("web client"))
-    page = wsclient.WebSocketClient(web, Origin=f"http://127.0.0.1:{web[1]}")
-    assert page.status == 403
+    assert open_websocket(start_server("--tls"), "http").status == 403
 
 
 def test_plain_bytes_that_are_no_http_request_get_400_at_the_web_port(
@@ -528,3 +529,21 @@ def test_refused_and_vanished_plain_clients_are_counted_out(in_process: ChatServ
     while in_process.connections:  # (a worker counts each out once it has ended)
         assert time.monotonic() < deadline, f"{in_process.connections} still counted"
         time.sleep(0.01)
+
+
+def test_a_certificate_file_without_a_plain_pem_certificate_is_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    """OpenSSL loads a TRUSTED CERTIFICATE, but its fingerprint would not be the one that
+    clients see: refused in one line rather than a traceback."""
+    cert, key = make_certificate(tmp_path)
+    trusted = tmp_path / "trusted.pem"
+    subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-trustout", "-addtrust", "serverAuth",
+         "-out", str(trusted)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert "BEGIN TRUSTED CERTIFICATE" in trusted.read_text()
+    done = run_server_briefly("--tls-cert", str(trusted), "--tls-key", str(key))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "holds no PEM certificate" in done.stderr

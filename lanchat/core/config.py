@@ -398,8 +398,8 @@ class ServerConfig:
     history_db: Optional[str] = None  # a path ({port}: the real port); None: memory only
     password: Optional[str] = None
     operators: Tuple[str, ...] = ()  # --operator and --operators-file, together
-    tls_cert: Optional[str] = None  # TLS on every port with this certificate (PEM) ...
-    tls_key: Optional[str] = None  # ... and this key; None: plain TCP
+    tls_cert: Optional[str] = None  # TLS on every port with this certificate (None: plain) ...
+    tls_key: Optional[str] = None  # ... and this key (None: in the certificate's file)
 
     @property
     def room_rules(self) -> RoomRules:
