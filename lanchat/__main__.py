@@ -10,8 +10,18 @@ import argparse
 import sys
 from typing import List, Optional
 
-from lanchat import __version__, protocol
+from lanchat import __version__, protocol, tls
 from lanchat.core.config import PORT, add_server_options, positive_float
+
+
+def tls_fingerprint(text: str) -> str:
+    """A certificate fingerprint typed on the command line, in its canonical form."""
+    fingerprint = tls.parse_fingerprint(text)
+    if fingerprint is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a fingerprint: 'SHA256:' and 64 hex digits, as the server prints it"
+        )
+    return fingerprint
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="your identity key: who you are on every server (made if missing; default "
         "$XDG_CONFIG_HOME/lanchat/identity.key, else ~/.config/lanchat/identity.key)",
+    )
+    client.add_argument(
+        "--tls-fingerprint",
+        type=tls_fingerprint,
+        metavar="SHA256:...",
+        help="accept the server's TLS certificate only if it has this fingerprint (as the "
+        "server prints it at start), whatever known_servers says; never asks",
+    )
+    client.add_argument(
+        "--forget-server",
+        metavar="NAME",
+        help="first forget the TLS certificate trusted for the server of this name (in "
+        "$XDG_CONFIG_HOME/lanchat/known_servers), so that its new one is met anew",
     )
     client.add_argument(
         "--log-file", metavar="PATH", help="write a debug log here (the screen never shows it)"

@@ -22,22 +22,26 @@ import signal
 import sys
 import time
 from types import FrameType, TracebackType
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from lanchat import protocol
 from lanchat.chat.actions import Action, Bell, Drop, Exit, GiveUp, Send
 from lanchat.chat.colours import NAME_COLOURS
-from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.connection import Connection, Event, Link, VerifyLink
 from lanchat.chat.model import ClientModel
 from lanchat.chat.picker import ServerPicker
 from lanchat.chat.termtext import text_width
-from lanchat.chat.view import Screen, render, render_picker
+from lanchat.chat.trustprompt import TrustPrompt
+from lanchat.chat.view import Screen, render, render_picker, render_trust_prompt
 
 log = logging.getLogger(__name__)
 
 TICK = 1.0  # longest wait between model ticks (keepalive); paced sends may want them sooner
 ESC = "\x1b"
 CTRL_L = "\x0c"
+
+
+Question = Union[ServerPicker, TrustPrompt]  # a screen answered with keys before the chat
 
 
 class Terminated(Exception):
@@ -334,24 +338,40 @@ class Terminal:
 
     def pick(self, picker: ServerPicker) -> bool:
         """Show the server picker until the user picks (True) or leaves (False)."""
+        return self._ask(picker, lambda rows, cols: render_picker(picker, rows, cols))
+
+    def ask_trust(self, prompt: TrustPrompt) -> bool:
+        """Show a new server's certificate until the user trusts it (True) or not."""
+        return self._ask(prompt, lambda rows, cols: render_trust_prompt(prompt, rows, cols))
+
+    def _ask(self, question: Question, draw: Callable[[int, int], Screen]) -> bool:
+        """Draw a question's screen and feed it keys until it is answered."""
         selector = self._selector()
         try:
-            while picker.done is None:
+            while question.done is None:
                 self._follow_resize()
-                self.draw(render_picker(picker, *self.size()))
+                self.draw(draw(*self.size()))
                 try:
                     if self._wait(selector, TICK):
                         for key in self._keys():
-                            picker.handle_key(key)
+                            question.handle_key(key)
                 except KeyboardInterrupt:
-                    picker.handle_key("\x03")
-            return picker.done
+                    question.handle_key("\x03")
+            return bool(question.done)
         finally:
             selector.close()
 
-    def chat(self, model: ClientModel, host: str, port: int, link: Optional[Link]) -> int:
-        """Run the chat until the user leaves; return the exit code."""
-        connection = Connection(host, port, self.post)
+    def chat(
+        self,
+        model: ClientModel,
+        host: str,
+        port: int,
+        link: Optional[Link],
+        verify: Optional[VerifyLink] = None,
+    ) -> int:
+        """Run the chat until the user leaves; return the exit code. Each reconnect's
+        link must pass `verify` (the trusted certificate)."""
+        connection = Connection(host, port, self.post, verify=verify)
         selector = self._selector()
         connection.start(link)
         try:

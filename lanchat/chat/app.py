@@ -20,6 +20,12 @@ the first run (`chat.keyfile`); one that cannot be read is one line and exit 1, 
 any connection. The settings (ignore list, bell) come from the config folder too
 (`chat.settings`); a damaged settings file is a line in the chat, not an end.
 
+Each server's TLS certificate is trusted on first use (`chat.trust`, `known_servers`):
+a refused one (changed, not the pinned or announced one, or a downgrade to plain TCP) is
+a loud warning on stderr and exit 1 before any login. A first meeting is asked about in
+the window, and accepted in plain mode with a note on stderr. `--forget-server NAME`
+forgets a server's certificate first; `--tls-fingerprint` pins the one to accept.
+
 Logging goes to --log-file or nowhere: never to stderr while curses owns the screen.
 curses is imported only on the way to the curses front end.
 """
@@ -40,8 +46,11 @@ from lanchat.chat import finder, keyfile, settings
 from lanchat.chat.connection import Incompatible, Link, LinkError, Unreachable, open_link
 from lanchat.chat.finder import ServerInfo
 from lanchat.chat.keyfile import KeyFileError
+from lanchat.chat.known_servers import KnownServers, KnownServersError
 from lanchat.chat.model import ClientModel
 from lanchat.chat.picker import ServerPicker
+from lanchat.chat.trust import Meeting, Trust
+from lanchat.chat.trustprompt import TrustPrompt
 from lanchat.password import PasswordFileError, read_password
 
 log = logging.getLogger(__name__)
@@ -130,10 +139,26 @@ def find_candidates(args: argparse.Namespace) -> List[ServerInfo]:
     return [*compatible, *(s for s in servers if not s.compatible)]
 
 
-def first_link(host: str, port: int) -> Link:
+@dataclass(frozen=True)
+class Target:
+    """The server to join: where, whether it speaks TLS (None: not known), and the
+    certificate its discovery answer announced, if any."""
+
+    host: str
+    port: int
+    tls: Optional[bool] = None
+    announced: Optional[str] = None
+
+    @classmethod
+    def of(cls, server: ServerInfo) -> Target:
+        """The target a found server's answer describes."""
+        return cls(server.host, server.port, server.tls, server.fingerprint)
+
+
+def first_link(target: Target) -> Link:
     """Connect and read the hello; Failure with one line if that is not a chat to join."""
     try:
-        link = open_link(host, port)
+        link = open_link(target.host, target.port, tls=target.tls)
     except Unreachable as exc:
         raise Failure(
             f"{exc}; start a server with '{_program()} server' or check --host and --port"
@@ -141,6 +166,20 @@ def first_link(host: str, port: int) -> Link:
     except (Incompatible, LinkError) as exc:
         raise Failure(str(exc)) from None
     return link
+
+
+def check_trust(link: Link, trust: Trust) -> Optional[Meeting]:
+    """The link's certificate checked before any login: None (go on), a first meeting,
+    or Failure with the warning (the link closed)."""
+    try:
+        return trust.check(link)
+    except (LinkError, KnownServersError) as exc:
+        link.close()
+        raise Failure(str(exc)) from None
+
+
+def _stderr(note: str) -> None:
+    print(f"lanchat: {note}", file=sys.stderr)
 
 
 def _curses_problem() -> Optional[str]:
@@ -174,12 +213,22 @@ def run(args: argparse.Namespace) -> int:
         return 1
     kept, problem = settings.load()
     user = UserFiles(secret, kept, problem)
+    known = KnownServers()
     try:
-        target, servers = _choose(args)
+        forget = getattr(args, "forget_server", None)
+        if forget:
+            _forget(known, forget)
+        address, servers = _choose(args)
+        target = _target(address, servers) if address is not None else None
         if target is None and plain:
             listed = "\n".join("  " + _label(s) for s in servers)
             raise Failure(f"several servers found; pass --server NAME or --host:\n{listed}")
-        link = first_link(*target) if target is not None else None
+        link = first_link(target) if target is not None else None
+        pin = getattr(args, "tls_fingerprint", None)
+        trust = Trust(known, pin, accept_new=plain, say=_stderr if plain else log.info)
+        if target is not None:
+            trust.announced = target.announced
+        meeting = check_trust(link, trust) if link is not None else None
         if link is not None and plain and not password and link.hello["auth"] == "password":
             link.close()  # nobody to ask in plain mode
             host, port = link.address
@@ -187,12 +236,38 @@ def run(args: argparse.Namespace) -> int:
                 f"the server at {host}:{port} needs a password: "
                 "pass --password-file FILE or set LANCHAT_PASSWORD"
             )
+        if plain and meeting is not None:
+            _accept(trust, meeting, link)
     except Failure as exc:
         print(f"lanchat: {exc}", file=sys.stderr)
         return 1
     if plain:
-        return _run_plain(name, target, link, password, user)
-    return _run_curses(name, target, link, servers, password, user)
+        assert target is not None
+        return _run_plain(name, target, link, password, user, trust)
+    return _run_curses(name, target, link, meeting, servers, password, user, trust)
+
+
+def _forget(known: KnownServers, name: str) -> None:
+    """--forget-server: trust no certificate for that server any more, and say so."""
+    try:
+        forgotten = known.forget(name)
+    except KnownServersError as exc:
+        raise Failure(str(exc)) from None
+    if forgotten is None:
+        _stderr(f"no server called '{name}' is in {known.path}: nothing to forget")
+    else:
+        _stderr(f"forgot server '{name}' and its certificate {forgotten.fingerprint}")
+
+
+def _accept(trust: Trust, meeting: Meeting, link: Optional[Link]) -> None:
+    """Trust a first met (or pinned) certificate from now on; Failure if it cannot be
+    remembered (then the link is closed)."""
+    try:
+        trust.accept(meeting)
+    except KnownServersError as exc:
+        if link is not None:
+            link.close()
+        raise Failure(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -225,35 +300,45 @@ def _choose(args: argparse.Namespace) -> Tuple[Optional[Tuple[str, int]], List[S
     return None, servers
 
 
+def _target(address: Tuple[str, int], servers: List[ServerInfo]) -> Target:
+    """The target at this address, with what its answer said if it was found."""
+    found = [s for s in servers if (s.host, s.port) == address]
+    return Target.of(found[0]) if found else Target(*address)
+
+
 def _run_plain(
     name: str,
-    target: Optional[Tuple[str, int]],
+    target: Target,
     link: Optional[Link],
     password: Optional[str],
     user: UserFiles,
+    trust: Trust,
 ) -> int:
     from lanchat.chat import plain
 
-    assert target is not None
-    model = ClientModel(name, *target, password=password, **user.model_options())
+    model = ClientModel(name, target.host, target.port, password=password, **user.model_options())
     user.report(model)
     stdout = sys.stdout
     reconfigure = getattr(stdout, "reconfigure", None)
     if reconfigure is not None:  # a name or text the output encoding lacks becomes "?"
         reconfigure(errors="replace")
-    code = plain.run(model, target[0], target[1], link, sys.stdin.fileno(), stdout)
-    if model.fatal:  # kicked, banned: on stderr too, for whoever runs the bot
+    code = plain.run(
+        model, target.host, target.port, link, sys.stdin.fileno(), stdout, trust.verify
+    )
+    if model.fatal:  # kicked, banned, a certificate refused: on stderr too, for the bot's owner
         print(f"lanchat: {model.exit_note}", file=sys.stderr)
     return code
 
 
 def _run_curses(
     name: str,
-    target: Optional[Tuple[str, int]],
+    target: Optional[Target],
     link: Optional[Link],
+    meeting: Optional[Meeting],
     servers: List[ServerInfo],
     password: Optional[str],
     user: UserFiles,
+    trust: Trust,
 ) -> int:
     from lanchat import client_curses
 
@@ -264,18 +349,30 @@ def _run_curses(
                 picker = ServerPicker([(_label(s), s.compatible) for s in servers])
                 if not terminal.pick(picker):
                     return 0
-                chosen = servers[picker.selected]
-                target = (chosen.host, chosen.port)
+                target = Target.of(servers[picker.selected])
+                trust.announced = target.announced
+                link = first_link(target)
+                meeting = check_trust(link, trust)
+            if meeting is not None:
+                if not (meeting.pinned or terminal.ask_trust(TrustPrompt(meeting))):
+                    raise Failure(
+                        f"not connected: the certificate of '{meeting.name}' was not trusted"
+                    )
+                _accept(trust, meeting, link)
             model = ClientModel(
                 name,
-                *target,
+                target.host,
+                target.port,
                 password=password,
                 ask_password=True,
                 window=True,
                 **user.model_options(),
             )
             user.report(model)
-            return terminal.chat(model, target[0], target[1], link)
+            return terminal.chat(model, target.host, target.port, link, trust.verify)
+    except Failure as exc:  # the window is gone: the line shows
+        _stderr(str(exc))
+        return 1
     except client_curses.Terminated as exc:  # SIGTERM or SIGHUP before the chat began
         return 128 + exc.signum
     except KeyboardInterrupt:  # Ctrl-C in the picker

@@ -13,25 +13,39 @@ Errors::
      +-- NotLanchat      something answered, but not with a lanchat hello
      +-- Incompatible    a lanchat server of another major version (.server_version)
      +-- Refused         the server said no at once (server_full); .code, .message
+     +-- Untrusted       its certificate (or the lack of one) is not the one trusted
+
+A link is TLS or plain TCP. Where it is not known which, `open_link` listens a moment:
+a plain lanchat server greets at once and is read as before (nothing is sent to it); a
+silent one is asked in TLS, and judged in plain TCP again if it answers in plain text.
+Told to go plain first, it begins with a blank line (which a lanchat server ignores), so
+that a TLS server answers `tls_required` at once, and then goes TLS. Whether a link's
+certificate is the one to trust is the caller's check (`chat.trust`), given to
+`Connection` as `verify` for its reconnects.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import selectors
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
 from lanchat import names, protocol
+from lanchat.chat.tlsstream import PlainAnswer, TlsStream, client_context
 from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0
 HELLO_TIMEOUT = 1.0  # a lanchat server greets at once: longer silence is something else
+HANDSHAKE_TIMEOUT = 3.0  # a TLS server answers the client's first bytes at once, too
+GREETING_WAIT = 0.25  # a plain server's hello comes within this; a TLS one waits for us
 SOCKET_TIMEOUT = 5.0  # bounds a send to a stuck server; a quiet recv just loops
 RECV_SIZE = 65536
 STABLE_AFTER = 10.0  # a link that lived this long resets the backoff
@@ -65,6 +79,14 @@ class Refused(LinkError):
         self.code = code
 
 
+class Untrusted(LinkError):
+    """The server's certificate is not the one this client trusts for it (changed, not
+    the pinned or announced one), or a server known with TLS answered in plain text."""
+
+
+VerifyLink = Callable[["Link"], None]  # raises Untrusted for a link not to log in on
+
+
 # ---------------------------------------------------------------------------
 # Events posted by the reader thread (consumed by the client model)
 
@@ -75,6 +97,7 @@ class Connected:
 
     hello: Frame
     address: Tuple[str, int]
+    tls: bool = False  # the link is TLS (its certificate checked before this event)
 
 
 @dataclass(frozen=True)
@@ -107,7 +130,8 @@ Event = Union[Connected, Received, Disconnected, Stopped]
 
 
 class Link:
-    """One open TCP connection to a lanchat server, after its hello was read."""
+    """One open connection to a lanchat server (TLS or plain TCP), after its hello was
+    read."""
 
     def __init__(
         self,
@@ -115,13 +139,25 @@ class Link:
         decoder: protocol.FrameDecoder,
         hello: Frame,
         address: Tuple[str, int],
+        tls: Optional[TlsStream] = None,
     ) -> None:
         self.sock = sock
         self.decoder = decoder  # may hold frames that came right after the hello
         self.hello = hello
         self.address = address
+        self.tls = tls
+        self.fingerprint = tls.fingerprint if tls is not None else None  # None: plain TCP
         self._send_lock = threading.Lock()
         self._closed = False
+
+    @property
+    def where(self) -> str:
+        """`host:port` of the server, as a person would type it."""
+        return f"{self.address[0]}:{self.address[1]}"
+
+    def recv(self, size: int = RECV_SIZE) -> bytes:
+        """The next bytes from the server (decrypted); b"" at the end; raises OSError."""
+        return self.tls.recv(size) if self.tls is not None else self.sock.recv(size)
 
     def send(self, frame: Frame) -> bool:
         """Send one frame; False if the link is broken (the reader notices and reconnects)."""
@@ -130,7 +166,10 @@ class Link:
             if self._closed:
                 return False
             try:
-                self.sock.sendall(data)
+                if self.tls is not None:
+                    self.tls.sendall(data)
+                else:
+                    self.sock.sendall(data)
             except OSError as exc:  # socket.timeout included: a partial frame spoils the link
                 log.info("send failed: %s", exc)
                 self._shutdown()
@@ -144,10 +183,13 @@ class Link:
             pass
 
     def finish(self) -> None:
-        """Send nothing more: what was sent (a quit) still goes out, then a FIN."""
+        """Send nothing more: what was sent (a quit) still goes out, then a FIN (after a
+        TLS close_notify)."""
         with self._send_lock:
             self._closed = True
             try:
+                if self.tls is not None:
+                    self.tls.close_notify()
                 self.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
@@ -165,11 +207,49 @@ def _describe(exc: OSError) -> str:
         return "timed out"
     if isinstance(exc, socket.gaierror):
         return "unknown host"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc.__class__.__name__}"
     return exc.strerror or exc.__class__.__name__
 
 
-def open_link(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> Link:
-    """Connect, read the server's hello and check it; raise a LinkError if that fails."""
+def open_link(
+    host: str, port: int, timeout: float = CONNECT_TIMEOUT, tls: Optional[bool] = None
+) -> Link:
+    """Connect, read the server's hello and check it; raise a LinkError if that fails.
+
+    `tls` None (not known): listen for `GREETING_WAIT` first, since a plain lanchat server
+    greets at once: its hello is read as before; a silent server is asked in TLS. True:
+    TLS at once. A TLS attempt answered in plain text is judged again in plain TCP. False:
+    plain TCP beginning with a blank line, then TLS if the server answers `tls_required`.
+    """
+    where = f"{host}:{port}"
+    if tls is False:
+        try:
+            return _open(host, port, timeout, PLAIN_FIRST)
+        except Refused as exc:
+            if exc.code != "tls_required":
+                raise
+            log.info("%s wants TLS", where)
+        try:
+            return _open(host, port, timeout, TLS)
+        except PlainAnswer:  # it asked for TLS, then answered TLS in plain text
+            raise NotLanchat(f"{where} asks for TLS but does not speak it") from None
+    try:
+        return _open(host, port, timeout, TLS if tls else LISTEN_FIRST)
+    except PlainAnswer:  # plain lanchat, or some other service: judged in plain TCP
+        log.info("%s answered TLS in plain text: trying plain TCP", where)
+        return _open(host, port, timeout, PLAIN)
+
+
+# How one attempt begins (`_open`)
+LISTEN_FIRST = "listen first"  # plain if the server speaks within GREETING_WAIT, else TLS
+TLS = "tls"  # a TLS handshake at once
+PLAIN = "plain"  # plain TCP, saying nothing
+PLAIN_FIRST = "plain first"  # plain TCP, beginning with a blank line
+
+
+def _open(host: str, port: int, timeout: float, how: str) -> Link:
+    """One attempt: connect, begin as `how` says, read and check the hello."""
     where = f"{host}:{port}"
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -177,19 +257,51 @@ def open_link(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> Link:
         raise Unreachable(f"cannot connect to {where}: {_describe(exc)}") from None
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream = None
+        if how == TLS or (how == LISTEN_FIRST and not _greets(sock)):
+            stream = _start_tls(sock, timeout, where)
+        elif how == PLAIN_FIRST:
+            sock.sendall(b"\n")  # a lanchat server ignores it; a TLS one answers tls_required
         sock.settimeout(min(timeout, HELLO_TIMEOUT))
         decoder = protocol.FrameDecoder(protocol.MAX_SERVER_FRAME)
-        first = _first_frame(sock, decoder, where)
+        recv = stream.recv if stream is not None else sock.recv
+        first = _first_frame(recv, decoder, where)
         hello = _check_hello(first, where)
         sock.settimeout(SOCKET_TIMEOUT)
         address = sock.getpeername()[:2]
     except BaseException:
         sock.close()
         raise
-    return Link(sock, decoder, hello, (str(address[0]), int(address[1])))
+    return Link(sock, decoder, hello, (str(address[0]), int(address[1])), stream)
 
 
-def _first_frame(sock: socket.socket, decoder: protocol.FrameDecoder, where: str) -> Frame:
+def _greets(sock: socket.socket) -> bool:
+    """True if the server speaks (or closes) within GREETING_WAIT, as a plain one does."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(GREETING_WAIT))
+
+
+def _start_tls(sock: socket.socket, timeout: float, where: str) -> TlsStream:
+    """A TLS stream on the socket, its handshake done; PlainAnswer if the server answered
+    in plain text, else a LinkError for a peer that does not speak TLS either."""
+    sock.settimeout(min(timeout, HANDSHAKE_TIMEOUT))
+    stream = TlsStream(sock, client_context())
+    try:
+        stream.handshake()
+    except socket.timeout:
+        raise NotLanchat(
+            f"{where} did not answer TLS within {HANDSHAKE_TIMEOUT:g} s: "
+            "it is not a lanchat server, or a stuck one"
+        ) from None
+    except ssl.SSLError as exc:
+        raise NotLanchat(f"TLS with {where} failed: {_describe(exc)}") from None
+    except OSError as exc:
+        raise Unreachable(f"no answer from {where}: {_describe(exc)}") from None
+    return stream
+
+
+def _first_frame(recv: Callable[[int], bytes], decoder: protocol.FrameDecoder, where: str) -> Frame:
     """The server's first frame; NotLanchat as soon as its bytes or its silence say that
     something else answered (a banner, binary, or a server that waits for a request)."""
     while True:
@@ -200,7 +312,7 @@ def _first_frame(sock: socket.socket, decoder: protocol.FrameDecoder, where: str
         if frame is not None:
             return frame
         try:
-            data = sock.recv(RECV_SIZE)
+            data = recv(RECV_SIZE)
         except socket.timeout:
             raise NotLanchat(
                 f"{where} sent no hello within {HELLO_TIMEOUT:g} s: "
@@ -274,7 +386,10 @@ class Connection:
     `start()` runs the reader thread (with a link already opened by `open_link`, or
     connecting itself). Each link produces `Connected`, then `Received` per valid server
     frame, then `Disconnected`; `close()` ends it all with `Stopped`. Logging in is the
-    caller's business: it answers `Connected` with a login frame.
+    caller's business: it answers `Connected` with a login frame. Each link it opens
+    itself must first pass `verify` (the trusted certificate): one that does not stops it
+    for good, as an incompatible server does. It reconnects the way the last link went
+    (TLS or plain TCP) first.
     """
 
     def __init__(
@@ -284,12 +399,15 @@ class Connection:
         post: Callable[[Event], None],
         backoff: Optional[Backoff] = None,
         connect_timeout: float = CONNECT_TIMEOUT,
+        verify: Optional[VerifyLink] = None,
     ) -> None:
         self.host = host
         self.port = port
         self._post = post
         self._backoff = backoff or Backoff()
         self._connect_timeout = connect_timeout
+        self._verify = verify
+        self._tls: Optional[bool] = None  # how the last link went; None: not known yet
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._link: Optional[Link] = None
@@ -345,8 +463,8 @@ class Connection:
         while not self._stop.is_set():
             if link is None:
                 try:
-                    link = open_link(self.host, self.port, self._connect_timeout)
-                except Incompatible as exc:
+                    link = self._open()
+                except (Incompatible, Untrusted) as exc:
                     self._stop.set()
                     self._post(Stopped(str(exc)))
                     return
@@ -359,6 +477,17 @@ class Connection:
                 break
             self._wait_and_report(reason)
         self._post(Stopped("closed"))
+
+    def _open(self) -> Link:
+        """A new link, verified."""
+        link = open_link(self.host, self.port, self._connect_timeout, self._tls)
+        try:
+            if self._verify is not None:
+                self._verify(link)
+        except BaseException:
+            link.close()
+            raise
+        return link
 
     def _wait_and_report(self, reason: str) -> None:
         delay = self._backoff.next_delay()
@@ -373,8 +502,9 @@ class Connection:
                 link.close()
                 return "closed"
             self._link = link
+        self._tls = link.tls is not None
         started = time.monotonic()
-        self._post(Connected(link.hello, link.address))
+        self._post(Connected(link.hello, link.address, link.tls is not None))
         try:
             return self._read(link)
         finally:
@@ -399,7 +529,7 @@ class Connection:
                     continue
                 self._post(Received(item))
             try:
-                data = link.sock.recv(RECV_SIZE)
+                data = link.recv(RECV_SIZE)
             except socket.timeout:
                 if self._stop.is_set():
                     return "closed"

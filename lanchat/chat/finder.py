@@ -19,10 +19,11 @@ import selectors
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from lanchat import names, protocol, tls
+from lanchat.chat.connection import LinkError, open_link
 from lanchat.lan import MAX_DATAGRAM, broadcast_addresses
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,9 @@ def scan_host(
 
     All ports are tried at once; each gets `timeout` seconds to accept and then as long
     again to send its first line. A port whose first bytes are not a lanchat `hello` is
-    dropped as soon as that is clear. Nothing is sent: each connection is just closed.
+    dropped as soon as that is clear; nothing is sent to it. A port that stays silent (as
+    a TLS server does: it waits for the client's handshake) or answers `tls_required` is
+    then tried through TLS, with the same timeout, for its hello and certificate.
     Raises OSError (socket.gaierror) when the host name cannot be resolved.
     """
     address = str(socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
@@ -239,9 +242,11 @@ def scan_host(
                 now = time.monotonic()
                 waiting = [key.data for key in selector.get_map().values()]
                 for probe in waiting:
-                    if probe.deadline <= now:  # silent or slow: not a lanchat server
+                    if probe.deadline <= now:  # silent or slow: not a plain lanchat server
                         selector.unregister(probe.sock)
                         log.debug("scan: %s:%d timed out", address, probe.port)
+                        if probe.connected and not probe.buffer:  # a TLS one waits for us
+                            found.append(ServerInfo("", address, probe.port, "", tls=True))
                 if not selector.get_map():
                     break
                 wait = min(key.data.deadline for key in selector.get_map().values()) - now
@@ -252,6 +257,10 @@ def scan_host(
         finally:
             for probe in probes:
                 probe.sock.close()
+    # Silent ports and those that asked for TLS are asked through TLS, one after the other.
+    found = [
+        s for s in (_hello_over_tls(address, f.port, timeout) if f.tls else f for f in found) if s
+    ]
     log.debug("scan of %s ports %d-%d found %d", address, base_port, last_port, len(found))
     return sorted(found, key=lambda server: server.port)
 
@@ -308,12 +317,20 @@ def _fingerprint(text: Optional[str], host: str) -> Optional[str]:
 
 
 def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
-    """A ServerInfo if this first line is a lanchat hello (of any major version)."""
+    """A ServerInfo if this first line is a lanchat hello (of any major version); for
+    the error `tls_required` one that says only `tls`, to be asked through TLS."""
     try:
         frame = protocol.decode_line(line.rstrip(b"\r"))
     except protocol.ProtocolError as exc:
         log.debug("scan: %s:%d is not lanchat: %s", host, port, exc)
         return None
+    if frame["type"] == "error" and frame.get("code") == "tls_required":
+        return ServerInfo(name="", host=host, port=port, version="", tls=True)
+    return _from_hello(frame, host, port)
+
+
+def _from_hello(frame: protocol.Frame, host: str, port: int) -> Optional[ServerInfo]:
+    """What a server's hello says of it, or None if it is no lanchat hello."""
     # Only what every major version's hello must hold: another major is still listed.
     if frame["type"] != "hello" or frame.get("app") != protocol.APP:
         log.debug("scan: %s:%d greets with no lanchat hello", host, port)
@@ -334,6 +351,18 @@ def _parse_hello(line: bytes, host: str, port: int) -> Optional[ServerInfo]:
         version=version,
         users=users,
     )
+
+
+def _hello_over_tls(host: str, port: int, timeout: float) -> Optional[ServerInfo]:
+    """A TLS server's hello, read through TLS, and its certificate's fingerprint."""
+    try:
+        link = open_link(host, port, timeout, tls=True)
+    except LinkError as exc:
+        log.debug("scan: %s:%d wants TLS: %s", host, port, exc)
+        return None
+    link.close()
+    server = _from_hello(link.hello, host, port)
+    return server and replace(server, tls=True, fingerprint=link.fingerprint)
 
 
 # ---------------------------------------------------------------------------

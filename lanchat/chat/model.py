@@ -166,6 +166,7 @@ class ClientModel(RoomEvents, People):
         self.address = (host, port)
         self.server_name = ""
         self.server_version = ""
+        self.tls = False  # the link is TLS, its certificate the trusted one
         self.link = CONNECTING
         self.login = LOGGED_OUT
         self.link_note = ""  # why we are offline or stopped, for the status bar
@@ -367,6 +368,8 @@ class ClientModel(RoomEvents, People):
             if event.reason != "closed":
                 self.link = STOPPED
                 self.link_note = safe_text(event.reason)
+                self.exit_note = self.link_note  # said again once the window is gone
+                self.fatal = True  # the connection gave up for good (a refused certificate)
                 self._add("error", self.link_note, ts=now)
             return []
         return []
@@ -376,6 +379,7 @@ class ClientModel(RoomEvents, People):
         self.link = CONNECTED
         self.link_note = ""
         self.address = event.address
+        self.tls = event.tls
         self.server_name = safe_text(hello["server"])
         self.server_version = safe_text(hello["version"])
         limits = hello.get("limits")

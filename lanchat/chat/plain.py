@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, TextIO, Union
 
 from lanchat import protocol
 from lanchat.chat.actions import Action, Drop, Exit, GiveUp, Send
-from lanchat.chat.connection import Connection, Event, Link
+from lanchat.chat.connection import Connection, Event, Link, Stopped, VerifyLink
 from lanchat.chat.model import LOGGED_IN, NAMING, ClientModel, Entry
 from lanchat.chat.view import clock, day_line, starts_a_day
 
@@ -112,11 +112,13 @@ def run(
     link: Optional[Link],
     stdin_fd: int,
     stdout: TextIO,
+    verify: Optional[VerifyLink] = None,
 ) -> int:
-    """Chat in plain lines until stdin ends, the user quits or the server refuses us."""
+    """Chat in plain lines until stdin ends, the user quits or the server refuses us (or
+    a reconnect's link fails `verify`, the trusted certificate)."""
     # A SimpleQueue: its put may run inside a signal handler while the loop waits in get.
     items: queue.SimpleQueue[Item] = queue.SimpleQueue()
-    connection = Connection(host, port, items.put)
+    connection = Connection(host, port, items.put, verify=verify)
     old_handlers: Dict[int, object] = {}
 
     def terminate(signum: int, frame: Optional[FrameType]) -> None:
@@ -169,6 +171,8 @@ def _loop(
             actions += model.quit(now)
         elif item is not None:
             actions += model.handle_event(item, now)
+            if isinstance(item, Stopped) and item.reason != "closed":
+                actions.append(Exit(1))  # gave up for good: nothing more will come
         while held and model.login == LOGGED_IN and not model.joining:
             actions += model.submit(held.pop(0), now)
         actions += model.tick(now)

@@ -20,6 +20,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from lanchat import names
 from lanchat.chat.colours import NAME_COLOURS, NameColours, preferred_colour
 from lanchat.chat.model import (
+    CONNECTED,
     CONNECTING,
     LOGGED_IN,
     LOGGING_IN,
@@ -34,6 +35,7 @@ from lanchat.chat.outbox import Outgoing
 from lanchat.chat.picker import ServerPicker
 from lanchat.chat.rooms import room_key
 from lanchat.chat.termtext import char_width, clusters, fit, pad, safe_text, text_width
+from lanchat.chat.trustprompt import TrustPrompt
 
 Segment = Tuple[str, str]
 Row = List[Segment]
@@ -484,7 +486,8 @@ def state_text(model: ClientModel) -> str:
 
 
 def status_text(model: ClientModel, cols: int) -> str:
-    """The status bar: server name and address, your name, how many online, the state.
+    """The status bar: server name and address, your name, how many online, the state
+    (with `TLS` while connected over TLS).
 
     Your name is left out while you choose another, the count while it is not the
     server's count now."""
@@ -492,6 +495,8 @@ def status_text(model: ClientModel, cols: int) -> str:
     server = model.server_name or "lanchat"
     address = f"{host}:{port}" if host else ""
     state = state_text(model)
+    if model.tls and model.link == CONNECTED:
+        state += ", TLS"
     if model.outbox:
         state += f", {len(model.outbox)} pending"
     online = [f"{len(model.online)} online"] if model.online_is_live else []
@@ -582,4 +587,15 @@ def render_picker(picker: ServerPicker, rows: int, cols: int) -> Screen:
         out.append(_row(mark + safe_text(label), cols, style))
     out += [_row("", cols)] * (rows - 1 - len(out))
     out.append(_row(" Up/Down choose, Enter join, q leave", cols, "info"))
+    return Screen(out, None, 1, 0)
+
+
+def render_trust_prompt(prompt: TrustPrompt, rows: int, cols: int) -> Screen:
+    """The screen that asks whether to trust a server's certificate, met for the first time."""
+    if rows < MIN_ROWS or cols < MIN_COLS:
+        return too_small(max(0, rows), max(0, cols))
+    out = [_row(" lanchat: a new server", cols, "status"), _row("", cols)]
+    out += [_row(" " + safe_text(line), cols) for line in prompt.lines()][: rows - 3]
+    out += [_row("", cols)] * (rows - 1 - len(out))
+    out.append(_row(" y: trust it and connect    n: do not connect", cols, "prompt"))
     return Screen(out, None, 1, 0)
