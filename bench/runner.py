@@ -20,10 +20,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 from bench import ngircd, procstat
-from bench.ircgen import IrcLoadGen
+from bench.ircgen import CHANNEL, GatewayLoadGen, IrcLoadGen
 from bench.loadgen import LoadGen
 from bench.wsgen import WsLoadGen
 
@@ -33,7 +33,10 @@ SERVER_DEFAULT_BURST = 30
 LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 # The start-up line of the server's web client (HTTP and WebSocket); group 1 is its port.
 WEB_LISTENING = re.compile(rb"web client: http://[^/\s]+:(\d+)/")
-TRANSPORTS = ("tcp", "ws")  # lanchat's own port, or WebSocket on the web port
+# The start-up line of the server's IRC gateway (`IRC: 127.0.0.1:6667`); group 1 is its port.
+IRC_LISTENING = re.compile(rb"IRC: 127\.0\.0\.1:(\d+)")
+# lanchat's own port, WebSocket on the web port, or IRC through the gateway (`--irc-port`).
+TRANSPORTS = ("tcp", "ws", "irc")
 # Figures only a traffic scenario has; an idle row carries them as null.
 TRAFFIC_KEYS = (
     "sent",
@@ -64,7 +67,8 @@ class BenchError(RuntimeError):
 class Scenario:
     """What to run: clients, offered room messages per second (0: idle), for how long,
     over how many rooms (0: one room, clients that do not speak rooms), and over which
-    transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page)."""
+    transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page;
+    `irc`: IRC clients through lanchat's gateway, in one channel)."""
 
     name: str
     clients: int
@@ -76,11 +80,20 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
+        if self.irc and self.rooms:
+            # The gateway puts every IRC client in the default room at login: a room of
+            # its own would be a second channel, with its joins counted apart.
+            raise ValueError("the irc transport plays one channel: rooms must be 0")
 
     @property
     def websocket(self) -> bool:
         """Whether the clients speak WebSocket to the web port."""
         return self.transport == "ws"
+
+    @property
+    def irc(self) -> bool:
+        """Whether the clients speak IRC to lanchat's gateway (the IRC peer always hears IRC)."""
+        return self.transport == "irc"
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,7 @@ class ServerProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.web_port = 0  # the web client's port, once waited for (`wait_for`)
+        self.irc_port = 0  # the IRC gateway's port, likewise
 
     @property
     def pid(self) -> int:
@@ -193,9 +207,11 @@ def server_argv(
     port: int,
     workdir: Path,
     web_port: Optional[int] = None,
+    irc_port: Optional[int] = None,
 ) -> List[str]:
     """The command line that starts the server for a scenario; with `web_port`, its web
-    client there (a TCP scenario leaves the web port to the server, unused)."""
+    client there (a TCP scenario leaves the web port to the server, unused); with
+    `irc_port`, its IRC gateway there, the bench's channel its default room."""
     # The default durable history, but in the scenario's own temporary folder: never the
     # user's data folder, and every scenario starts with an empty room.
     history = [] if "--no-history" in options.server_args else ["--history-db"]
@@ -222,8 +238,15 @@ def server_argv(
         "--no-discovery",
         *history,
         *(["--web-port", str(web_port)] if web_port is not None else []),
+        *(irc_gateway_args(irc_port) if irc_port is not None else []),
         *options.server_args,
     ]
+
+
+def irc_gateway_args(irc_port: int) -> List[str]:
+    """The gateway on `irc_port`; its clients land in the bench's channel at login (the
+    default room), so they need no JOIN and are in no other room."""
+    return ["--irc-port", str(irc_port), "--default-room", CHANNEL]
 
 
 def server_rate_for(scenario: Scenario) -> float:
@@ -236,12 +259,15 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
     """Run one scenario on a fresh server and return its figures."""
     duration = options.duration or scenario.duration
     port = options.base_port or free_port()
-    web_port = None
+    web_port = irc_port = None
     if scenario.websocket:
         if target.pyz is None:
             raise BenchError(f"{scenario.name}: the IRC peer has no WebSocket")
         # As the server's default (+100) beside a chosen base port, else one free now.
         web_port = port + 100 if options.base_port else free_port(avoid=port)
+    if scenario.irc and target.pyz is not None:
+        # Likewise, +200 clears the web port's default.
+        irc_port = port + 200 if options.base_port else free_port(avoid=port)
     with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as tmp:
         workdir = Path(tmp)
         server_rate: Optional[float] = None
@@ -260,15 +286,27 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
                 port,
                 workdir,
                 web_port,
+                irc_port,
             )
             server = ServerProcess(argv, workdir)
         try:
             server.start()
             if web_port is not None:
                 server.web_port = server.wait_for(WEB_LISTENING)
+            if irc_port is not None:
+                server.irc_port = server.wait_for(IRC_LISTENING)
             return _measure(scenario, target, options, duration, server, server_rate)
         finally:
             server.stop()
+
+
+def generator_class(scenario: Scenario, peer: bool) -> Type[LoadGen]:
+    """The load generator that speaks the scenario's protocol to this server."""
+    if peer:
+        return IrcLoadGen
+    if scenario.irc:
+        return GatewayLoadGen
+    return WsLoadGen if scenario.websocket else LoadGen
 
 
 def _measure(
@@ -287,10 +325,12 @@ def _measure(
     login_timeout = options.login_timeout or max(
         30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
     )
-    irc = target.pyz is None
-    gen = (IrcLoadGen if irc else WsLoadGen if scenario.websocket else LoadGen)(
+    peer = target.pyz is None
+    irc = peer or scenario.irc  # the IRC peer hears IRC in every scenario
+    gen = generator_class(scenario, peer)(
         HOST,
-        server.web_port if scenario.websocket else server.port,
+        # The gateway's or the web client's port when the scenario waited for one.
+        server.irc_port or server.web_port or server.port,
         scenario.clients,
         login_concurrency=options.login_concurrency,
         verify=options.verify,
@@ -342,7 +382,7 @@ def _measure(
             "duration_s": duration,
             "offered_msg_s": scenario.rate,
             "server_rate": server_rate,
-            "server_burst": None if irc else SERVER_DEFAULT_BURST,
+            "server_burst": None if peer else SERVER_DEFAULT_BURST,
         }
         if scenario.rate > 0:
             report = gen.traffic(
@@ -462,9 +502,11 @@ def _measure(
     tail = [
         line
         for line in server.log_tail().splitlines()
-        if "listening on" not in line and not WEB_LISTENING.search(line.encode())
+        if "listening on" not in line
+        and not WEB_LISTENING.search(line.encode())
+        and not IRC_LISTENING.search(line.encode())
     ]
-    if irc:
+    if peer:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong
     if tail:
         result["server_log_tail"] = tail
