@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from bench import ngircd, runner
 from bench.loadgen import PRESENCE_MODES
-from bench.runner import BenchError, Options, Scenario, Target
+from bench.runner import TRANSPORTS, BenchError, Options, Scenario, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -98,9 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--load",
         action="append",
         default=[],
-        metavar="CLIENTS:RATE",
-        help="run an extra scenario: CLIENTS clients, RATE room messages/s (0: idle); "
-        "repeatable, e.g. --load 1000:50",
+        metavar="CLIENTS:RATE[:TRANSPORT]",
+        help="run an extra scenario: CLIENTS clients, RATE room messages/s (0: idle), over "
+        f"TRANSPORT ({', '.join(TRANSPORTS)}; default tcp); repeatable, e.g. --load 1000:50 "
+        "--load 1000:10:irc",
     )
     parser.add_argument(
         "--stretch",
@@ -187,16 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_load(text: str) -> Scenario:
-    """An ad-hoc scenario from `CLIENTS:RATE` (10 s, like the sweep's)."""
-    clients, _, rate = text.partition(":")
+    """An ad-hoc scenario from `CLIENTS:RATE[:TRANSPORT]` (10 s, like the sweep's)."""
+    clients, _, rest = text.partition(":")
+    rate, _, transport = rest.partition(":")
     try:
         n, r = int(clients), float(rate)
     except ValueError:
         raise ValueError(f"--load {text!r}: expected CLIENTS:RATE, e.g. 1000:50") from None
     if n < 1 or r < 0:
         raise ValueError(f"--load {text!r}: need at least 1 client and a rate of 0 or more")
+    transport = transport or "tcp"
+    if transport not in TRANSPORTS:
+        raise ValueError(f"--load {text!r}: the transport is one of {', '.join(TRANSPORTS)}")
     name = f"c{n}-r{r:g}" if r else f"c{n}-idle"
-    return Scenario(name, clients=n, rate=r, duration=10)
+    if transport != "tcp":
+        name += f"-{transport}"
+    return Scenario(name, clients=n, rate=r, duration=10, transport=transport)
 
 
 def raise_fd_limit(wanted: int) -> int:

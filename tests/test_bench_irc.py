@@ -1,0 +1,95 @@
+"""The bench's IRC scenario: IRC clients through lanchat's gateway, beside ngircd.
+
+`quick-c20-r20-irc` runs at small size against the built pyz (its gateway on a free
+port, the bench's channel as the default room) and, as the peer, against the stand-in
+for ngircd (bench/fakeircd.py: no ngircd in CI): every message must reach every other
+member of the channel exactly once on both. The gateway's own line forms are checked on
+the generator's fast path. Counts are asserted, never timings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from test_bench import run_bench, scenarios
+
+from bench import ircgen
+from bench.__main__ import parse_load
+from bench.runner import Scenario
+
+FAKE_IRCD = f"{sys.executable} -m bench.fakeircd"  # started from the repository's root
+QUICK_IRC = "quick-c20-r20-irc"
+CLIENTS = 20
+
+# What the gateway relays: a one-word text comes without the trailing parameter's colon.
+GATEWAY_STAMPED = [
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/1764000000123456789\r",
+    b":b1!b1@lanchat PRIVMSG #bench lcb/0/5",
+]
+GATEWAY_UNSTAMPED = [
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/345 more\r",  # two words: not ours
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/\r",
+    b":b1!b1@lanchat PRIVMSG #general lcb/1/2\r",
+    b":b1!b1@lanchat PRIVMSG b2 lcb/1/2\r",
+    b":b1!b1@lanchat NOTICE #bench lcb/1/2\r",
+    b":lanchat 366 b1 #bench :End of /NAMES list\r",
+]
+
+
+@pytest.mark.parametrize("line", GATEWAY_STAMPED + GATEWAY_UNSTAMPED)
+def test_fast_path_reads_the_gateways_lines_as_a_full_parse_does(line: bytes) -> None:
+    fast = ircgen.message_stamp(line)
+    assert fast == ircgen.line_stamp(line)
+    assert (fast is not None) == (line in GATEWAY_STAMPED)
+
+
+def test_the_gateways_join_without_a_colon_is_a_join() -> None:
+    assert ircgen.IrcLoadGen.JOIN.match(b":b3!b3@lanchat JOIN #bench\r")
+    assert not ircgen.IrcLoadGen.JOIN.match(b":b3!b3@lanchat JOIN #general\r")
+
+
+def test_irc_scenarios_have_one_channel() -> None:
+    with pytest.raises(ValueError, match="one channel"):
+        Scenario("x", clients=40, rate=20, duration=2, rooms=4, transport="irc")
+
+
+def test_load_option_takes_a_transport() -> None:
+    assert parse_load("1000:10:irc") == Scenario(
+        "c1000-r10-irc", clients=1000, rate=10, duration=10, transport="irc"
+    )
+    assert parse_load("50:5").transport == "tcp"
+    with pytest.raises(ValueError):
+        parse_load("50:5:udp")
+
+
+@pytest.mark.pyz
+def test_quick_irc_scenario_runs_through_the_gateway_and_beside_the_peer(
+    pyz: Path, tmp_path: Path
+) -> None:
+    proc, document = run_bench(
+        tmp_path,
+        *("--scenario", QUICK_IRC, "--pyz", str(pyz), "--duration", "1"),
+        *("--peer", "ngircd", "--ngircd", FAKE_IRCD, "--check", "--verify"),
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    gateway, peer = scenarios(document)
+    assert (gateway["server"], peer["server"]) == (pyz.stem, "ngircd")
+    argv = gateway["server_argv"]
+    assert "--irc-port" in argv
+    assert argv[argv.index("--default-room") + 1] == "#bench"
+    for row in (gateway, peer):
+        assert (row["scenario"], row["protocol"], row["transport"]) == (QUICK_IRC, "irc", "irc")
+        assert row["logged_in"] == CLIENTS
+        assert row["errors"] == {} and row["disconnects"] == {}
+        # Each sees its own JOIN and every later one's, in the one channel.
+        assert row["joins_seen"] == CLIENTS * (CLIENTS + 1) // 2
+        assert row["copies_per_message"] == CLIENTS - 1  # no echo without echo-message
+        assert row["received"] == row["expected"] == row["sent"] * (CLIENTS - 1) > 0
+        assert row["lost"] == row["misrouted"] == row["duplicates"] == 0
+        assert row["verify_mismatches"] == row["repeats"] == row["foreign_messages"] == 0
+        assert row["server_cpu_ms_per_1000"] is not None
+        assert row["latency_p99_ms"] is not None
+    table = proc.stdout.split("\n\n")[1]  # side by side in one table
+    assert f"{QUICK_IRC}  {pyz.stem}" in table and f"{QUICK_IRC}  ngircd" in table
