@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 from test_bench import run_bench, scenarios
 
 from bench import ircgen
-from bench.__main__ import parse_load
+from bench.__main__ import parse_load, targets
 from bench.runner import Scenario
 
 FAKE_IRCD = f"{sys.executable} -m bench.fakeircd"  # started from the repository's root
@@ -93,3 +94,31 @@ def test_quick_irc_scenario_runs_through_the_gateway_and_beside_the_peer(
         assert row["latency_p99_ms"] is not None
     table = proc.stdout.split("\n\n")[1]  # side by side in one table
     assert f"{QUICK_IRC}  {pyz.stem}" in table and f"{QUICK_IRC}  ngircd" in table
+
+
+def target_row(scenario: str, server: str, protocol: str, p99: float) -> Dict[str, Any]:
+    """The figures `targets` reads from a row."""
+    return {
+        "scenario": scenario,
+        "server": server,
+        "protocol": protocol,
+        "server_threads_peak": 5,
+        "server_peak_rss_mib": 38.0,
+        "server_cpu_ms_per_1000": 5.0,
+        "latency_p99_ms": p99,
+    }
+
+
+def test_lanchat_with_gateway_rows_is_still_read_against_the_peer() -> None:
+    """lanchat's IRC rows do not make it the peer: its p99 line still names ngircd's."""
+    rows = [
+        target_row("c1000-r100", "lanchat", "lanchat", 90.0),
+        target_row("c1000-r100", "ngircd", "irc", 120.0),
+        target_row("c1000-r100-irc", "lanchat", "irc", 900.0),
+        target_row("c1000-r100-irc", "ngircd", "irc", 130.0),
+    ]
+    lines = targets(rows)
+    p99 = [line for line in lines if "p99" in line]
+    assert len(p99) == 2
+    assert p99[0].endswith("90.0 ms (ngircd 120.0 ms in this run)")  # lanchat's
+    assert p99[1].endswith(": 120.0 ms")  # ngircd's own, without a note
