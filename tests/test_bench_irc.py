@@ -3,8 +3,9 @@
 `quick-c20-r20-irc` runs at small size against the built pyz (its gateway on a free
 port, the bench's channel as the default room) and, as the peer, against the stand-in
 for ngircd (bench/fakeircd.py: no ngircd in CI): every message must reach every other
-member of the channel exactly once on both. The gateway's own line forms are checked on
-the generator's fast path. Counts are asserted, never timings.
+member of the channel exactly once on both. (The gateway's relayed lines on the
+generator's fast path are in tests/test_bench_peer.py, with ngircd's.) Counts are
+asserted, never timings.
 """
 
 from __future__ import annotations
@@ -23,27 +24,6 @@ from bench.runner import Scenario
 FAKE_IRCD = f"{sys.executable} -m bench.fakeircd"  # started from the repository's root
 QUICK_IRC = "quick-c20-r20-irc"
 CLIENTS = 20
-
-# What the gateway relays: a one-word text comes without the trailing parameter's colon.
-GATEWAY_STAMPED = [
-    b":b1!b1@lanchat PRIVMSG #bench lcb/12/1764000000123456789\r",
-    b":b1!b1@lanchat PRIVMSG #bench lcb/0/5",
-]
-GATEWAY_UNSTAMPED = [
-    b":b1!b1@lanchat PRIVMSG #bench lcb/12/345 more\r",  # two words: not ours
-    b":b1!b1@lanchat PRIVMSG #bench lcb/12/\r",
-    b":b1!b1@lanchat PRIVMSG #general lcb/1/2\r",
-    b":b1!b1@lanchat PRIVMSG b2 lcb/1/2\r",
-    b":b1!b1@lanchat NOTICE #bench lcb/1/2\r",
-    b":lanchat 366 b1 #bench :End of /NAMES list\r",
-]
-
-
-@pytest.mark.parametrize("line", GATEWAY_STAMPED + GATEWAY_UNSTAMPED)
-def test_fast_path_reads_the_gateways_lines_as_a_full_parse_does(line: bytes) -> None:
-    fast = ircgen.message_stamp(line)
-    assert fast == ircgen.line_stamp(line)
-    assert (fast is not None) == (line in GATEWAY_STAMPED)
 
 
 def test_the_gateways_join_without_a_colon_is_a_join() -> None:
