@@ -2,8 +2,9 @@
 
 The server is a lanchat build (a pyz) or the IRC peer (ngircd, driven by the load
 generator's IRC mode, which also plays a build's IRC gateway in the `irc` scenarios); its
-CPU, RSS and threads are read from /proc the same way for both. `run(scenario, target, options)` returns the scenario's figures as a flat dict
-(the JSON result and the table both come from it). Each scenario gets a fresh server, so
+CPU, RSS and threads are read from /proc the same way for both. `run(scenario, target,
+options)` returns the scenario's figures as a flat dict (the JSON result and the table
+both come from it). Each scenario gets a fresh server, so
 its peak RSS (VmHWM) and thread count belong to that scenario alone. The server only ever
 listens on 127.0.0.1.
 """
