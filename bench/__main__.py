@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from bench import ngircd, runner
 from bench.loadgen import PRESENCE_MODES
-from bench.runner import BenchError, Options, Scenario, Target
+from bench.runner import TRANSPORTS, BenchError, Options, Scenario, Target
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,6 +39,8 @@ SWEEP = [
     Scenario("c1000-r100-tls", clients=1000, rate=100, duration=10, transport="tls"),
     # The same clients and messages, spread over 20 rooms: 50 members a room.
     Scenario("c1000-r100-rooms20", clients=1000, rate=100, duration=10, rooms=20),
+    # The same load from IRC clients through the gateway (`--irc-port`), as irssi users.
+    Scenario("c1000-r100-irc", clients=1000, rate=100, duration=10, transport="irc"),
     Scenario("c1000-idle", clients=1000, rate=0, duration=10),
 ]
 # The rest of the issue's targets: logging 5000 in (100 at a time) and holding 10,000.
@@ -53,6 +55,7 @@ QUICK = [
     Scenario("quick-c40-r20-rooms4", clients=40, rate=20, duration=2, rooms=4),
     Scenario("quick-c20-r20-ws", clients=20, rate=20, duration=2, transport="ws"),
     Scenario("quick-c20-r20-tls", clients=20, rate=20, duration=2, transport="tls"),
+    Scenario("quick-c20-r20-irc", clients=20, rate=20, duration=2, transport="irc"),
 ]
 ALL = {s.name: s for s in SWEEP + STRETCH + QUICK}
 # The scenarios whose rows the issue's targets are read from.
@@ -98,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--load",
         action="append",
         default=[],
-        metavar="CLIENTS:RATE",
-        help="run an extra scenario: CLIENTS clients, RATE room messages/s (0: idle); "
-        "repeatable, e.g. --load 1000:50",
+        metavar="CLIENTS:RATE[:TRANSPORT]",
+        help="run an extra scenario: CLIENTS clients, RATE room messages/s (0: idle), over "
+        f"TRANSPORT ({', '.join(TRANSPORTS)}; default tcp); repeatable, e.g. --load 1000:50 "
+        "--load 1000:10:irc",
     )
     parser.add_argument(
         "--stretch",
@@ -187,16 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_load(text: str) -> Scenario:
-    """An ad-hoc scenario from `CLIENTS:RATE` (10 s, like the sweep's)."""
-    clients, _, rate = text.partition(":")
+    """An ad-hoc scenario from `CLIENTS:RATE[:TRANSPORT]` (10 s, like the sweep's)."""
+    clients, _, rest = text.partition(":")
+    rate, _, transport = rest.partition(":")
     try:
         n, r = int(clients), float(rate)
     except ValueError:
         raise ValueError(f"--load {text!r}: expected CLIENTS:RATE, e.g. 1000:50") from None
     if n < 1 or r < 0:
         raise ValueError(f"--load {text!r}: need at least 1 client and a rate of 0 or more")
+    transport = transport or "tcp"
+    if transport not in TRANSPORTS:
+        raise ValueError(f"--load {text!r}: the transport is one of {', '.join(TRANSPORTS)}")
     name = f"c{n}-r{r:g}" if r else f"c{n}-idle"
-    return Scenario(name, clients=n, rate=r, duration=10)
+    if transport != "tcp":
+        name += f"-{transport}"
+    return Scenario(name, clients=n, rate=r, duration=10, transport=transport)
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -240,7 +250,8 @@ def targets(results: Sequence[Dict[str, Any]]) -> List[str]:
     out = []
     for server in dict.fromkeys(r["server"] for r in results):
         rows = {r["scenario"]: r for r in results if r["server"] == server}
-        peer = any(r["protocol"] == "irc" for r in rows.values())
+        # The IRC peer hears IRC in every row; lanchat only in its gateway's.
+        peer = all(r["protocol"] == "irc" for r in rows.values())
         goals = _goals(rows, "" if peer else _peer_p99(results))
         if goals:
             out.append(f"  {server}:")

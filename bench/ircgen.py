@@ -11,6 +11,12 @@ fast path in the same way. `PING` is answered with `PONG`.
 With rooms (`rooms=R`), client i joins `#bench<i mod R>` instead, as the lanchat mode
 joins the room of that name, and says its messages there.
 
+`GatewayLoadGen` plays the same clients against lanchat's IRC gateway, whose server the
+bench starts with `#bench` as its default room: the gateway puts each client there at
+registration (the JOIN, 353 and 366 follow 001 unasked), so it sends no JOIN of its own.
+The gateway relays a one-word text without the trailing parameter's colon
+(`PRIVMSG #bench lcb/<seq>/<ns>`), which the fast path reads as well.
+
 Two differences from lanchat that the counts follow: an IRC server does not echo a
 `PRIVMSG` to its sender, so each message is expected N-1 times rather than N (N: the
 members of its channel); and each client also sees its own `JOIN`, so settling waits for
@@ -27,8 +33,10 @@ from bench.loadgen import HELLO, LOGIN, ROOM_PREFIX, Conn, LoadGen, text_stamp
 CHANNEL = ROOM_PREFIX  # the one channel without rooms; with rooms #bench0, #bench1, ...
 _CHANNEL = re.compile(re.escape(CHANNEL) + "[0-9]*")
 # A relayed bench message, `:nick!user@host PRIVMSG #bench :lcb/<seq>/<ns>` and nothing
-# more (the CR of CRLF may remain after splitting on LF): as good as a parse.
-_STAMP = re.compile(rb":[^ ]+ PRIVMSG #bench[0-9]* :lcb/(\d+)/(\d+)\r?$")
+# more (the CR of CRLF may remain after splitting on LF): as good as a parse. A trailing
+# parameter of one word may come without its colon.
+_STAMP = re.compile(rb":[^ ]+ PRIVMSG #bench[0-9]* :?lcb/(\d+)/(\d+)\r?$")
+NO_MOTD = "422"  # ERR_NOMOTD ends a registration without a MOTD: no error to the bench
 _JOIN = re.compile(rb":[^ ]+ JOIN :?#bench[0-9]*\r?$")
 
 
@@ -80,6 +88,10 @@ class IrcLoadGen(LoadGen):
         # Every client sees its own JOIN as well as those of everyone after it.
         return members * (members + 1) // 2
 
+    def _registered(self, conn: Conn) -> None:
+        """The server said 001: join the client's channel."""
+        self._write(conn, f"JOIN {self._channel(conn)}\r\n".encode())
+
     def _channel(self, conn: Conn) -> str:
         """The channel the client joins."""
         return self._room_name(conn) or CHANNEL
@@ -107,7 +119,7 @@ class IrcLoadGen(LoadGen):
         elif command == "001":
             if conn.state == HELLO:
                 conn.state = LOGIN
-                self._write(conn, f"JOIN {self._channel(conn)}\r\n".encode())
+                self._registered(conn)
         elif command == "366":  # end of NAMES: in the channel, with everyone's names
             if conn.state == LOGIN:
                 self._welcomed(conn, now)
@@ -117,7 +129,7 @@ class IrcLoadGen(LoadGen):
             self.leaves += 1
         elif command == "ERROR":
             self.shutdowns += 1
-        elif len(command) == 3 and command.isdigit() and command[0] in "45":
+        elif len(command) == 3 and command.isdigit() and command[0] in "45" and command != NO_MOTD:
             self.errors[command] += 1  # an error numeric: 433 nick in use, 471 full...
             if conn.state in (HELLO, LOGIN):
                 self._drop(conn, f"error:{command}")
@@ -125,3 +137,10 @@ class IrcLoadGen(LoadGen):
             self.bad_lines += 1
         else:
             self.other_frames += 1
+
+
+class GatewayLoadGen(IrcLoadGen):
+    """IRC clients of lanchat's gateway, whose default room is the bench's channel."""
+
+    def _registered(self, conn: Conn) -> None:
+        """The gateway joins the client to its default room itself, right after 001."""

@@ -1,9 +1,10 @@
 """One bench scenario end to end: start the server, load it, measure, stop it.
 
 The server is a lanchat build (a pyz) or the IRC peer (ngircd, driven by the load
-generator's IRC mode); its CPU, RSS and threads are read from /proc the same way for
-both. `run(scenario, target, options)` returns the scenario's figures as a flat dict
-(the JSON result and the table both come from it). Each scenario gets a fresh server, so
+generator's IRC mode, which also plays a build's IRC gateway in the `irc` scenarios); its
+CPU, RSS and threads are read from /proc the same way for both. `run(scenario, target,
+options)` returns the scenario's figures as a flat dict (the JSON result and the table
+both come from it). Each scenario gets a fresh server, so
 its peak RSS (VmHWM) and thread count belong to that scenario alone. The server only ever
 listens on 127.0.0.1.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from bench import ngircd, procstat
-from bench.ircgen import IrcLoadGen
+from bench.ircgen import CHANNEL, GatewayLoadGen, IrcLoadGen
 from bench.loadgen import LoadGen
 from bench.tlsgen import TlsLoadGen
 from bench.wsgen import WsLoadGen
@@ -38,8 +39,11 @@ LISTENING = re.compile(rb"listening on 127\.0\.0\.1:(\d+)")
 # group 1 is its port.
 WEB_LISTENING = re.compile(rb"web client: https?://[^/\s]+:(\d+)/")
 TLS_LINE = "TLS: SHA256:"  # how the start-up line with the certificate's fingerprint starts
-# lanchat's own port, WebSocket on the web port, or lanchat's own port over TLS.
-TRANSPORTS = ("tcp", "ws", "tls")
+# The start-up line of the server's IRC gateway (`IRC: 127.0.0.1:6667`); group 1 is its port.
+IRC_LISTENING = re.compile(rb"IRC: 127\.0\.0\.1:(\d+)")
+# lanchat's own port, WebSocket on the web port, lanchat's own port over TLS, or IRC
+# through the gateway (`--irc-port`).
+TRANSPORTS = ("tcp", "ws", "tls", "irc")
 # Figures only a traffic scenario has; an idle row carries them as null.
 TRAFFIC_KEYS = (
     "sent",
@@ -71,7 +75,8 @@ class Scenario:
     """What to run: clients, offered room messages per second (0: idle), for how long,
     over how many rooms (0: one room, clients that do not speak rooms), and over which
     transport (`tcp`: lanchat's port; `ws`: WebSocket on the web port, as the web page;
-    `tls`: lanchat's port over TLS, the server started with `--tls`)."""
+    `tls`: lanchat's port over TLS, the server started with `--tls`; `irc`: IRC clients
+    through lanchat's gateway, in one channel)."""
 
     name: str
     clients: int
@@ -83,6 +88,10 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
+        if self.irc and self.rooms:
+            # The gateway puts every IRC client in the default room at login: a room of
+            # its own would be a second channel, with its joins counted apart.
+            raise ValueError("the irc transport plays one channel: rooms must be 0")
 
     @property
     def websocket(self) -> bool:
@@ -93,6 +102,11 @@ class Scenario:
     def tls(self) -> bool:
         """Whether the clients speak TLS to a server started with `--tls`."""
         return self.transport == "tls"
+
+    @property
+    def irc(self) -> bool:
+        """Whether the clients speak IRC to lanchat's gateway (the IRC peer always hears IRC)."""
+        return self.transport == "irc"
 
 
 @dataclass(frozen=True)
@@ -140,6 +154,7 @@ class ServerProcess:
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.web_port = 0  # the web client's port, once waited for (`wait_for`)
+        self.irc_port = 0  # the IRC gateway's port, likewise
 
     @property
     def pid(self) -> int:
@@ -206,10 +221,12 @@ def server_argv(
     workdir: Path,
     web_port: Optional[int] = None,
     tls: Optional[Tuple[Path, Path]] = None,
+    irc_port: Optional[int] = None,
 ) -> List[str]:
     """The command line that starts the server for a scenario; with `web_port`, its web
     client there (a TCP scenario leaves the web port to the server, unused); with `tls`
-    (certificate, key), TLS on every port."""
+    (certificate, key), TLS on every port; with `irc_port`, its IRC gateway there, the
+    bench's channel its default room."""
     # The default durable history, but in the scenario's own temporary folder: never the
     # user's data folder, and every scenario starts with an empty room.
     history = [] if "--no-history" in options.server_args else ["--history-db"]
@@ -237,8 +254,15 @@ def server_argv(
         *history,
         *(["--web-port", str(web_port)] if web_port is not None else []),
         *(["--tls", "--tls-cert", str(tls[0]), "--tls-key", str(tls[1])] if tls else []),
+        *(irc_gateway_args(irc_port) if irc_port is not None else []),
         *options.server_args,
     ]
+
+
+def irc_gateway_args(irc_port: int) -> List[str]:
+    """The gateway on `irc_port`; its clients land in the bench's channel at login (the
+    default room), so they need no JOIN and are in no other room."""
+    return ["--irc-port", str(irc_port), "--default-room", CHANNEL]
 
 
 def server_rate_for(scenario: Scenario) -> float:
@@ -251,7 +275,7 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
     """Run one scenario on a fresh server and return its figures."""
     duration = options.duration or scenario.duration
     port = options.base_port or free_port()
-    web_port = None
+    web_port = irc_port = None
     if scenario.websocket:
         if target.pyz is None:
             raise BenchError(f"{scenario.name}: the IRC peer has no WebSocket")
@@ -259,6 +283,9 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
         web_port = port + 100 if options.base_port else free_port(avoid=port)
     if scenario.tls and target.pyz is None:
         raise BenchError(f"{scenario.name}: the IRC peer is not set up for TLS")
+    if scenario.irc and target.pyz is not None:
+        # Likewise, +200 clears the web port's default.
+        irc_port = port + 200 if options.base_port else free_port(avoid=port)
     with tempfile.TemporaryDirectory(prefix="lanchat-bench-") as tmp:
         workdir = Path(tmp)
         server_rate: Optional[float] = None
@@ -279,12 +306,15 @@ def run(scenario: Scenario, target: Target, options: Options) -> Dict[str, Any]:
                 workdir,
                 web_port,
                 tls,
+                irc_port,
             )
             server = ServerProcess(argv, workdir)
         try:
             server.start()
             if web_port is not None:
                 server.web_port = server.wait_for(WEB_LISTENING)
+            if irc_port is not None:
+                server.irc_port = server.wait_for(IRC_LISTENING)
             fingerprint = fingerprint_of_pem_file(tls[0]) if tls else None
             return _measure(scenario, target, options, duration, server, server_rate, fingerprint)
         finally:
@@ -300,10 +330,14 @@ def _certificate(workdir: Path) -> Tuple[Path, Path]:
         raise BenchError(str(exc)) from None
 
 
-def _generator(scenario: Scenario, irc: bool, fingerprint: Optional[str]) -> Callable[..., LoadGen]:
-    """The load generator that speaks the scenario's protocol over its transport."""
-    if irc:
+def generator_class(
+    scenario: Scenario, peer: bool, fingerprint: Optional[str] = None
+) -> Callable[..., LoadGen]:
+    """The load generator that speaks the scenario's protocol to this server."""
+    if peer:
         return IrcLoadGen
+    if scenario.irc:
+        return GatewayLoadGen
     if scenario.websocket:
         return WsLoadGen
     if scenario.tls:
@@ -328,10 +362,12 @@ def _measure(
     login_timeout = options.login_timeout or max(
         30.0, scenario.clients / 20, 10 * (scenario.clients / 1000) ** 2
     )
-    irc = target.pyz is None
-    gen = _generator(scenario, irc, fingerprint)(
+    peer = target.pyz is None
+    irc = peer or scenario.irc  # the IRC peer hears IRC in every scenario
+    gen = generator_class(scenario, peer, fingerprint)(
         HOST,
-        server.web_port if scenario.websocket else server.port,
+        # The gateway's or the web client's port when the scenario waited for one.
+        server.irc_port or server.web_port or server.port,
         scenario.clients,
         login_concurrency=options.login_concurrency,
         verify=options.verify,
@@ -383,7 +419,7 @@ def _measure(
             "duration_s": duration,
             "offered_msg_s": scenario.rate,
             "server_rate": server_rate,
-            "server_burst": None if irc else SERVER_DEFAULT_BURST,
+            "server_burst": None if peer else SERVER_DEFAULT_BURST,
         }
         if scenario.rate > 0:
             report = gen.traffic(
@@ -507,8 +543,9 @@ def _measure(
         if "listening on" not in line
         and not WEB_LISTENING.search(line.encode())
         and not line.startswith(TLS_LINE)
+        and not IRC_LISTENING.search(line.encode())
     ]
-    if irc:
+    if peer:
         tail = ngircd.warnings(tail)  # ngircd logs every connection: keep what went wrong
     if tail:
         result["server_log_tail"] = tail

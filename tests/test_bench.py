@@ -189,6 +189,7 @@ def test_quick_bench_against_the_pyz_loses_nothing(pyz: Path, tmp_path: Path) ->
         "quick-c40-r20-rooms4",
         "quick-c20-r20-ws",
         "quick-c20-r20-tls",
+        "quick-c20-r20-irc",
     ]
     for row in rows:
         assert row["logged_in"] == row["clients"]

@@ -42,6 +42,9 @@ def test_irc_line_parses_into_prefix_command_and_params(line: str, parsed: Any) 
 IRC_STAMPED = [
     b":b1!~b1@127.0.0.1 PRIVMSG #bench :lcb/12/1764000000123456789\r",
     b":b1!~b1@127.0.0.1 PRIVMSG #bench :lcb/0/5",
+    # lanchat's gateway relays a one-word text without the trailing parameter's colon.
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/1764000000123456789\r",
+    b":b1!b1@lanchat PRIVMSG #bench lcb/0/5",
 ]
 IRC_UNSTAMPED = [
     b":b1!~b1@127.0.0.1 PRIVMSG #bench :lcb/12/345 and more\r",
@@ -51,6 +54,10 @@ IRC_UNSTAMPED = [
     b":b1!~b1@127.0.0.1 PRIVMSG #bench :lcb/1_2/5\r",
     b":b1!~b1@127.0.0.1 JOIN :#bench\r",
     b"PING :lcb/1/2\r",
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/345 more\r",  # two words: not ours
+    b":b1!b1@lanchat PRIVMSG #bench lcb/12/\r",
+    b":b1!b1@lanchat PRIVMSG #general lcb/1/2\r",
+    b":lanchat 366 b1 #bench :End of /NAMES list\r",
 ]
 
 
