@@ -97,6 +97,8 @@ def time_tag(ts: float) -> str:
 def split_text(text: str, room: int) -> List[str]:
     """The text as pieces of at most `room` bytes each in UTF-8, cut between characters
     (an IRC line holds 512 bytes at most)."""
+    if len(text) * 4 <= room or len(text.encode("utf-8")) <= room:
+        return [text]  # the usual case, one line (a character is at most 4 bytes), at once
     pieces: List[str] = []
     piece = ""
     size = 0
