@@ -2,7 +2,9 @@
 
 An IRC line depends on the connection (its nick is in every numeric; server-time and
 echo-message are per client), so each connection has an encoder of its own, sharing the
-connection's `IrcState` with its decoder.
+connection's `IrcState` with its decoder. What a room's members all read alike (a
+message, JOIN, PART, QUIT, NICK, AWAY, TOPIC) is built once per flavour and the same bytes
+go to every connection of that flavour (`SharedLines`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,33 @@ LIST_ENDS = {
 }
 
 
+class SharedLines:
+    """The lines of the last event built for each flavour, shared by the IRC connections
+    of one listener.
+
+    The core encodes an event once per codec, and each IRC connection is a codec of its
+    own; but a room's event reads the same for all its members of one flavour (the
+    capabilities that change the bytes, `IrcState.flavour`), so the first of them builds
+    the lines and the others take the same bytes. A fan-out encodes its event for its
+    members one after the other, so the last event is the one asked for again. No lock:
+    a look-up and a store are one dict operation each; two fan-outs that race build
+    their lines twice, never wrong ones (the event is kept with its bytes, so `is` cannot
+    meet another event that reuses its id).
+    """
+
+    def __init__(self) -> None:
+        self._last: Dict[str, Tuple[object, bytes]] = {}
+
+    def of(self, event: object, flavour: str, build: Callable[[], bytes]) -> bytes:
+        """The event's lines for this flavour: the same bytes as last time, or built now."""
+        last = self._last.get(flavour)
+        if last is not None and last[0] is event:
+            return last[1]
+        data = build()
+        self._last[flavour] = (event, data)
+        return data
+
+
 class IrcLinkCodec:
     """One IRC connection's encoder: lanchat events as the IRC lines its client reads."""
 
@@ -54,8 +83,9 @@ class IrcLinkCodec:
     rooms = True
     minor = protocol.MINOR
 
-    def __init__(self, state: IrcState) -> None:
+    def __init__(self, state: IrcState, shared: SharedLines) -> None:
         self.state = state
+        self._shared = shared
         self.name = f"irc#{next(_connections)}"  # encoded for this connection only
         self._last_quit: Tuple[str, float] = ("", 0.0)  # who left the server last, when
         self._lines: Dict[Type[Any], Callable[[Any], bytes]] = {
@@ -106,6 +136,10 @@ class IrcLinkCodec:
     @property
     def _name(self) -> str:
         return lines.lanchat_name(self.state.nick)
+
+    def _same_for_all(self, event: object, build: Callable[[], bytes]) -> bytes:
+        """Lines that depend on the event and this connection's flavour alone."""
+        return self._shared.of(event, self.state.flavour(), build)
 
     def _notice(self, event: events.Notice) -> bytes:
         asked = self.state.answered(event.ref)
@@ -258,6 +292,10 @@ class IrcLinkCodec:
             if event.by and event.ts:
                 out += self._topic_by(event.room, event.by, event.ts)
             return out
+        return self._same_for_all(event, lambda: self._topic_line(event))
+
+    def _topic_line(self, event: events.Topic) -> bytes:
+        """TOPIC, from who set it (or the server)."""
         source = prefix(event.by) if event.by else SERVER
         return line(source, "TOPIC", event.room, event.text, tags=self.state.tags(event.ts))
 
@@ -266,6 +304,14 @@ class IrcLinkCodec:
         return numeric("333", self._nick, room, lines.irc_nick(by), str(int(ts)))
 
     def _presence_change(self, event: events.PresenceChange) -> bytes:
+        if isinstance(event, events.Left) and event.reason not in ("part", "kicked"):
+            if self._last_quit == (event.name, event.ts):
+                return b""  # lanchat says it once per room; IRC says QUIT once
+            self._last_quit = (event.name, event.ts)
+        return self._same_for_all(event, lambda: self._presence_line(event))
+
+    def _presence_line(self, event: events.PresenceChange) -> bytes:
+        """JOIN, PART, KICK or QUIT."""
         tags = self.state.tags(event.ts)
         if isinstance(event, events.Joined):
             return line(prefix(event.name), "JOIN", event.room, tags=tags)
@@ -273,9 +319,6 @@ class IrcLinkCodec:
             return line(prefix(event.name), "PART", event.room, tags=tags)
         if event.reason == "kicked":
             return line(SERVER, "KICK", event.room, lines.irc_nick(event.name), "kicked", tags=tags)
-        if self._last_quit == (event.name, event.ts):
-            return b""  # lanchat says it once per room; IRC says QUIT once
-        self._last_quit = (event.name, event.ts)
         return line(prefix(event.name), "QUIT", event.reason.capitalize(), tags=tags)
 
     # -- messages and people -------------------------------------------------------------
@@ -285,6 +328,12 @@ class IrcLinkCodec:
         mine = event.sender == self._name
         if mine and "echo-message" not in self.state.caps and event.ref is not None:
             return b""
+        if event.room is not None and asked is None:  # not the sender's own copy
+            return self._same_for_all(event, lambda: self._message_lines(event, asked, mine))
+        return self._message_lines(event, asked, mine)
+
+    def _message_lines(self, event: events.Message, asked: Optional[Asked], mine: bool) -> bytes:
+        """PRIVMSG (or NOTICE, echoed), as many as the text takes."""
         command = asked.command if asked is not None and asked.command == "NOTICE" else "PRIVMSG"
         target = event.room or lines.irc_nick(event.to if mine and event.to else self._name)
         source = prefix(event.sender)
@@ -304,7 +353,9 @@ class IrcLinkCodec:
         self.state.answered(event.ref)
         if event.old == self._name:
             self.state.nick = lines.irc_nick(event.new)
-        return line(prefix(event.old), "NICK", lines.irc_nick(event.new))
+        return self._same_for_all(
+            event, lambda: line(prefix(event.old), "NICK", lines.irc_nick(event.new))
+        )
 
     def _away(self, event: events.Away) -> bytes:
         asked = self.state.answered(event.ref)
@@ -316,9 +367,8 @@ class IrcLinkCodec:
             return numeric("301", self._nick, lines.irc_nick(event.name), event.text or "away")
         if "away-notify" not in self.state.caps:
             return b""
-        if event.text:
-            return line(prefix(event.name), "AWAY", event.text)
-        return line(prefix(event.name), "AWAY")
+        away = (event.text,) if event.text else ()
+        return self._same_for_all(event, lambda: line(prefix(event.name), "AWAY", *away))
 
     def _whois(self, event: events.Whois) -> bytes:
         asked = self.state.answered(event.ref)

@@ -7,8 +7,9 @@ replies), which the decoder answers itself with `take_reply`; once NICK and USER
 (`login`, `join`, `say` ...). The words an IRC client reads depend on the connection
 (its nick is in every numeric; server-time and echo-message are per connection), so
 every connection has a codec of its own (`IrcCodec.decoder` hands it over with the
-decoder, and `Link` takes it): an IRC event is encoded once per IRC member, unlike a
-lanchat line.
+decoder, and `Link` takes it). What every member of a room reads alike (a message, JOIN,
+PART ...) the connections of a listener share through its `SharedLines`: built once per
+flavour (the capabilities that change the bytes), like a lanchat line once per codec.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Deque, List, Optional
 from lanchat import names, protocol
 from lanchat.core import events
 from lanchat.irc import lines, masks, modes, sasl
-from lanchat.irc.encoder import IrcLinkCodec
+from lanchat.irc.encoder import IrcLinkCodec, SharedLines
 from lanchat.irc.lines import SERVER, line, numeric
 from lanchat.irc.state import MAX_ASKED, Gathered, IrcState
 from lanchat.protocol import Frame, ProtocolError
@@ -31,7 +32,8 @@ CAPS = ("server-time", "message-tags", "echo-message", "away-notify", "multi-pre
 
 
 class IrcCodec:
-    """The listener's codec: it makes each connection a decoder with a codec of its own."""
+    """The listener's codec: it makes each connection a decoder with a codec of its own,
+    all of them sharing the lines a room's members read alike."""
 
     name = "irc"
     client = "irc"
@@ -44,10 +46,11 @@ class IrcCodec:
 
     def __init__(self, check: Optional[sasl.Check] = None) -> None:
         self._check = check or (lambda name, password: False)
+        self._shared = SharedLines()
 
     def decoder(self) -> IrcDecoder:
         """A new connection's decoder; its `codec` is the connection's own."""
-        return IrcDecoder(IrcState(), sasl.SaslPlain(self._check))
+        return IrcDecoder(IrcState(), sasl.SaslPlain(self._check), self._shared)
 
     def encode(self, event: events.Event) -> bytes:
         """Nothing: events go to connections' own codecs only."""
@@ -67,9 +70,9 @@ class IrcCodec:
 class IrcDecoder:
     """One IRC connection's lines: registration, then lanchat frames."""
 
-    def __init__(self, state: IrcState, sasl_plain: sasl.SaslPlain) -> None:
+    def __init__(self, state: IrcState, sasl_plain: sasl.SaslPlain, shared: SharedLines) -> None:
         self.state = state
-        self.codec = IrcLinkCodec(state)
+        self.codec = IrcLinkCodec(state, shared)
         self.sasl = sasl_plain
         self.opened = False  # NICK and USER are in: the session may start
         self.ending: Optional[str] = None
