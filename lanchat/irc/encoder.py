@@ -324,13 +324,14 @@ class IrcLinkCodec:
     # -- messages and people -------------------------------------------------------------
 
     def _message(self, event: events.Message) -> bytes:
-        asked = self.state.answered(event.ref)
-        mine = event.sender == self._name
-        if mine and "echo-message" not in self.state.caps and event.ref is not None:
+        # the hot path (a room's message relayed, without a ref) asks nothing of the state
+        asked = self.state.answered(event.ref) if event.ref is not None else None
+        own = event.ref is not None and event.sender == self._name
+        if own and "echo-message" not in self.state.caps:
             return b""
-        if event.room is not None and asked is None:  # not the sender's own copy
-            return self._same_for_all(event, lambda: self._message_lines(event, asked, mine))
-        return self._message_lines(event, asked, mine)
+        if event.room is not None and asked is None:  # read alike by all of a flavour
+            return self._same_for_all(event, lambda: self._message_lines(event, None, False))
+        return self._message_lines(event, asked, event.sender == self._name)
 
     def _message_lines(self, event: events.Message, asked: Optional[Asked], mine: bool) -> bytes:
         """PRIVMSG (or NOTICE, echoed), as many as the text takes."""

@@ -9,8 +9,6 @@ from typing import Any, Deque, Dict, List, Optional
 from lanchat.irc import lines
 
 MAX_ASKED = 256  # commands remembered until answered, per connection
-# the capabilities that change the bytes of what all of a room read alike (its tags)
-LINE_CAPS = ("server-time",)
 
 
 class Asked:
@@ -103,9 +101,9 @@ class IrcState:
         return asked.reply
 
     def flavour(self) -> str:
-        """Those of LINE_CAPS the client asked for: connections of one flavour read the
-        same bytes for a room's message, join, part ..."""
-        return " ".join(cap for cap in LINE_CAPS if cap in self.caps)
+        """The capabilities the client asked for that change the bytes of what all of a
+        room read alike (a message, join, part ...): server-time (its tag) alone, so far."""
+        return "server-time" if "server-time" in self.caps else ""
 
     def tags(self, ts: Optional[float]) -> str:
         """The tags of a line about something at `ts`, when the client asked for them."""
