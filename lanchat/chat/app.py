@@ -21,8 +21,9 @@ any connection. The settings (ignore list, bell) come from the config folder too
 (`chat.settings`); a damaged settings file is a line in the chat, not an end.
 
 Each server's TLS certificate is trusted on first use (`chat.trust`, `known_servers`):
-a refused one (changed, not the pinned or announced one, or a downgrade to plain TCP) is
-a loud warning on stderr and exit 1 before any login. A first meeting is asked about in
+a refused one (changed, not the pinned or announced one, a downgrade to plain TCP, or a
+new name with another certificate at a known server's address) is a loud warning on
+stderr and exit 1 before any login. A first meeting is asked about in
 the window, and accepted in plain mode with a note on stderr. `--forget-server NAME`
 forgets a server's certificate first; `--tls-fingerprint` pins the one to accept.
 

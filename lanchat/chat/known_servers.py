@@ -7,11 +7,15 @@ The file is `$XDG_CONFIG_HOME/lanchat/known_servers` (by default
     den SHA256:5E:0A:...:C4 2026-12-02T03:40:12Z 10.0.0.5:42070
 
 that is the name (a space, `%` or control character in it written as `%XX` of its UTF-8
-bytes), the certificate's fingerprint, and when and where it was first seen. Lines
-starting with `#`, and lines this client cannot read, are kept as they are. A new
-server is appended (so two clients meeting two servers at once lose neither); a
-replaced or forgotten one rewrites the file through a temporary file. The file is its
-owner's only (0600), in the config folder (0700).
+bytes), the certificate's fingerprint, when it was first trusted, and the address
+(host:port, as connected to) the server was last reached at: a server that moved keeps
+its line with its new address. One address per name, so that an address a server has
+left is not kept for long; several lines may hold one address (the last one is the
+server last remembered there). Lines starting with `#`, and lines this client cannot
+read, are kept as they are. A new server is appended (so two clients meeting two servers
+at once lose neither); a replaced, moved, renamed or forgotten one rewrites the file
+through a temporary file, with its new line last. The file is its owner's only (0600),
+in the config folder (0700).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from lanchat.chat.keyfile import config_dir, make_private_dir
 KNOWN_SERVERS_FILE = "known_servers"
 _HEADER = (
     "# lanchat: the TLS certificates this client trusts, one line per server name:\n"
-    "# NAME FINGERPRINT FIRST-SEEN ADDRESS. Delete a line (or run 'lanchat client\n"
+    "# NAME FINGERPRINT FIRST-SEEN LAST-ADDRESS. Delete a line (or run 'lanchat client\n"
     "# --forget-server NAME') to accept a server's new certificate.\n"
 )
 _ESCAPED = re.compile(r"[%\s\x00-\x1f\x7f]")
@@ -41,8 +45,8 @@ class KnownServersError(Exception):
 
 @dataclass(frozen=True)
 class KnownServer:
-    """One trusted server: its name, its certificate's fingerprint, when and where it was
-    first seen (UTC, ISO 8601; host:port)."""
+    """One trusted server: its name, its certificate's fingerprint, when it was first
+    trusted (UTC, ISO 8601) and where it was last reached (host:port)."""
 
     name: str
     fingerprint: str
@@ -97,12 +101,17 @@ class KnownServers:
                 return server
         return None
 
+    def find_at(self, address: str) -> List[KnownServer]:
+        """The servers last reached at this host:port, in the file's order."""
+        found = (_parse(line) for line in self._lines())
+        return [server for server in found if server is not None and server.address == address]
+
     def remember(self, name: str, fingerprint: str, address: str) -> KnownServer:
         """Trust this certificate for this name from now on (replacing an older one)."""
         seen = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         server = KnownServer(name, fingerprint, seen, address)
         if self.find(name) is not None:
-            self._rewrite([line for line in self._lines() if not _names(line, name)], server)
+            self.replace(name, server)
             return server
         try:
             make_private_dir(os.path.dirname(os.path.abspath(self.path)))
@@ -113,6 +122,11 @@ class KnownServers:
         except OSError as exc:
             raise KnownServersError(f"cannot write {self.path}: {exc.strerror}") from None
         return server
+
+    def replace(self, name: str, server: KnownServer) -> None:
+        """Put `server` in the place of the line of this name (a server that moved or was
+        renamed; its line goes last)."""
+        self._rewrite([line for line in self._lines() if not _names(line, name)], server)
 
     def forget(self, name: str) -> Optional[KnownServer]:
         """Trust no certificate for this name any more; the one forgotten, or None."""

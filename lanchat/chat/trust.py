@@ -6,8 +6,13 @@ hello) and the certificate's fingerprint (None on plain TCP):
 
 1. a pinned fingerprint (`--tls-fingerprint`): the certificate must be that one;
 2. the fingerprint its discovery answer announced: the certificate must be that one;
-3. `known_servers`: a server known by its name must show the certificate first trusted;
-4. else it is a first meeting, for the caller to accept (plain mode, scripts: at once,
+3. `known_servers`: a server known by its name must show the certificate first trusted
+   (at any address: addresses change on a LAN; its line takes the new one);
+4. a name it does not know, at an address (host:port) where a server known by another
+   name was last reached: the same certificate is a renamed server (its line is renamed,
+   and that is said); another certificate, or none, is refused, as ssh refuses another
+   host key at a known address;
+5. else it is a first meeting, for the caller to accept (plain mode, scripts: at once,
    saying so, like ssh's `accept-new`) or to ask a person about (the window).
 
 A server that is pinned, announced TLS, or known with a certificate, and answers in plain
@@ -17,6 +22,7 @@ with a warning that says what changed and how to accept it on purpose.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shlex
 from dataclasses import dataclass
@@ -56,7 +62,27 @@ def _how_to_accept(name: str, fingerprint: Optional[str]) -> str:
 
 
 def _trusted_line(known: KnownServer) -> str:
-    return f"  trusted: {known.fingerprint} (first seen {known.first_seen} at {known.address})"
+    return (
+        f"  trusted: {known.fingerprint} (first seen {known.first_seen}, last at {known.address})"
+    )
+
+
+def _changed_name(known: KnownServer, name: str, link: Link) -> str:
+    """The warning for a server at a known server's address under another name, with
+    another certificate or none."""
+    fingerprint = link.fingerprint
+    what, now = (
+        ("answers without TLS", "without TLS")
+        if fingerprint is None
+        else ("its TLS certificate", f"with {fingerprint}")
+    )
+    return (
+        f"WARNING: the server at {link.where} has changed its name and {what}!\n"
+        f"  was: '{known.name}' with {known.fingerprint} (first seen {known.first_seen})\n"
+        f"  now: '{name}' {now}\nSomebody may be pretending to be a server new to you at the "
+        "address of one you know, or another server now has that address. Not connected.\n"
+        f"{_how_to_accept(known.name, fingerprint)}"
+    )
 
 
 class Trust:
@@ -91,9 +117,7 @@ class Trust:
             self._check_announced(link, name)
         known = self.known.find(name)
         if known is None:
-            if fingerprint is None:
-                return None  # a plain server met before or not: nothing to trust
-            return Meeting(name, link.where, fingerprint, announced=self.announced is not None)
+            return self._check_address(link, name)
         if fingerprint is None:
             raise Untrusted(
                 f"WARNING: server '{name}' at {link.where} answered without TLS, but it is "
@@ -108,7 +132,41 @@ class Trust:
                 "Somebody may be pretending to be the server, or its operator gave it a new "
                 f"certificate. Not connected.\n{_how_to_accept(name, fingerprint)}"
             )
+        self._moved(known, link)
         return None
+
+    def _check_address(self, link: Link, name: str) -> Optional[Meeting]:
+        """A name this client does not know: a first meeting, unless a server known by
+        another name was last reached at this address."""
+        fingerprint = link.fingerprint
+        there = self.known.find_at(link.where)
+        same = [known for known in there if known.fingerprint == fingerprint]
+        if same:
+            self._renamed(same[-1], name, link)
+            return None
+        if there:
+            raise Untrusted(_changed_name(there[-1], name, link))
+        if fingerprint is None:
+            return None  # a plain server met before or not: nothing to trust
+        return Meeting(name, link.where, fingerprint, announced=self.announced is not None)
+
+    def _moved(self, known: KnownServer, link: Link) -> None:
+        """A known server reached at another address than last time: keep the new one."""
+        if known.address != link.where:
+            self.known.replace(known.name, dataclasses.replace(known, address=link.where))
+            log.info("server '%s' moved from %s to %s", known.name, known.address, link.where)
+
+    def _renamed(self, known: KnownServer, name: str, link: Link) -> None:
+        """The certificate last met at this address, under a new name: its operator
+        renamed the server. Its line takes the new name, and that is said."""
+        self.known.replace(
+            known.name, KnownServer(name, known.fingerprint, known.first_seen, link.where)
+        )
+        self.say(
+            f"server '{name}' at {link.where} was called '{known.name}', with this same "
+            f"certificate {known.fingerprint}: now remembered under its new name (in "
+            f"{self.known.path})"
+        )
 
     def _check_pin(self, link: Link, name: str) -> Optional[Meeting]:
         fingerprint = link.fingerprint
@@ -125,6 +183,7 @@ class Trust:
             )
         known = self.known.find(name)
         if known is not None and known.fingerprint == fingerprint:
+            self._moved(known, link)
             return None
         return Meeting(name, link.where, fingerprint, pinned=True)
 
