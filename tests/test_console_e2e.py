@@ -173,6 +173,8 @@ def test_keys_from_terminfo_scroll_the_log_and_recall_and_edit_lines(
     console = consoles()
     for _ in range(3):
         console.command("/help")  # more lines than the log pane holds
+    # "> /help" is on screen after the first: a command shown once says all three ran
+    console.command("/bans")
     console.pty.type(KEYS["ppage"])
     console.pty.wait_for("scrolled back")
     console.pty.type(KEYS["npage"])
@@ -182,6 +184,8 @@ def test_keys_from_terminfo_scroll_the_log_and_recall_and_edit_lines(
     console.pty.wait_for("scrolled back")
     console.pty.type(b"\x1b")  # Esc: the newest lines
     console.pty.wait_for(lambda rows: "scrolled back" not in "\n".join(rows))
+    console.pty.type(KEYS["up"])
+    console.pty.wait_for(lambda rows: rows[-1].rstrip() == "> /bans")
     console.pty.type(KEYS["up"])
     console.pty.wait_for(lambda rows: rows[-1].rstrip() == "> /help")
     console.pty.type(KEYS["backspace"] + KEYS["left"] + KEYS["delete"] + b"x")
