@@ -31,11 +31,20 @@ PROMPT = 2.0  # seconds: a message slower than this while attacked means deliver
 
 @pytest.fixture
 def chat(make_server: MakeServer) -> Iterator[SimpleNamespace]:
-    """A server with IRC on and two workers; `bob` owns a name password."""
+    """A server with IRC on and two workers; `bob` owns a name password; `.irc_client()`
+    opens an IRC client."""
     server = make_server(irc=True, workers=2)
     assert server.irc_address is not None
     owner_with_password(server.address, "bob")
-    yield SimpleNamespace(server=server, lanchat=server.address, irc=server.irc_address)
+    clients: List[IrcClient] = []
+
+    def irc_client(source: str = "") -> IrcClient:
+        clients.append(IrcClient(server.irc_address, source=source))
+        return clients[-1]
+
+    yield SimpleNamespace(lanchat=server.address, irc=server.irc_address, irc_client=irc_client)
+    for client in clients:
+        client.close()
 
 
 def password_login(
@@ -141,7 +150,7 @@ def test_delivery_goes_on_while_many_connections_guess_name_passwords(
         f"median {statistics.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
     )
     assert max(times) < PROMPT, times
-    client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.1")
+    _client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.1")
     assert answer["type"] == "welcome", answer  # and the owner still gets in from elsewhere
 
 
@@ -165,7 +174,7 @@ def test_a_check_that_cannot_start_at_once_is_refused_at_once(
     try:
         client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.3")
         assert answer["code"] == "rate_limited" and answer["retry_after"] > 0, answer
-        irc = IrcClient(chat.irc, source="127.0.4.4")
+        irc = chat.irc_client("127.0.4.4")
         start_sasl(irc)
         irc.send(f"AUTHENTICATE {plain('bob', SECRET)}")
         failed = irc.expect("904")
@@ -181,17 +190,17 @@ def test_a_check_that_cannot_start_at_once_is_refused_at_once(
 
 def test_an_address_has_a_budget_of_failed_checks(chat: SimpleNamespace) -> None:
     for _ in range(PasswordGuard.FAILURES):
-        client, answer = password_login(chat.lanchat, WRONG, source="127.0.4.5")
+        _client, answer = password_login(chat.lanchat, WRONG, source="127.0.4.5")
         assert answer["code"] == "bad_identity", answer
-    client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.5")
+    _client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.5")
     assert answer["code"] == "rate_limited", answer
     assert 0 < answer["retry_after"] <= PasswordGuard.WINDOW
-    irc = IrcClient(chat.irc, source="127.0.4.5")
+    irc = chat.irc_client("127.0.4.5")
     irc.send("CAP LS 302")
     irc.send("CAP REQ :sasl")
     code, text = sasl_attempt(irc, SECRET)
     assert code == "904" and "try again" in text, text
-    client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.6")
+    _client, answer = password_login(chat.lanchat, SECRET, source="127.0.4.6")
     assert answer["type"] == "welcome", answer  # another address has its own budget
 
 
@@ -206,7 +215,7 @@ def test_a_sasl_login_is_checked_once(
         return real_verify(password, kept)
 
     monkeypatch.setattr(namepassword, "verify", counted_verify)
-    irc = IrcClient(chat.irc)
+    irc = chat.irc_client()
     start_sasl(irc)
     irc.send(f"AUTHENTICATE {plain('bob', SECRET)}")
     irc.expect("903")
