@@ -245,3 +245,23 @@ def test_the_guard_refuses_a_second_check_while_one_runs_and_counts_failures() -
     assert refused.value.fields["retry_after"] == PasswordGuard.WINDOW
     now[0] += PasswordGuard.WINDOW
     assert guard.check("10.0.0.1", lambda: True) is True  # refilled
+
+
+def test_a_sasl_check_does_not_outlive_a_password_changed_before_the_login(
+    chat: SimpleNamespace,
+) -> None:
+    irc = chat.irc_client()
+    start_sasl(irc)
+    irc.send(f"AUTHENTICATE {plain('bob', SECRET)}")
+    irc.expect("903")
+    owner, _ = welcome_43(chat.lanchat, "bob")  # meanwhile, the owner sets another password
+    owner.send({"type": "name_password", "password": "a brand new one", "ref": "p"})
+    assert owner.expect("name_password", ref="p")["set"] is True
+    owner.send({"type": "quit"})
+    owner.expect_closed()
+    irc.send("CAP END")
+    irc.send("NICK bob")
+    irc.send("USER bob 0 * :bob")
+    lines = irc.expect_closed()
+    assert not any(msg.command == "001" for msg in lines), lines
+    assert any(msg.command == "ERROR" for msg in lines), lines
