@@ -24,7 +24,7 @@ from lanchat.protocol import ProtocolError
 MECHANISM = "PLAIN"
 CHUNK = 400  # bytes of base64 in one AUTHENTICATE; a full one means more is coming
 MAX_CHUNKS = 3  # "authzid NUL authcid NUL password" of lanchat's sizes fits in fewer
-MAX_FAILURES = 3  # wrong passwords on one connection before it is closed
+MAX_FAILURES = 3  # 904s for a password (wrong, or not checked now) before it is closed
 
 # (name, password, the client's address) -> the check's record if the password is that
 # registered name's name password, else None; or ProtocolError (rate_limited ...)
