@@ -57,7 +57,7 @@ from lanchat.core.rooms import Member
 from lanchat.core.safelog import SafeFormatter
 from lanchat.core.session import Effects, Session, SessionConfig
 from lanchat.core.transport import LANCHAT, Codec
-from lanchat.irc.transport import IRC_PORT, IRC_TLS_PORT, IrcCodec
+from lanchat.irc.transport import IRC_PORT, IRC_TLS_PORT, IrcCodec, IrcDecoder
 from lanchat.password import PasswordFileError, read_password
 from lanchat.protocol import Frame, ProtocolError
 from lanchat.threadpool import ThreadPool
@@ -126,7 +126,7 @@ class ChatServer:
             # (the chat is made below; SASL asks it only once connections come)
             self.listen(
                 irc,
-                IrcCodec(lambda *login: self.chat.name_password_owner(*login) is not None),
+                IrcCodec(lambda *check: self.chat.name_password_owner(*check)),
                 self._tls,
             )
             self.irc_address = irc.getsockname()[:2]
@@ -258,6 +258,8 @@ class ChatServer:
             message = f"The server is full ({self.config.max_clients})."
             return self._refusal(codec, events.Error("server_full", message))
         link = Link(sock, peer, codec)
+        if isinstance(link.decoder, IrcDecoder):
+            link.decoder.sasl.host = host  # its SASL checks count against its address
         now = time.monotonic()
         if link.decoder.opened:
             self._start_session(link, now)
@@ -270,7 +272,9 @@ class ChatServer:
 
     def _start_session(self, link: Link, now: float) -> Session:
         """Make the link a session and greet it."""
-        session = Session(self._sessions, self.chat, link, link.peer, now)
+        # A name password the transport has checked (IRC SASL) is not hashed again.
+        verified = link.decoder.sasl.verified if isinstance(link.decoder, IrcDecoder) else None
+        session = Session(self._sessions, self.chat, link, link.peer, now, verified)
         link.session = session
         self._apply(link, session, session.start())
         self._loop.set_deadline(link, session.deadline)

@@ -34,8 +34,11 @@ def parse(text: str) -> Msg:
 class IrcClient:
     """A socket to an IRC server with a line buffer."""
 
-    def __init__(self, address: Tuple[str, int], timeout: float = TIMEOUT) -> None:
-        self.sock = socket.create_connection(address, timeout=timeout)
+    def __init__(
+        self, address: Tuple[str, int], timeout: float = TIMEOUT, source: str = ""
+    ) -> None:
+        """Connect, from the local address `source` if given (e.g. another 127.x.y.z)."""
+        self.sock = socket.create_connection(address, timeout, (source, 0) if source else None)
         self.timeout = timeout
         self._buffer = b""
         self.seen: List[Msg] = []

@@ -40,6 +40,7 @@ from lanchat import identity, names, protocol
 from lanchat.core import events, namepassword
 from lanchat.core.history import RESUME_CAP, History, StorageError, hash_token
 from lanchat.core.moderation import Ban, Moderation
+from lanchat.core.passwordguard import PasswordGuard
 from lanchat.core.rooms import Member, Room, RoomRules
 from lanchat.core.transport import Codec, encode_once, message_event
 from lanchat.protocol import Frame, ProtocolError, Token
@@ -105,6 +106,7 @@ class Chat:
             self._rooms.setdefault(room.key, room)
         self.default = self._rooms[names.room_key(rules.default_room)]
         self._refs: Dict[str, collections.OrderedDict[str, events.Message]] = {}  # by sender key
+        self._password_guard = PasswordGuard()  # name password checks: how many, how often
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -756,9 +758,18 @@ class Chat:
         if self._registration(member.key) != member.identity:
             raise ProtocolError("not_registered", f"{member.name!r} is not registered.", ref)
 
-    def name_password_owner(self, name: str, password: str) -> Optional[str]:
-        """The identity key the name is registered to, if `password` is its name password;
-        None otherwise (verified outside the lock: it is slow on purpose)."""
+    def name_password_owner(
+        self,
+        name: str,
+        password: str,
+        host: str,
+        earlier: Optional[namepassword.Verified] = None,
+    ) -> Optional[namepassword.Verified]:
+        """Who the name is registered to, if `password` is its name password; None
+        otherwise. A client at `host` asks: the check is bounded (PasswordGuard: at once,
+        and per address; else rate_limited) and made outside the lock, as it is slow on
+        purpose. `earlier`, the server's own record of this check made before (IRC SASL,
+        never from the wire), is taken without hashing again while it still holds."""
         key = names.name_key(name)
         with self._lock:
             registered = self._registration(key)
@@ -766,9 +777,14 @@ class Chat:
                 kept = self._history.password_hash(key)
             except StorageError:
                 raise ProtocolError("server_error", "The server cannot check names now.") from None
-        if registered is None or kept is None or not namepassword.verify(password, kept):
+        if registered is None or kept is None:
             return None
-        return registered
+        verified = namepassword.Verified(key, registered, kept)
+        if earlier == verified:
+            return earlier
+        if not self._password_guard.check(host, lambda: namepassword.verify(password, kept)):
+            return None
+        return verified
 
     def release(self, name: str, ref: Optional[Token] = None) -> events.Unregistered:
         """Let a registered name go (its holder, if online, keeps the name, unregistered)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Optional
 
 from lanchat.protocol import ProtocolError, Token
@@ -20,6 +21,18 @@ MAX_LENGTH = 128
 ITERATIONS = 200_000  # about 0.1 s of one core: slows guessing from a stolen file
 SALT_BYTES = 16
 SCHEME = "pbkdf2_sha256"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A name password found right: the name, its owner's identity key, and the hash it
+    was checked against (a later login of the same name may be taken without hashing
+    again, while that very hash is still the one kept: a password changed or cleared
+    meanwhile has another)."""
+
+    name_key: str
+    owner: str
+    kept: str
 
 
 def check_length(password: str, ref: Optional[Token] = None) -> None:

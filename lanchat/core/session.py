@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from lanchat import identity, names, protocol
-from lanchat.core import events, operators
+from lanchat.core import events, namepassword, operators
 from lanchat.core.chat import Chat, Resume
 from lanchat.core.ratelimit import FLOOD_BURST, FLOOD_RATE, TokenBucket
 from lanchat.core.rooms import Member
@@ -68,9 +68,18 @@ class Session:
     """The protocol state of one connection: phase, rate limits, timers, its chat member."""
 
     def __init__(
-        self, config: SessionConfig, chat: Chat, member: Member, peer: str, now: float
+        self,
+        config: SessionConfig,
+        chat: Chat,
+        member: Member,
+        peer: str,
+        now: float,
+        verified: Optional[namepassword.Verified] = None,
     ) -> None:
+        """`verified`: a name password the transport checked before the session (IRC
+        SASL), taken at login without hashing again; never from the wire."""
         self.config = config
+        self.verified = verified
         self.chat = chat
         self.member = member
         self.peer = peer
@@ -247,6 +256,7 @@ class Session:
                 f"This server speaks lanchat {protocol.VERSION}; you have {frame['version']}.",
                 server_version=protocol.VERSION,
             )
+        self.member.address = self.peer.rsplit(":", 1)[0]
         if self.nonce is not None and not self._proof_is_right(frame):
             log.warning("auth failed from %s for name %r", self.peer, frame["name"])
             self._auth_failed_at = now
@@ -259,7 +269,6 @@ class Session:
             self.member.identity = key
         elif "name_password" in frame:
             self._check_name_password(frame["name"], frame["name_password"])
-        self.member.address = self.peer.rsplit(":", 1)[0]
         resume = Resume(frame.get("resume"), frame.get("last_id"), frame.get("history_id"))
         rooms = frame.get("rooms")  # present: the client speaks rooms (4.2)
         try:
@@ -283,12 +292,14 @@ class Session:
 
     def _check_name_password(self, name: str, password: str) -> None:
         """A login by name password (4.4): it counts as the owner's key proof, or is
-        bad_identity. Runs on the pool worker that handles this connection."""
-        key = self.chat.name_password_owner(names.validate_name(name), password)
-        if key is None:
+        bad_identity (or rate_limited: too many checks). Runs on the pool worker that
+        handles this connection."""
+        spelt = names.validate_name(name)
+        found = self.chat.name_password_owner(spelt, password, self.member.address, self.verified)
+        if found is None:
             log.warning("wrong name password from %s for name %r", self.peer, name)
             raise ProtocolError("bad_identity", "That name password is wrong.")
-        self.member.identity = key
+        self.member.identity = found.owner
         self.member.by_password = True
 
     def _proof_is_right(self, frame: Frame) -> bool:

@@ -3,9 +3,11 @@ logs in from IRC with the name password set in a lanchat client (protocol 4.4).
 
 The exchange comes before registration ends (the client holds CAP END until 903 or 904),
 before any session, so the password is checked here, with the chat's check, on the pool
-worker that feeds this connection's decoder. The login that follows carries it again as
-`name_password`, and the session checks it once more: the session, not the transport,
-decides who is logged in.
+worker that feeds this connection's decoder. The check is bounded like any (at once and
+per address: lanchat.core.passwordguard); one refused is a 904 that says when to try
+again. The login that follows carries the password as `name_password`, and the session
+decides who is logged in: it takes this check's `verified` record (handed over inside
+the server, never from the wire) without hashing again, while that record still holds.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import binascii
 from typing import Callable, List, Optional, Tuple
 
 from lanchat import names
+from lanchat.core.namepassword import Verified
 from lanchat.irc.lines import SERVER, line, numeric
 from lanchat.protocol import ProtocolError
 
 MECHANISM = "PLAIN"
 CHUNK = 400  # bytes of base64 in one AUTHENTICATE; a full one means more is coming
 MAX_CHUNKS = 3  # "authzid NUL authcid NUL password" of lanchat's sizes fits in fewer
-MAX_FAILURES = 3  # wrong passwords on one connection before it is closed
+MAX_FAILURES = 3  # 904s for a password (wrong, or not checked now) before it is closed
 
-# (name, password) -> whether the password is that registered name's name password
-Check = Callable[[str, str], bool]
+# (name, password, the client's address) -> the check's record if the password is that
+# registered name's name password, else None; or ProtocolError (rate_limited ...)
+Check = Callable[[str, str, str], Optional[Verified]]
 
 
 class SaslPlain:
@@ -32,8 +36,10 @@ class SaslPlain:
 
     def __init__(self, check: Check) -> None:
         self._check = check
+        self.host = ""  # the client's address, set by the server: checks count against it
         self.account: Optional[str] = None  # the lanchat name logged in to
         self.password: Optional[str] = None  # its name password, for the login frame
+        self.verified: Optional[Verified] = None  # the check that let it in
         self.failures = 0
         self._started = False  # AUTHENTICATE PLAIN came; the payload has not (all)
         self._chunks: List[str] = []
@@ -65,9 +71,16 @@ class SaslPlain:
         payload = "".join(self._chunks)
         self._reset()
         credentials = _plain_credentials(payload)
-        if credentials is None or not self._check(*credentials):
+        if credentials is None:
+            return self._fail(nick, "SASL authentication failed")
+        try:
+            verified = self._check(*credentials, self.host)
+        except ProtocolError as exc:  # rate_limited: when to try again
+            return self._fail(nick, f"SASL authentication failed: {exc.message}")
+        if verified is None:
             return self._fail(nick, "SASL authentication failed")
         self.account, self.password = credentials
+        self.verified = verified
         who = nick or "*"
         mask = f"{who}!{who}@{SERVER}"
         logged_in = numeric(

@@ -45,7 +45,7 @@ class IrcCodec:
         return self
 
     def __init__(self, check: Optional[sasl.Check] = None) -> None:
-        self._check = check or (lambda name, password: False)
+        self._check = check or (lambda name, password, host: None)
         self._shared = SharedLines()
 
     def decoder(self) -> IrcDecoder:
