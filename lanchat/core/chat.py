@@ -860,9 +860,10 @@ class Chat:
         to: Optional[str] = None,
         ref: Optional[Token] = None,
         room: Optional[str] = None,
+        notice: bool = False,
     ) -> events.Message:
         """Relay a message (text already cleaned) to a room (the default one without
-        `room`) or to one user; return it.
+        `room`) or to one user, as a notice if `notice` (4.4); return it.
 
         A ref this sender already used for the same text is a resend: it is not relayed
         again, and the sender alone gets the original back with its ref.
@@ -889,7 +890,7 @@ class Chat:
                     target = self._joined_room(sender, room or self.default.name)
                 receivers = [m for m in target.members.values() if m is not sender]
             with _not_stored_on_failure(ref):
-                message = self._store(sender, text, to, ref, target)
+                message = self._store(sender, text, to, ref, target, notice)
             sender.last_said = message.ts
             away = [] if recipient is None else self._away_reply(sender, recipient)
             own = message if ref is None else dataclasses.replace(message, ref=ref)
@@ -923,6 +924,7 @@ class Chat:
         to: Optional[str],
         ref: Optional[Token],
         room: Optional[Room],
+        notice: bool,
     ) -> events.Message:
         """The message with its new id; a room message is stored before anybody sees it."""
         room_name = room.name if room is not None else None
@@ -935,11 +937,14 @@ class Chat:
             to,
             room=room_name,
             fingerprint=print_,
+            notice=notice,
         )
         if room_name is not None:
             frame = protocol.message(message.id, message.ts, message.sender, text, room=room_name)
             if print_ is not None:
                 frame["fingerprint"] = print_
+            if notice:
+                frame["notice"] = True
             self._history.add(frame, sender.key, ref)
         return message
 
