@@ -129,13 +129,11 @@ class Chat:
             if room is not None:
                 with _room_errors(room, None):
                     found = self._existing_room(room)
-                operators = _operators_of(found.members.values())
-                return events.Online(found.member_names, found.name, operators)
+                return _online(found.member_names, found.members.values(), found.name)
             if not member.codec.rooms:
-                operators = _operators_of(self.default.members.values())
-                return events.Online(self.default.member_names, operators=operators)
-            operators = _operators_of(self._members.values())
-        return events.Online(tuple(self.names), operators=operators)
+                return _online(self.default.member_names, self.default.members.values())
+            everybody = list(self._members.values())
+        return _online(tuple(self.names), everybody)
 
     def room_list(self) -> events.RoomList:
         """Every room, by name, with its member count and topic."""
@@ -990,6 +988,15 @@ def _away_of(members: Iterable[Member]) -> Tuple[Tuple[str, str], ...]:
 def _operators_of(members: Iterable[Member]) -> Tuple[str, ...]:
     """The names of those of the members who are operators."""
     return tuple(m.name for m in members if m.operator)
+
+
+def _online(
+    member_names: Tuple[str, ...], members: Iterable[Member], room: Optional[str] = None
+) -> events.Online:
+    """The answer to a `who`: these names, and which of them are operators, which away."""
+    members = list(members)
+    away = tuple(m.name for m in members if m.away is not None)
+    return events.Online(member_names, room, _operators_of(members), away)
 
 
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:

@@ -100,6 +100,7 @@ class Online:
     names: Tuple[str, ...]
     room: Optional[str] = None
     operators: Tuple[str, ...] = ()  # those of `names` who are operators (IRC shows `@`)
+    away: Tuple[str, ...] = ()  # those of `names` who are away (IRC's WHO shows `G`)
 
 
 @dataclass(frozen=True)

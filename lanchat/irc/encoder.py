@@ -249,7 +249,8 @@ class IrcLinkCodec:
         shown = event.names
         if masks.has_wildcards(asked.target) and not asked.target.startswith("#"):
             shown = tuple(n for n in shown if self._matches(asked.target, n))
-        who = [self._who_row(room, n, False, n in event.operators) for n in shown]
+        away, operators = set(event.away), set(event.operators)
+        who = [self._who_row(room, n, n in away, n in operators) for n in shown]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
 
     @staticmethod
