@@ -102,3 +102,15 @@ def test_the_history_replayed_on_join_keeps_notices(chat) -> None:  # type: igno
         ("NOTICE", "a notice"),
         ("PRIVMSG", "a message"),
     ]
+
+
+def test_a_notice_to_somebody_away_is_not_answered_with_301(chat) -> None:  # type: ignore[no-untyped-def]
+    ivan = chat.irc("ivan")
+    ida = chat.irc("ida")
+    ida.send("AWAY :lunch")
+    ida.expect("306")
+    ivan.send("NOTICE ida :fyi")
+    ivan.send("PING :after-notice")
+    assert "301" not in [m.command for m in ivan.until("PONG")]
+    ivan.send("PRIVMSG ida :hello?")
+    assert ivan.expect("301").params[1:] == ["ida", "lunch"]

@@ -140,3 +140,18 @@ def test_a_history_file_of_schema_5_gains_the_notice_column(tmp_path: Path) -> N
         assert marks(opened.recent("#general", 10)) == [("old", False), ("new", True)]
     finally:
         opened.close()
+
+
+def test_a_private_notice_to_somebody_away_gets_no_away_reply(make_server: MakeServer) -> None:
+    address = make_server().address
+    bob = member(address, "bob", rooms=[])
+    ann = member(address, "ann", rooms=[])
+    ann.send({"type": "away", "text": "lunch", "ref": "a"})
+    ann.expect("away", ref="a")
+    bob.send({"type": "say", "text": "fyi", "to": "ann", "notice": True, "ref": "n"})
+    bob.send({"type": "ping", "token": "after"})
+    frames = bob.recv_until("pong")
+    assert [f for f in frames if f["type"] == "away" and f.get("reply")] == []
+    bob.send({"type": "say", "text": "hello?", "to": "ann"})
+    reply = bob.recv_until("away")[-1]
+    assert (reply["name"], reply["text"], reply.get("reply")) == ("ann", "lunch", True)

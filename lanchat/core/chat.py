@@ -890,7 +890,8 @@ class Chat:
             with _not_stored_on_failure(ref):
                 message = self._store(sender, text, to, ref, target, notice)
             sender.last_said = message.ts
-            away = [] if recipient is None else self._away_reply(sender, recipient)
+            # a notice is never answered automatically, by the away text neither
+            away = [] if recipient is None or notice else self._away_reply(sender, recipient)
             own = message if ref is None else dataclasses.replace(message, ref=ref)
             if ref is not None:
                 self._remember(sender, ref, message)
