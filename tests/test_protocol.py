@@ -507,6 +507,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "to": ("str", False),
         "ref": ("token", False),
         "room": ("str", False),
+        "notice": ("bool", False),  # 4.4
     },
     "who": {"room": ("str", False)},
     "join": {"room": ("str", True), "ref": ("token", False)},
