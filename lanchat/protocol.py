@@ -328,6 +328,7 @@ CLIENT_FRAMES: Schema = {
         "to": ("str", False),
         "ref": ("token", False),
         "room": ("str", False),  # 4.2
+        "notice": ("bool", False),  # 4.4: a notice, never to be answered automatically
     },
     "who": {"room": ("str", False)},
     # 4.2: rooms
@@ -400,6 +401,7 @@ SERVER_FRAMES: Schema = {
         "ref": ("token", False),
         "room": ("str", False),
         "fingerprint": ("str", False),  # 4.3
+        "notice": ("bool", False),  # 4.4: sent as a notice
     },
     "presence": {"changes": ("frames", True)},
     "online": {"names": ("names", True), "room": ("str", False)},
@@ -652,13 +654,20 @@ def presence(changes: Sequence[Frame]) -> Frame:
 
 
 def say(
-    text: str, to: Optional[str] = None, ref: Optional[Token] = None, room: Optional[str] = None
+    text: str,
+    to: Optional[str] = None,
+    ref: Optional[Token] = None,
+    room: Optional[str] = None,
+    notice: bool = False,
 ) -> Frame:
-    """A client's message to the (default) room, to `room` (4.2), or to one user with `to`."""
+    """A client's message to the (default) room, to `room` (4.2), or to one user with `to`;
+    `notice` (4.4) marks it as a notice, which nobody's program answers automatically."""
     frame: Frame = {"type": "say", "text": text}
     for field, value in (("to", to), ("ref", ref), ("room", room)):
         if value is not None:
             frame[field] = value
+    if notice:
+        frame["notice"] = True
     return frame
 
 

@@ -258,7 +258,7 @@ def test_a_schema_1_file_is_migrated_and_keeps_its_messages(tmp_path: Path) -> N
     finally:
         history.close()
     with sqlite3.connect(str(db)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
 
 
 def test_server_help_says_where_resume_tokens_are_kept(pyz: Path) -> None:

@@ -42,9 +42,11 @@ test_connection_registration.ConnectionRegistrationTestCase.testQuitErrors
 test_connection_registration.PasswordedConnectionRegistrationTestCase.testNoPassword
 test_connection_registration.PasswordedConnectionRegistrationTestCase.testPassAfterNickuser
 test_connection_registration.PasswordedConnectionRegistrationTestCase.testPassBeforeNickuser
+test_echo_message.EchoMessageTestCase.testEchoMessageNotice
 test_echo_message.EchoMessageTestCase.testEchoMessagePrivmsg
 test_echo_message.EchoMessageTestCase.testEchoMessagePrivmsgNoServerTime
 test_echo_message.EchoMessageTestCase.testEchoMessagePrivmsgSolo
+test_messages.NoticeTestCase.testNotice
 test_messages.NoticeTestCase.testNoticeNonexistentChannel
 test_messages.PrivmsgTestCase.testPrivmsg
 test_messages.PrivmsgTestCase.testPrivmsgNonexistentChannel
@@ -72,13 +74,6 @@ FAILING = {
     ),
     "test_channel_operations.JoinTestCase.testInviteNonExistingChannelTransmitted": (
         "not done: no INVITE (lanchat rooms are open to all; 421)"
-    ),
-    "test_messages.NoticeTestCase.testNotice": (
-        "not done: lanchat messages have no notice kind, so a NOTICE to a channel reaches "
-        "the others as PRIVMSG"
-    ),
-    "test_echo_message.EchoMessageTestCase.testEchoMessageNotice": (
-        "not done: the NOTICE is echoed as NOTICE but reaches the others as PRIVMSG"
     ),
     "test_multi_prefix.MultiPrefixTestCase.testMultiPrefix": (
         "not applicable: lanchat has no voice (+v), and a channel's maker is not its operator"

@@ -213,7 +213,7 @@ def test_a_schema_4_file_is_migrated_and_keeps_its_registrations(tmp_path: Path)
     finally:
         opened.close()
     with sqlite3.connect(str(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 6
 
 
 @pytest.mark.parametrize("kind", ["memory", "file"])

@@ -507,6 +507,7 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "to": ("str", False),
         "ref": ("token", False),
         "room": ("str", False),
+        "notice": ("bool", False),  # 4.4
     },
     "who": {"room": ("str", False)},
     "join": {"room": ("str", True), "ref": ("token", False)},
@@ -536,7 +537,15 @@ CLIENT_SCHEMA: Dict[str, Dict[str, Tuple[str, bool]]] = {
     "quit": {},
 }
 
-GOOD_VALUES = {"str": "x", "int": 7, "token": "t1", "names": ["#a"], "object": {}, "number": 1.5}
+GOOD_VALUES = {
+    "str": "x",
+    "int": 7,
+    "token": "t1",
+    "names": ["#a"],
+    "object": {},
+    "number": 1.5,
+    "bool": True,
+}
 OTHER_GOOD_VALUES = {
     "str": "",
     "int": 0,
@@ -544,6 +553,7 @@ OTHER_GOOD_VALUES = {
     "names": [],
     "object": {"k": 1},
     "number": 3,
+    "bool": False,
 }
 WRONG_VALUES: Dict[str, List[Any]] = {
     "str": [1, 1.5, True, None, [], {}, ["x"]],
@@ -552,6 +562,7 @@ WRONG_VALUES: Dict[str, List[Any]] = {
     "names": ["#a", 1, None, {}, [1], [None], [["#a"]]],
     "object": ["x", 1, None, [], [{}]],
     "number": ["1", True, None, [], {}],
+    "bool": ["true", 1, 0, None, [], {}],
 }
 
 

@@ -51,6 +51,7 @@ from lanchat.protocol import Frame
 
 log = logging.getLogger(__name__)
 
+SAID = ("message", "action", "notice")  # the entry kinds somebody said
 MAX_ENTRIES = 2000  # lines kept in the message pane
 MAX_HISTORY = 200  # input lines kept for Up/Down
 PING_AFTER = 30.0  # seconds of server silence before we ping
@@ -81,8 +82,9 @@ LOGGED_IN = "logged in"
 class Entry:
     """One item of the message pane, before layout.
 
-    kind: "message" (someone said something), "action" (/me), "system" (joins, leaves,
-    connection news), "error" (something went wrong), "info" (local help and hints).
+    kind: "message" (someone said something), "action" (/me), "notice" (a message sent
+    as a notice, 4.4: a bot's or a bridge's), "system" (joins, leaves, connection news),
+    "error" (something went wrong), "info" (local help and hints).
     """
 
     kind: str
@@ -646,7 +648,9 @@ class ClientModel(RoomEvents, People):
         to_text = safe_text(to) if isinstance(to, str) else None
         own = self._is_me(sender)
         kind = "message"
-        if text.startswith(ME_PREFIX) and len(text) > len(ME_PREFIX):
+        if frame.get("notice") is True:
+            kind = "notice"
+        elif text.startswith(ME_PREFIX) and len(text) > len(ME_PREFIX):
             kind, text = "action", text[len(ME_PREFIX) :]
         mention = not own and not quiet and (to_text is not None or self._mentions_me(text))
         about = None if to_text is not None else self._room_field(room)

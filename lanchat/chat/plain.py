@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, TextIO, Union
 from lanchat import protocol
 from lanchat.chat.actions import Action, Drop, Exit, GiveUp, Send
 from lanchat.chat.connection import Connection, Event, Link, Stopped, VerifyLink
-from lanchat.chat.model import LOGGED_IN, NAMING, ClientModel, Entry
+from lanchat.chat.model import LOGGED_IN, NAMING, SAID, ClientModel, Entry
 from lanchat.chat.view import clock, day_line, starts_a_day
 
 log = logging.getLogger(__name__)
@@ -67,12 +67,14 @@ def format_entry(entry: Entry) -> str:
     stamp = clock(entry.ts) + " " if entry.ts is not None else ""
     if entry.room is not None:
         stamp += entry.room + " "
-    if entry.kind in ("message", "action"):
+    if entry.kind in SAID:
         sender = entry.sender
         if entry.to is not None:
             sender = f"{sender} -> {entry.to} (private)"
         if entry.kind == "action":
             return f"{stamp}* {sender} {entry.text}"
+        if entry.kind == "notice":
+            return f"{stamp}-{sender}- {entry.text}"
         return f"{stamp}{sender}: {entry.text}"
     if entry.kind == "system":
         return f"{stamp}-- {entry.text}"

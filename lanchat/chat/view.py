@@ -27,6 +27,7 @@ from lanchat.chat.model import (
     NAMING,
     OFFLINE,
     PASSWORD,
+    SAID,
     STOPPED,
     ClientModel,
     Entry,
@@ -253,7 +254,7 @@ def wrap(segments: Sequence[Segment], width: int, indent: int = 0) -> List[Row]:
 def entry_segments(entry: Entry, colours: Optional[NameColours] = None) -> List[Segment]:
     """One pane entry as styled text, before wrapping; names in the model's colours."""
     stamp: List[Segment] = [(clock(entry.ts) + " ", "time")] if entry.ts is not None else []
-    if entry.kind in ("message", "action"):
+    if entry.kind in SAID:
         sender = (entry.sender, "own" if entry.own else name_style(entry.sender, colours))
         text_style = "mention" if entry.mention else ""
         private: List[Segment] = []
@@ -270,6 +271,16 @@ def entry_segments(entry: Entry, colours: Optional[NameColours] = None) -> List[
                 sender,
                 *target,
                 (" " + entry.text, text_style),
+            ]
+        if entry.kind == "notice":  # as IRC clients show one
+            return [
+                *stamp,
+                *private,
+                ("-", ""),
+                sender,
+                *target,
+                ("- ", ""),
+                (entry.text, text_style),
             ]
         return [*stamp, *private, sender, *target, (": ", ""), (entry.text, text_style)]
     if entry.kind == "system":
@@ -311,7 +322,7 @@ def _items_newest_first(model: ClientModel) -> Iterator[_Item]:
         if outgoing.room is None or room_key(outgoing.room) == here:
             yield _Item(pending_segments(outgoing, model.name), outgoing.ts, None, False)
     for entry in reversed(model.entries):
-        new = entry.kind in ("message", "action") and entry.seq > model.unread_after
+        new = entry.kind in SAID and entry.seq > model.unread_after
         yield _Item(entry_segments(entry, model.colours), entry.ts, entry.seq, new)
 
 

@@ -131,13 +131,11 @@ class Chat:
             if room is not None:
                 with _room_errors(room, None):
                     found = self._existing_room(room)
-                operators = _operators_of(found.members.values())
-                return events.Online(found.member_names, found.name, operators)
+                return _online(found.member_names, found.members.values(), found.name)
             if not member.codec.rooms:
-                operators = _operators_of(self.default.members.values())
-                return events.Online(self.default.member_names, operators=operators)
-            operators = _operators_of(self._members.values())
-        return events.Online(tuple(self.names), operators=operators)
+                return _online(self.default.member_names, self.default.members.values())
+            everybody = list(self._members.values())
+        return _online(tuple(self.names), everybody)
 
     def room_list(self) -> events.RoomList:
         """Every room, by name, with its member count and topic."""
@@ -876,9 +874,10 @@ class Chat:
         to: Optional[str] = None,
         ref: Optional[Token] = None,
         room: Optional[str] = None,
+        notice: bool = False,
     ) -> events.Message:
         """Relay a message (text already cleaned) to a room (the default one without
-        `room`) or to one user; return it.
+        `room`) or to one user, as a notice if `notice` (4.4); return it.
 
         A ref this sender already used for the same text is a resend: it is not relayed
         again, and the sender alone gets the original back with its ref.
@@ -905,9 +904,10 @@ class Chat:
                     target = self._joined_room(sender, room or self.default.name)
                 receivers = [m for m in target.members.values() if m is not sender]
             with _not_stored_on_failure(ref):
-                message = self._store(sender, text, to, ref, target)
+                message = self._store(sender, text, to, ref, target, notice)
             sender.last_said = message.ts
-            away = [] if recipient is None else self._away_reply(sender, recipient)
+            # a notice is never answered automatically, by the away text neither
+            away = [] if recipient is None or notice else self._away_reply(sender, recipient)
             own = message if ref is None else dataclasses.replace(message, ref=ref)
             if ref is not None:
                 self._remember(sender, ref, message)
@@ -939,6 +939,7 @@ class Chat:
         to: Optional[str],
         ref: Optional[Token],
         room: Optional[Room],
+        notice: bool,
     ) -> events.Message:
         """The message with its new id; a room message is stored before anybody sees it."""
         room_name = room.name if room is not None else None
@@ -951,11 +952,14 @@ class Chat:
             to,
             room=room_name,
             fingerprint=print_,
+            notice=notice,
         )
         if room_name is not None:
             frame = protocol.message(message.id, message.ts, message.sender, text, room=room_name)
             if print_ is not None:
                 frame["fingerprint"] = print_
+            if notice:
+                frame["notice"] = True
             self._history.add(frame, sender.key, ref)
         return message
 
@@ -1001,6 +1005,15 @@ def _away_of(members: Iterable[Member]) -> Tuple[Tuple[str, str], ...]:
 def _operators_of(members: Iterable[Member]) -> Tuple[str, ...]:
     """The names of those of the members who are operators."""
     return tuple(m.name for m in members if m.operator)
+
+
+def _online(
+    member_names: Tuple[str, ...], members: Iterable[Member], room: Optional[str] = None
+) -> events.Online:
+    """The answer to a `who`: these names, and which of them are operators, which away."""
+    members = list(members)
+    away = tuple(m.name for m in members if m.away is not None)
+    return events.Online(member_names, room, _operators_of(members), away)
 
 
 def _encoded(event: events.Event, receivers: Iterable[Member]) -> Deliveries:

@@ -40,6 +40,7 @@ class Message:
     ref: Optional[Token] = None
     room: Optional[str] = None
     fingerprint: Optional[str] = None  # the sender's, when its name is registered (4.3)
+    notice: bool = False  # sent as a notice, never to be answered automatically (4.4)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Online:
     names: Tuple[str, ...]
     room: Optional[str] = None
     operators: Tuple[str, ...] = ()  # those of `names` who are operators (IRC shows `@`)
+    away: Tuple[str, ...] = ()  # those of `names` who are away (IRC's WHO shows `G`)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from lanchat.protocol import Frame, Token
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 RESUME_CAP = 1000  # room messages a resuming client gets at the most
 ID_BLOCK = 1000  # ids are reserved on disk in blocks, so private messages need no write
 TOKEN_LIFETIME = 7 * 24 * 3600.0  # seconds a resume token lasts after its last use
@@ -111,6 +111,10 @@ MIGRATIONS: Tuple[str, ...] = (
     # 4.4: a registered name's password (its salted hash; NULL: none)
     """
     ALTER TABLE registrations ADD COLUMN password_hash TEXT;
+    """,
+    # 4.4: whether a message was sent as a notice
+    """
+    ALTER TABLE messages ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;
     """,
 )
 DEFAULT_ROOM = "#general"
@@ -195,7 +199,7 @@ def _make_private(path: Path) -> None:
             os.chmod(name, PRIVATE_FILE)
 
 
-_SELECT_MESSAGES = "SELECT id, ts, sender, text, room, fingerprint FROM messages"
+_SELECT_MESSAGES = "SELECT id, ts, sender, text, room, fingerprint, notice FROM messages"
 
 
 def _ref_text(ref: Optional[Token]) -> Optional[str]:
@@ -468,8 +472,8 @@ class SqliteHistory:
         """Store and commit a room message before it is relayed."""
         self._write(
             "INSERT INTO messages"
-            " (id, ts, sender, text, sender_key, ref, room_key, room, fingerprint)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " (id, ts, sender, text, sender_key, ref, room_key, room, fingerprint, notice)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 frame["id"],
                 frame["ts"],
@@ -480,15 +484,18 @@ class SqliteHistory:
                 names.room_key(frame["room"]),
                 frame["room"],
                 frame.get("fingerprint"),
+                bool(frame.get("notice")),
             ),
         )
 
     def _frames(self, rows: List[tuple]) -> List[Frame]:
         frames = []
-        for id, ts, sender, text, room, fingerprint in rows:
+        for id, ts, sender, text, room, fingerprint, notice in rows:
             frame = protocol.message(id, ts, sender, text, room=room)
             if fingerprint is not None:
                 frame["fingerprint"] = fingerprint
+            if notice:
+                frame["notice"] = True
             frames.append(frame)
         return frames
 

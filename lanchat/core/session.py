@@ -312,7 +312,9 @@ class Session:
         if room is not None and "to" in frame:
             raise ProtocolError("bad_frame", "A message goes to a room or to a person, not both.")
         text = names.clean_text(frame["text"])
-        message = self.chat.say(self.member, text, frame.get("to"), frame.get("ref"), room)
+        message = self.chat.say(
+            self.member, text, frame.get("to"), frame.get("ref"), room, frame.get("notice", False)
+        )
         if self.config.log_messages and message.to is None:  # private ones stay private
             log.info(
                 "message %d from %s in %s: %s", message.id, self.member.name, message.room, text

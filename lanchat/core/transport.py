@@ -179,6 +179,8 @@ class LanchatCodec:
         )
         if event.fingerprint is not None and self.minor >= 3:
             frame["fingerprint"] = event.fingerprint
+        if event.notice and self.minor >= 4:
+            frame["notice"] = True
         return frame
 
     def _notice(self, event: events.Notice) -> Frame:
@@ -296,4 +298,5 @@ def message_event(frame: Frame) -> events.Message:
         frame.get("ref"),
         frame.get("room"),
         frame.get("fingerprint"),
+        frame.get("notice", False),
     )

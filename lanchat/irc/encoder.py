@@ -249,7 +249,8 @@ class IrcLinkCodec:
         shown = event.names
         if masks.has_wildcards(asked.target) and not asked.target.startswith("#"):
             shown = tuple(n for n in shown if self._matches(asked.target, n))
-        who = [self._who_row(room, n, False, n in event.operators) for n in shown]
+        away, operators = set(event.away), set(event.operators)
+        who = [self._who_row(room, n, n in away, n in operators) for n in shown]
         return b"".join(who) + numeric("315", self._nick, asked.target, "End of /WHO list")
 
     @staticmethod
@@ -330,12 +331,12 @@ class IrcLinkCodec:
         if own and "echo-message" not in self.state.caps:
             return b""
         if event.room is not None and asked is None:  # read alike by all of a flavour
-            return self._same_for_all(event, lambda: self._message_lines(event, None, False))
-        return self._message_lines(event, asked, event.sender == self._name)
+            return self._same_for_all(event, lambda: self._message_lines(event, False))
+        return self._message_lines(event, event.sender == self._name)
 
-    def _message_lines(self, event: events.Message, asked: Optional[Asked], mine: bool) -> bytes:
-        """PRIVMSG (or NOTICE, echoed), as many as the text takes."""
-        command = asked.command if asked is not None and asked.command == "NOTICE" else "PRIVMSG"
+    def _message_lines(self, event: events.Message, mine: bool) -> bytes:
+        """PRIVMSG (NOTICE for a notice), as many as the text takes."""
+        command = "NOTICE" if event.notice else "PRIVMSG"
         target = event.room or lines.irc_nick(event.to if mine and event.to else self._name)
         source = prefix(event.sender)
         text = event.text

@@ -294,12 +294,13 @@ class IrcDecoder:
         target, text = params[0], params[1]
         if text.startswith("\x01ACTION ") and text.endswith("\x01"):
             text = "/me " + text[8:-1]  # lanchat's clients show "/me" as an action
+        notice = command == "NOTICE"
         for one in target.split(","):
             ref = self.state.ref(command, one)
             if one.startswith("#"):
-                frame = protocol.say(text, ref=ref, room=one)
+                frame = protocol.say(text, ref=ref, room=one, notice=notice)
             else:
-                frame = protocol.say(text, to=lines.lanchat_name(one), ref=ref)
+                frame = protocol.say(text, to=lines.lanchat_name(one), ref=ref, notice=notice)
             self._frames.append(frame)
 
     def _notice(self, params: List[str]) -> None:

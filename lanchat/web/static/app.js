@@ -219,7 +219,7 @@
     var time = el("time", null, Core.clock(entry.ts));
     time.dateTime = new Date(entry.ts * 1000).toISOString();
     line.appendChild(time);
-    if (entry.kind === "message" || entry.kind === "action") {
+    if (entry.kind === "message" || entry.kind === "action" || entry.kind === "notice") {
       line.classList.add("msg");
       line.dataset.id = String(entry.id);
       if (entry.own) line.classList.add("own");
@@ -233,12 +233,14 @@
         line.appendChild(nameNode(entry.from));
         line.appendChild(document.createTextNode(" "));
       } else {
+        var notice = entry.kind === "notice"; // as IRC clients show one: -bob- text
+        if (notice) line.appendChild(document.createTextNode("-"));
         line.appendChild(nameNode(entry.from));
         if (entry.to) {
           line.appendChild(document.createTextNode(" → "));
           line.appendChild(nameNode(entry.to));
         }
-        line.appendChild(document.createTextNode(": "));
+        line.appendChild(document.createTextNode(notice ? "- " : ": "));
       }
       line.appendChild(textNode(entry.text));
     } else {
@@ -379,23 +381,18 @@
     if (seen[frame.id]) return null;
     seen[frame.id] = true;
     if (state.lastId === null || frame.id > state.lastId) state.lastId = frame.id;
-    var text = frame.text;
-    var kind = "message";
-    if (text.startsWith(Core.ME_PREFIX) && text.length > Core.ME_PREFIX.length) {
-      kind = "action";
-      text = text.slice(Core.ME_PREFIX.length);
-    }
+    var said = saidOf(frame);
     var to = typeof frame.to === "string" ? frame.to : null;
     var own = isMe(frame.from);
     var entry = {
-      kind: kind,
+      kind: said.kind,
       id: frame.id,
       ts: typeof frame.ts === "number" ? frame.ts : now(),
       from: frame.from,
       to: to,
-      text: text,
+      text: said.text,
       own: own,
-      mention: !own && !quiet && (to !== null || Core.mentions(text, state.name)),
+      mention: !own && !quiet && (to !== null || Core.mentions(said.text, state.name)),
     };
     var roomName = messageRoom(frame, shownIn);
     var stored = {};
@@ -429,23 +426,28 @@
     }
   }
 
+  /* A message frame's kind (a notice (4.4), a /me action or a message) and its text. */
+  function saidOf(frame) {
+    var text = frame.text;
+    if (frame.notice === true) return { kind: "notice", text: text };
+    if (text.startsWith(Core.ME_PREFIX) && text.length > Core.ME_PREFIX.length) {
+      return { kind: "action", text: text.slice(Core.ME_PREFIX.length) };
+    }
+    return { kind: "message", text: text };
+  }
+
   /* Rebuilds the conversation from storage after a reload: shown as before, ids seen. */
   function restoreLines() {
     state.lines.forEach(function (frame) {
       seen[frame.id] = true;
-      var text = frame.text;
-      var kind = "message";
-      if (text.startsWith(Core.ME_PREFIX) && text.length > Core.ME_PREFIX.length) {
-        kind = "action";
-        text = text.slice(Core.ME_PREFIX.length);
-      }
+      var said = saidOf(frame);
       room(frame.shown_in).entries.push({
-        kind: kind,
+        kind: said.kind,
         id: frame.id,
         ts: frame.ts,
         from: frame.from,
         to: typeof frame.to === "string" ? frame.to : null,
-        text: text,
+        text: said.text,
         own: isMe(frame.from),
         mention: !!frame.mention,
       });
