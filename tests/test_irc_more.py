@@ -10,21 +10,19 @@ lanchat client) and `wsclient.WebSocketClient` (the web port).
 from __future__ import annotations
 
 import json
-import os
-import select
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import List
 
 import pytest
 import wsclient
-from conftest import MakeServer, free_port, pyz_command
+from conftest import MakeServer, pyz_command
 from drivers import WAIT, client_argv
 from ircclient import IrcClient, Msg
 from test_client_v43 import command, lines, online, receive
 from test_irc_gateway import chat, heard, join, lanchat_member
-from test_irc_pyz import servers
+from test_irc_pyz import servers, start_irc_server
 from wire import RawClient
 from wire43 import register, welcome_43
 from wsclient import WebSocketClient
@@ -315,33 +313,8 @@ def test_discover_shows_the_irc_address_in_text_and_json() -> None:
     assert "irc_port" not in ServerInfo("den", "10.0.0.5", 42070, protocol.VERSION).to_json()
 
 
-def start_discoverable(servers: List[subprocess.Popen]) -> Tuple[int, int]:
-    """`lanchat.pyz server --irc-port ...` answering discovery on loopback; its lanchat
-    port and the IRC port of its start-up line."""
-    port, irc_port = free_port(), free_port()
-    args = ["--no-history", "--no-web", "--bind", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        pyz_command("server", *args, "--irc-port", str(irc_port)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    servers.append(proc)
-    assert proc.stdout is not None
-    out = b""
-    deadline = time.monotonic() + 20
-    while b"IRC: " not in out or not out.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        assert left > 0, f"no IRC line in time: {out!r}"
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
-        assert chunk, f"the server ended: {out!r}"
-        out += chunk
-    assert f"IRC: 127.0.0.1:{irc_port}" in out.decode().splitlines()
-    return port, irc_port
-
-
 def test_pyz_discover_shows_the_irc_port(pyz: Path, servers) -> None:  # type: ignore[no-untyped-def]
-    port, irc_port = start_discoverable(servers)
+    port, irc_port = start_irc_server(servers, discovery=True)
     found = subprocess.run(
         pyz_command("discover", "--host", "127.0.0.1", "--port", str(port), "--json"),
         capture_output=True,
@@ -360,7 +333,7 @@ def test_pyz_discover_shows_the_irc_port(pyz: Path, servers) -> None:  # type: i
 
 
 def test_the_plain_clients_whois_of_an_irc_user_says_irc(pyz: Path, servers) -> None:  # type: ignore[no-untyped-def]
-    port, irc_port = start_discoverable(servers)
+    port, irc_port = start_irc_server(servers, discovery=True)
     irc = IrcClient(("127.0.0.1", irc_port))
     try:
         irc.register("ivan")

@@ -34,16 +34,18 @@ def servers() -> Iterator[List[subprocess.Popen]]:
         proc.communicate(timeout=10)
 
 
-def start_irc_server(servers: List[subprocess.Popen], *args: str) -> Tuple[int, int]:
-    """`lanchat.pyz server --irc-port ...`: the lanchat port and the IRC port its start-up
-    line names."""
+def start_irc_server(
+    servers: List[subprocess.Popen], *args: str, discovery: bool = False
+) -> Tuple[int, int]:
+    """`lanchat.pyz server --irc-port ...` (answering discovery on loopback if asked): the
+    lanchat port and the IRC port its start-up line names."""
     port, irc_port = free_port(), free_port()
     proc = subprocess.Popen(
         pyz_command(
             "server",
             "--no-history",
             "--no-web",
-            "--no-discovery",
+            *([] if discovery else ["--no-discovery"]),
             "--bind",
             "127.0.0.1",
             "--port",

@@ -7,31 +7,21 @@ line updated. In-process servers with a TLS listener, as in test_tls_client.py."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
+import test_tls_client
 import tlscerts
 from test_tls_client import Lab
-from tlscerts import Certificate
 
 from lanchat.chat.connection import Untrusted
 from lanchat.chat.known_servers import KnownServers
 from lanchat.chat.trust import Meeting, Trust
 
-certificates = tlscerts.certificates  # the shared fixture, made this module's own
+certificates = tlscerts.certificates  # the shared fixtures, made this module's own
+lab = test_tls_client.lab
 
 EARLIER = "2026-12-01T10:00:00Z"
-
-
-@pytest.fixture
-def lab(
-    certificates: Tuple[Certificate, Certificate], tmp_path: Path, no_thread_leak: None
-) -> Iterator[Lab]:
-    made = Lab(certificates, tmp_path)
-    try:
-        yield made
-    finally:
-        made.close()
 
 
 def was_there(known: KnownServers, name: str, fingerprint: str, where: str) -> None:

@@ -4,33 +4,20 @@ refused loudly (exit 1); with the same one it is a renamed server, accepted and 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Tuple
 
 import pytest
+import test_tls_client_e2e
 import tlscerts
 from test_tls_client_e2e import Servers, say, trusted
 from tlscerts import Certificate
 
 pytestmark = pytest.mark.pyz
 
-certificates = tlscerts.certificates  # the shared fixture, made this module's own
-
-
-@pytest.fixture
-def servers(pyz: Path) -> Iterator[Servers]:
-    started = Servers(pyz)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Dict[str, str]:
-    """A client environment with its own config folder (identity, known_servers)."""
-    return dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"))
+certificates = tlscerts.certificates  # the shared fixtures, made this module's own
+servers = test_tls_client_e2e.servers
+env = test_tls_client_e2e.env
 
 
 def test_a_new_name_with_another_certificate_at_a_known_address_exits_1_loudly(
