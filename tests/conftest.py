@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -59,6 +60,16 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
 def pyz_command(*args: str) -> list:
     """The argv that runs the built pyz with this Python."""
     return [sys.executable, str(PYZ), *args]
+
+
+def discover_on_loopback(port: int, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`lanchat.pyz discover --host 127.0.0.1 --port PORT FLAGS...`, run to its end."""
+    return subprocess.run(
+        pyz_command("discover", "--host", "127.0.0.1", "--port", str(port), *flags),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from typing import List
 
 import pytest
 import wsclient
-from conftest import MakeServer, pyz_command
+from conftest import MakeServer, discover_on_loopback
 from drivers import WAIT, client_argv
 from ircclient import IrcClient, Msg
 from test_client_v43 import command, lines, online, receive
@@ -315,20 +315,10 @@ def test_discover_shows_the_irc_address_in_text_and_json() -> None:
 
 def test_pyz_discover_shows_the_irc_port(pyz: Path, servers) -> None:  # type: ignore[no-untyped-def]
     port, irc_port = start_irc_server(servers, discovery=True)
-    found = subprocess.run(
-        pyz_command("discover", "--host", "127.0.0.1", "--port", str(port), "--json"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    found = discover_on_loopback(port, "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["irc_port"] == irc_port
-    listed = subprocess.run(
-        pyz_command("discover", "--host", "127.0.0.1", "--port", str(port)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = discover_on_loopback(port)
     assert listed.stdout.split()[-1] == f"irc://127.0.0.1:{irc_port}"
 
 

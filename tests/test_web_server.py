@@ -21,7 +21,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 import wsclient
-from conftest import ROOT, MakeServer, free_port, pyz_command
+from conftest import ROOT, MakeServer, discover_on_loopback, free_port, pyz_command
 from wire import RawClient, login
 from wsclient import BINARY, CLOSE, PING, PONG, TEXT, WebSocketClient, frame_bytes, get
 
@@ -557,20 +557,10 @@ def test_pyz_discover_shows_the_web_url(pyz_servers) -> None:
     pyz_servers.append(proc)
     url = f"http://127.0.0.1:{port + 100}/"
     assert lines[-1] == f"web client: {url}"
-    found = subprocess.run(
-        pyz_command("discover", "--host", "127.0.0.1", "--port", str(port), "--json"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    found = discover_on_loopback(port, "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["web"] == url
-    listed = subprocess.run(
-        pyz_command("discover", "--host", "127.0.0.1", "--port", str(port)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = discover_on_loopback(port)
     assert listed.stdout.split()[-1] == url
     stop(proc)
 
